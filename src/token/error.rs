@@ -1,0 +1,128 @@
+//! The token layer's error type: each variant names what failed.
+
+use std::path::PathBuf;
+
+use cryptoki::error::{Error as CkError, RvError};
+
+use crate::error::exit;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("cannot load PKCS#11 module {}: {reason}", path.display())]
+    ModuleLoad { path: PathBuf, reason: String },
+
+    #[error("{op}: {}", describe(source))]
+    Pkcs11 { op: &'static str, source: CkError },
+
+    #[error("no initialized token in {module}{hint}")]
+    NoToken { module: String, hint: String },
+
+    #[error("{count} initialized tokens in the module ({list}); choose one with --token LABEL, --serial SERIAL or --token 'pkcs11:token=...'")]
+    AmbiguousToken { count: usize, list: String },
+
+    #[error("no initialized token matches {selector} (present: {present})")]
+    TokenNotFound { selector: String, present: String },
+
+    #[error("{selector} matches {count} tokens ({list}): labels are not unique, select by --serial")]
+    AmbiguousSelector { selector: String, count: usize, list: String },
+
+    #[error("a token labelled '{0}' already exists; token labels must be unique for selection by label")]
+    TokenLabelExists(String),
+
+    #[error("no free (uninitialized) slot in the module to initialize a new token")]
+    NoFreeSlot,
+
+    #[error("{role} incorrect for token '{token}' (tried once, not retried: tokens lock the PIN after repeated failures)")]
+    PinIncorrect { role: &'static str, token: String },
+
+    #[error("the {role} of token '{token}' is locked")]
+    PinLocked { role: &'static str, token: String },
+
+    #[error("the {role} does not fit token '{token}': {detail}")]
+    PinInvalid { role: &'static str, token: String, detail: String },
+
+    #[error("token '{token}' already holds an object with {what}; nothing was created")]
+    ObjectExists { token: String, what: String },
+
+    #[error("no private key matches {selector} in token '{token}'")]
+    KeyNotFound { selector: String, token: String },
+
+    #[error("{count} private keys match {selector} in token '{token}'; select one with --key 'pkcs11:...;id=...'")]
+    AmbiguousKey { selector: String, token: String, count: usize },
+
+    #[error("key '{label}' cannot sign: {why}")]
+    KeyCannotSign { label: String, why: String },
+
+    #[error("key '{label}' has no public key object with the same CKA_ID in the token")]
+    NoPublicKey { label: String },
+
+    #[error("token '{token}' did not honour key custody on '{label}': {what}")]
+    CustodyViolation { token: String, label: String, what: String },
+
+    #[error("unexpected token data: {0}")]
+    Malformed(String),
+}
+
+impl TokenError {
+    /// Wraps a cryptoki error with the operation that was being attempted.
+    pub fn pkcs11(op: &'static str) -> impl FnOnce(CkError) -> TokenError {
+        move |source| TokenError::Pkcs11 { op, source }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            // The user named something that is not there, or is ambiguous: fix the arguments.
+            TokenError::ObjectExists { .. }
+            | TokenError::KeyNotFound { .. }
+            | TokenError::AmbiguousKey { .. }
+            | TokenError::KeyCannotSign { .. }
+            | TokenError::TokenLabelExists(_) => exit::USAGE,
+            TokenError::Malformed(_) => exit::OTHER,
+            _ => exit::TOKEN,
+        }
+    }
+}
+
+/// The PKCS#11 return value when a cryptoki error carries one.
+pub fn rv_of(err: &CkError) -> Option<RvError> {
+    match err {
+        CkError::Pkcs11(rv, _) => Some(*rv),
+        _ => None,
+    }
+}
+
+/// "C_Login returned CKR_PIN_INCORRECT": the names a PKCS#11 log or spec uses,
+/// rather than cryptoki's paragraph-long descriptions.
+pub fn describe(err: &CkError) -> String {
+    match err {
+        CkError::Pkcs11(rv, function) => {
+            format!("C_{function:?} returned CKR_{}", screaming_snake(&format!("{rv:?}")))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn screaming_snake(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 8);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptoki::context::Function;
+
+    #[test]
+    fn describes_errors_with_pkcs11_names() {
+        let err = CkError::Pkcs11(RvError::PinIncorrect, Function::Login);
+        assert_eq!(describe(&err), "C_Login returned CKR_PIN_INCORRECT");
+        let err = CkError::Pkcs11(RvError::MechanismInvalid, Function::SignInit);
+        assert_eq!(describe(&err), "C_SignInit returned CKR_MECHANISM_INVALID");
+    }
+}

@@ -1,0 +1,359 @@
+//! Key objects: P-256 generation with custody attributes, lookup, listing, read-back.
+
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use serde::Serialize;
+
+use super::{TokenError, UserSession};
+
+/// DER of the named curve prime256v1 (1.2.840.10045.3.1.7), the CKA_EC_PARAMS value.
+pub const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+/// Which key a command means: by label, by id, or both (from --label or --key URI).
+#[derive(Debug, Clone, Default)]
+pub struct KeySelector {
+    pub label: Option<String>,
+    pub id: Option<Vec<u8>>,
+}
+
+impl KeySelector {
+    fn template(&self, class: ObjectClass) -> Vec<Attribute> {
+        let mut t = vec![Attribute::Class(class)];
+        if let Some(l) = &self.label {
+            t.push(Attribute::Label(l.as_bytes().to_vec()));
+        }
+        if let Some(id) = &self.id {
+            t.push(Attribute::Id(id.clone()));
+        }
+        t
+    }
+
+    pub fn describe(&self) -> String {
+        match (&self.label, &self.id) {
+            (Some(l), Some(id)) => format!("label '{l}' and id {}", hex::encode(id)),
+            (Some(l), None) => format!("label '{l}'"),
+            (None, Some(id)) => format!("id {}", hex::encode(id)),
+            (None, None) => "any key".to_string(),
+        }
+    }
+}
+
+/// The attributes that say whether a private key can ever leave the token.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Custody {
+    pub sensitive: bool,
+    pub extractable: bool,
+    pub always_sensitive: bool,
+    pub never_extractable: bool,
+    pub local: bool,
+}
+
+impl Custody {
+    /// The ways in which this key falls short of "generated inside, never out".
+    pub fn shortfalls(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if !self.sensitive {
+            out.push("CKA_SENSITIVE is false");
+        }
+        if self.extractable {
+            out.push("CKA_EXTRACTABLE is true");
+        }
+        if !self.always_sensitive {
+            out.push("CKA_ALWAYS_SENSITIVE is false");
+        }
+        if !self.never_extractable {
+            out.push("CKA_NEVER_EXTRACTABLE is false");
+        }
+        if !self.local {
+            out.push("CKA_LOCAL is false (not generated in the token)");
+        }
+        out
+    }
+}
+
+/// A freshly generated key pair.
+#[derive(Debug, Clone)]
+pub struct KeyPair {
+    pub private: ObjectHandle,
+    pub public: ObjectHandle,
+    pub label: String,
+    pub id: Vec<u8>,
+}
+
+/// A key object as `list-keys` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    #[serde(skip)]
+    pub handle: ObjectHandle,
+    pub label: String,
+    pub id: String,
+    pub class: &'static str,
+    pub key_type: String,
+    pub curve: Option<&'static str>,
+    pub can_sign: Option<bool>,
+    pub custody: Option<Custody>,
+    pub uri: String,
+}
+
+impl UserSession {
+    /// Objects of any class carrying this label, or this id.
+    fn objects_with(&self, attr: Attribute) -> Result<Vec<ObjectHandle>, TokenError> {
+        self.session
+            .find_objects(&[attr])
+            .map_err(TokenError::pkcs11("search objects"))
+    }
+
+    /// Generates an ECDSA P-256 key pair that never leaves the token. Refuses, creating
+    /// nothing, when any object already carries the label or the id. After generation
+    /// the custody attributes are read back; a token that did not honour them gets its
+    /// new objects destroyed and the call fails.
+    pub fn generate_p256(&self, label: &str, id: Option<Vec<u8>>) -> Result<KeyPair, TokenError> {
+        let token = self.token.label.clone();
+        if !self.objects_with(Attribute::Label(label.as_bytes().to_vec()))?.is_empty() {
+            return Err(TokenError::ObjectExists { token, what: format!("label '{label}'") });
+        }
+        let id = match id {
+            Some(id) => id,
+            None => self.random(16)?,
+        };
+        if !self.objects_with(Attribute::Id(id.clone()))?.is_empty() {
+            return Err(TokenError::ObjectExists { token, what: format!("id {}", hex::encode(&id)) });
+        }
+        let public_template = [
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::EcParams(P256_PARAMS.to_vec()),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id.clone()),
+        ];
+        let private_template = [
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id.clone()),
+        ];
+        let (public, private) = self
+            .session
+            .generate_key_pair(&Mechanism::EccKeyPairGen, &public_template, &private_template)
+            .map_err(TokenError::pkcs11("generate an EC P-256 key pair"))?;
+        let pair = KeyPair { private, public, label: label.to_string(), id };
+        let custody = self.custody(private)?;
+        let shortfalls = custody.shortfalls();
+        if !shortfalls.is_empty() {
+            // Leave no half-trusted key behind.
+            let _ = self.session.destroy_object(private);
+            let _ = self.session.destroy_object(public);
+            return Err(TokenError::CustodyViolation {
+                token,
+                label: label.to_string(),
+                what: format!("{}; the new key pair was destroyed", shortfalls.join(", ")),
+            });
+        }
+        Ok(pair)
+    }
+
+    /// Reads the custody attributes of a private key.
+    pub fn custody(&self, key: ObjectHandle) -> Result<Custody, TokenError> {
+        let attrs = self
+            .session
+            .get_attributes(
+                key,
+                &[
+                    AttributeType::Sensitive,
+                    AttributeType::Extractable,
+                    AttributeType::AlwaysSensitive,
+                    AttributeType::NeverExtractable,
+                    AttributeType::Local,
+                ],
+            )
+            .map_err(TokenError::pkcs11("read the key's custody attributes"))?;
+        let mut c = Custody::default();
+        for a in attrs {
+            match a {
+                Attribute::Sensitive(v) => c.sensitive = v,
+                Attribute::Extractable(v) => c.extractable = v,
+                Attribute::AlwaysSensitive(v) => c.always_sensitive = v,
+                Attribute::NeverExtractable(v) => c.never_extractable = v,
+                Attribute::Local(v) => c.local = v,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+
+    /// The uncompressed EC point (65 bytes for P-256) of a public key object.
+    ///
+    /// PLATFORM.md: SoftHSM returns CKA_EC_POINT DER-wrapped in an OCTET STRING
+    /// (`04 41 04 ...`, 67 bytes); some tokens return the raw point, which also starts
+    /// with 0x04. Both are accepted.
+    pub fn ec_point(&self, public: ObjectHandle) -> Result<Vec<u8>, TokenError> {
+        let attrs = self
+            .session
+            .get_attributes(public, &[AttributeType::EcPoint])
+            .map_err(TokenError::pkcs11("read the public key (CKA_EC_POINT)"))?;
+        let raw = attrs
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::EcPoint(p) => Some(p),
+                _ => None,
+            })
+            .ok_or_else(|| TokenError::Malformed("public key has no CKA_EC_POINT".into()))?;
+        unwrap_ec_point(&raw).ok_or_else(|| {
+            TokenError::Malformed(format!("CKA_EC_POINT is neither a point nor a DER OCTET STRING: {}", hex::encode(&raw)))
+        })
+    }
+
+    /// The one private key the selector matches (refusing none or several).
+    pub fn find_private_key(&self, selector: &KeySelector) -> Result<KeyInfo, TokenError> {
+        let found = self
+            .session
+            .find_objects(&selector.template(ObjectClass::PRIVATE_KEY))
+            .map_err(TokenError::pkcs11("search private keys"))?;
+        match found.as_slice() {
+            [one] => self.describe_key(*one, ObjectClass::PRIVATE_KEY),
+            [] => Err(TokenError::KeyNotFound { selector: selector.describe(), token: self.token.label.clone() }),
+            many => Err(TokenError::AmbiguousKey {
+                selector: selector.describe(),
+                token: self.token.label.clone(),
+                count: many.len(),
+            }),
+        }
+    }
+
+    /// The public key object paired with a private key (same CKA_ID, and same label
+    /// when the id is empty).
+    pub fn public_key_for(&self, private: &KeyInfo) -> Result<ObjectHandle, TokenError> {
+        let id = hex::decode(&private.id).unwrap_or_default();
+        let mut template = vec![Attribute::Class(ObjectClass::PUBLIC_KEY), Attribute::Id(id.clone())];
+        if id.is_empty() {
+            template.push(Attribute::Label(private.label.as_bytes().to_vec()));
+        }
+        let found = self.session.find_objects(&template).map_err(TokenError::pkcs11("search public keys"))?;
+        match found.as_slice() {
+            [one] => Ok(*one),
+            _ => Err(TokenError::NoPublicKey { label: private.label.clone() }),
+        }
+    }
+
+    /// Every public and private key on the token that this session can see.
+    pub fn list_keys(&self) -> Result<Vec<KeyInfo>, TokenError> {
+        let mut out = Vec::new();
+        for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+            let handles = self
+                .session
+                .find_objects(&[Attribute::Class(class)])
+                .map_err(TokenError::pkcs11("search keys"))?;
+            for h in handles {
+                out.push(self.describe_key(h, class)?);
+            }
+        }
+        out.sort_by(|a, b| (&a.label, &a.id, a.class).cmp(&(&b.label, &b.id, b.class)));
+        Ok(out)
+    }
+
+    fn describe_key(&self, handle: ObjectHandle, class: ObjectClass) -> Result<KeyInfo, TokenError> {
+        let attrs = self
+            .session
+            .get_attributes(
+                handle,
+                &[AttributeType::Label, AttributeType::Id, AttributeType::KeyType, AttributeType::EcParams, AttributeType::Sign],
+            )
+            .map_err(TokenError::pkcs11("read key attributes"))?;
+        let (mut label, mut id, mut key_type, mut curve, mut sign) = (String::new(), Vec::new(), String::from("unknown"), None, None);
+        for a in attrs {
+            match a {
+                Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
+                Attribute::Id(i) => id = i,
+                Attribute::KeyType(t) => key_type = key_type_name(t),
+                Attribute::EcParams(p) => curve = Some(curve_name(&p)),
+                Attribute::Sign(s) => sign = Some(s),
+                _ => {}
+            }
+        }
+        let is_private = class == ObjectClass::PRIVATE_KEY;
+        let custody = if is_private { Some(self.custody(handle)?) } else { None };
+        let type_name = if is_private { "private" } else { "public" };
+        Ok(KeyInfo {
+            handle,
+            uri: self.token.key_uri(&label, &id, type_name),
+            label,
+            id: hex::encode(&id),
+            class: type_name,
+            key_type,
+            curve,
+            can_sign: if is_private { sign } else { None },
+            custody,
+        })
+    }
+}
+
+fn key_type_name(t: KeyType) -> String {
+    match t {
+        KeyType::EC => "EC".into(),
+        KeyType::RSA => "RSA".into(),
+        KeyType::EC_EDWARDS => "EdDSA".into(),
+        other => other.to_string(),
+    }
+}
+
+fn curve_name(params: &[u8]) -> &'static str {
+    if params == P256_PARAMS {
+        "P-256"
+    } else {
+        "other"
+    }
+}
+
+/// Accepts a raw uncompressed/compressed point or one wrapped in a DER OCTET STRING.
+pub fn unwrap_ec_point(bytes: &[u8]) -> Option<Vec<u8>> {
+    let is_point = |p: &[u8]| matches!((p.first(), p.len()), (Some(4), 65) | (Some(2 | 3), 33) | (Some(4), 97) | (Some(4), 133));
+    // DER: 0x04 tag, short-form length equal to the rest, content a valid point.
+    if bytes.len() >= 2 && bytes[0] == 0x04 && usize::from(bytes[1]) == bytes.len() - 2 && bytes[1] < 0x80 {
+        let inner = &bytes[2..];
+        if is_point(inner) {
+            return Some(inner.to_vec());
+        }
+    }
+    if bytes.len() >= 3 && bytes[0] == 0x04 && bytes[1] == 0x81 && usize::from(bytes[2]) == bytes.len() - 3 {
+        let inner = &bytes[3..];
+        if is_point(inner) {
+            return Some(inner.to_vec());
+        }
+    }
+    if is_point(bytes) {
+        return Some(bytes.to_vec());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unwraps_der_and_raw_points() {
+        let mut point = vec![0x04];
+        point.extend([0x11; 64]);
+        let mut der = vec![0x04, 0x41];
+        der.extend(&point);
+        assert_eq!(unwrap_ec_point(&der).unwrap(), point);
+        assert_eq!(unwrap_ec_point(&point).unwrap(), point);
+        // A raw point whose X happens to start with 0x3f must not be read as DER.
+        let mut tricky = vec![0x04, 0x3f];
+        tricky.extend([0x22; 63]);
+        assert_eq!(unwrap_ec_point(&tricky).unwrap(), tricky);
+        assert!(unwrap_ec_point(&[0x04, 0x02, 0x01]).is_none());
+    }
+
+    #[test]
+    fn custody_shortfalls_name_each_attribute() {
+        let good = Custody { sensitive: true, extractable: false, always_sensitive: true, never_extractable: true, local: true };
+        assert!(good.shortfalls().is_empty());
+        let bad = Custody { extractable: true, ..good };
+        assert_eq!(bad.shortfalls(), vec!["CKA_EXTRACTABLE is true"]);
+    }
+}
