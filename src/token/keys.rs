@@ -123,6 +123,9 @@ impl UserSession {
             Attribute::Token(true),
             Attribute::Private(false),
             Attribute::Verify(true),
+            // A signing key does nothing else (SoftHSM defaults encrypt/wrap to true).
+            Attribute::Encrypt(false),
+            Attribute::Wrap(false),
             Attribute::EcParams(P256_PARAMS.to_vec()),
             Attribute::Label(label.as_bytes().to_vec()),
             Attribute::Id(id.clone()),
@@ -133,6 +136,9 @@ impl UserSession {
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
             Attribute::Sign(true),
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
+            Attribute::Derive(false),
             Attribute::Label(label.as_bytes().to_vec()),
             Attribute::Id(id.clone()),
         ];

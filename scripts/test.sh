@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Installs what the tests need (scripts/setup.sh) and runs the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo test --locked "$@"

@@ -1,0 +1,120 @@
+//! Test fixture: a SoftHSM2 token store in a TempDir with its own softhsm2.conf, and
+//! commands (hsm-demo, openssl, pkcs11-tool) wired to it with a clean environment.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+pub const SO_PIN: &str = "12345678";
+pub const USER_PIN: &str = "123456";
+pub const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+pub const SPY: &str = "/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so";
+
+pub struct SoftHsm {
+    pub dir: TempDir,
+    pub conf: PathBuf,
+    pub label: String,
+}
+
+impl SoftHsm {
+    /// A token store with one initialized token, "test-hsm", made by softhsm2-util
+    /// (an independent client, so hsm-demo's own init-token is not assumed).
+    pub fn new() -> Self {
+        let hsm = Self::empty();
+        hsm.add_token("test-hsm");
+        hsm
+    }
+
+    /// A token store with no initialized token.
+    pub fn empty() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tokens = dir.path().join("tokens");
+        std::fs::create_dir(&tokens).unwrap();
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
+        )
+        .unwrap();
+        SoftHsm { dir, conf, label: "test-hsm".into() }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn add_token(&self, label: &str) {
+        let out = StdCommand::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &self.conf)
+            .args(["--init-token", "--free", "--label", label, "--so-pin", SO_PIN, "--pin", USER_PIN])
+            .output()
+            .expect("softhsm2-util runs (scripts/setup.sh installs softhsm2)");
+        assert!(out.status.success(), "softhsm2-util failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `hsm-demo` with a clean environment: this store's SOFTHSM2_CONF, HOME inside the
+    /// TempDir, the user PIN in HSM_DEMO_PIN.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = self.bare_cmd();
+        cmd.env("SOFTHSM2_CONF", &self.conf).env("HSM_DEMO_PIN", USER_PIN);
+        cmd
+    }
+
+    /// `hsm-demo` with a clean environment and no token configuration at all.
+    pub fn bare_cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("hsm-demo").unwrap();
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("HOME", self.dir.path())
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    /// Runs hsm-demo and returns stdout, failing the test with stderr on error.
+    pub fn run_ok(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "hsm-demo {args:?} failed ({:?}): {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `pkcs11-tool` against this store's SoftHSM module.
+    pub fn pkcs11_tool(&self) -> StdCommand {
+        let mut cmd = StdCommand::new("pkcs11-tool");
+        cmd.env("SOFTHSM2_CONF", &self.conf).args(["--module", SOFTHSM]);
+        cmd
+    }
+
+    /// The key objects hsm-demo lists, as JSON.
+    pub fn keys_json(&self) -> serde_json::Value {
+        let out = self.run_ok(&["list-keys", "--json"]);
+        serde_json::from_str(&out).unwrap()
+    }
+
+    /// Generates a key and returns its private-key URI.
+    pub fn generate(&self, label: &str) -> String {
+        let out = self.run_ok(&["generate-key", "--label", label]);
+        line_value(&out, "uri:").expect("generate-key prints the URI")
+    }
+}
+
+/// The text after `key` on the first line (trimmed) that starts with it.
+pub fn line_value(text: &str, key: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+}
+
+/// Counts PKCS#11 calls of one name in a pkcs11-spy log.
+pub fn spy_calls(log: &Path, function: &str) -> usize {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines().filter(|l| l.split_whitespace().nth(1) == Some(function)).count()
+}
