@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 PINs are never taken from the command line. The user PIN comes from --pin-file FILE,
@@ -85,4 +85,105 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+
+    /// Sign data: SHA-256 on the host, ECDSA in the token, through OpenSSL's EVP API and
+    /// the pkcs11-provider. Prints "Signature: <hex>" (DER ECDSA-Sig-Value by default,
+    /// what `openssl dgst -verify` accepts)
+    Sign {
+        #[command(flatten)]
+        key: KeyArgs,
+
+        #[command(flatten)]
+        data: DataArgs,
+
+        /// Signature encoding: der (ECDSA-Sig-Value) or raw (r||s, 64 bytes for P-256)
+        #[arg(long, value_enum, default_value_t = SigFormat::Der)]
+        format: SigFormat,
+
+        /// Also write the binary signature to FILE (never overwrites)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+
+    /// Verify a signature with the token's public key (no PIN, no private-key access),
+    /// or with --pubkey / --cert and no token at all. Exit 0 "Signature verified OK",
+    /// exit 1 "signature verification failed", exit 2 for a malformed signature
+    #[command(group(ArgGroup::new("signature").required(true).args(["sig", "sig_file"])))]
+    #[command(group(ArgGroup::new("verifier").required(true).args(["label", "key", "pubkey", "cert"])))]
+    Verify {
+        /// CKA_LABEL of the key pair in the token
+        #[arg(long)]
+        label: Option<String>,
+
+        /// PKCS#11 URI of the key ('pkcs11:object=...;id=...')
+        #[arg(long, value_name = "URI")]
+        key: Option<String>,
+
+        /// PEM public key (SubjectPublicKeyInfo) instead of the token
+        #[arg(long, value_name = "PEM")]
+        pubkey: Option<PathBuf>,
+
+        /// PEM certificate whose public key verifies, instead of the token
+        #[arg(long, value_name = "PEM")]
+        cert: Option<PathBuf>,
+
+        #[command(flatten)]
+        data: DataArgs,
+
+        /// Signature in hex, DER or raw r||s
+        #[arg(long, value_name = "HEX")]
+        sig: Option<String>,
+
+        /// File with the signature: binary DER, binary r||s, or hex text
+        #[arg(long, value_name = "FILE")]
+        sig_file: Option<PathBuf>,
+    },
+
+    /// Print a key's public key as PEM SubjectPublicKeyInfo (no PIN needed)
+    ExportPubkey {
+        #[command(flatten)]
+        key: KeyArgs,
+
+        /// Write to FILE instead of stdout (never overwrites)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+
+    /// Print the shell exports that point the openssl CLI at the same token through
+    /// openssl-conf/pkcs11.cnf: eval "$(hsm-demo openssl-env)"
+    OpensslEnv,
+}
+
+/// Which key: --label or --key URI (exactly one).
+#[derive(Debug, Args, Clone)]
+#[group(required = true, multiple = false)]
+pub struct KeyArgs {
+    /// CKA_LABEL of the key pair
+    #[arg(long)]
+    pub label: Option<String>,
+
+    /// PKCS#11 URI of the private key ('pkcs11:token=...;object=...;id=...')
+    #[arg(long, value_name = "URI")]
+    pub key: Option<String>,
+}
+
+/// The data to sign or verify: --data or --in (exactly one).
+#[derive(Debug, Args, Clone)]
+#[group(required = true, multiple = false)]
+pub struct DataArgs {
+    /// The data, as a UTF-8 string
+    #[arg(long, value_name = "STR")]
+    pub data: Option<String>,
+
+    /// Read the data from FILE (bytes as they are)
+    #[arg(long = "in", id = "input", value_name = "FILE")]
+    pub input: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SigFormat {
+    /// DER ECDSA-Sig-Value (openssl dgst, X.509, CMS)
+    Der,
+    /// r||s, each 32 bytes (PKCS#11 CKM_ECDSA, JOSE)
+    Raw,
 }

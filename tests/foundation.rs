@@ -55,7 +55,7 @@ fn generate_key_makes_a_non_extractable_pair_another_client_sees() {
     assert_eq!(line_value(&out, "id:").as_deref(), Some("a1b2c3"));
     assert!(out.contains("-----BEGIN PUBLIC KEY-----"), "{out}");
     let uri = line_value(&out, "uri:").unwrap();
-    assert!(uri.contains("object=service-key") && uri.contains("id=%a1%b2%c3") && uri.ends_with("type=private"), "{uri}");
+    assert!(uri.contains("object=service-key") && uri.contains("id=%A1%B2%C3") && uri.ends_with("type=private"), "{uri}");
 
     // pkcs11-tool, an independent PKCS#11 client, sees both objects with the right attributes.
     let listing = hsm

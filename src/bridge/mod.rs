@@ -1,9 +1,16 @@
 //! The OpenSSL bridge: public keys from token data, and (with the provider) signing
 //! and X.509 with token-resident keys.
 
+mod ffi;
+mod provider;
 mod pubkey;
+mod signature;
 
+pub use provider::{provider_module_path, Provider, PROVIDER_CONF};
 pub use pubkey::{p256_public_key, spki_sha256};
+pub use signature::{sign_sha256, verify_sha256, EcdsaSignature, SignatureFormatError};
+
+use std::path::PathBuf;
 
 use crate::error::exit;
 
@@ -12,6 +19,15 @@ use crate::error::exit;
 pub enum BridgeError {
     #[error("{op}: {}", openssl_reason(source))]
     OpenSsl { op: &'static str, source: openssl::error::ErrorStack },
+
+    #[error("the OpenSSL pkcs11-provider is not installed at {} (Debian 12: apt-get install -t bookworm-backports pkcs11-provider; or set HSM_DEMO_PROVIDER)", path.display())]
+    ProviderMissing { path: PathBuf },
+
+    #[error("the pkcs11-provider could not load {uri}: {reason}")]
+    KeyLoad { uri: String, reason: String },
+
+    #[error("{op}: {source}")]
+    Io { op: &'static str, source: std::io::Error },
 }
 
 impl BridgeError {
@@ -20,7 +36,10 @@ impl BridgeError {
     }
 
     pub fn exit_code(&self) -> u8 {
-        exit::OTHER
+        match self {
+            BridgeError::ProviderMissing { .. } | BridgeError::KeyLoad { .. } => exit::TOKEN,
+            BridgeError::OpenSsl { .. } | BridgeError::Io { .. } => exit::OTHER,
+        }
     }
 }
 

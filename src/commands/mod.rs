@@ -1,16 +1,24 @@
 //! One file per subcommand; this file dispatches and holds the steps they share.
 
+mod export_pubkey;
 mod generate_key;
 mod init_token;
+mod io;
 mod list_keys;
 mod list_slots;
+mod openssl_env;
+mod sign;
+mod verify;
 
 use anyhow::Context as _;
+use cryptoki::types::AuthPin;
+use openssl::pkey::{PKey, Private, Public};
 
-use crate::cli::{Cli, Command, GlobalArgs};
+use crate::bridge::{self, Provider};
+use crate::cli::{Cli, Command, GlobalArgs, KeyArgs};
 use crate::error::usage;
 use crate::pin::{self, PinRole};
-use crate::token::{Module, ModuleChoice, Pkcs11Uri, TokenRef, TokenSelector, UserSession};
+use crate::token::{KeyInfo, KeySelector, Module, ModuleChoice, Pkcs11Uri, TokenError, TokenRef, TokenSelector, UserSession};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let g = &cli.global;
@@ -19,6 +27,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::InitToken { label, so_pin_file } => init_token::run(g, &label, so_pin_file.as_deref()),
         Command::GenerateKey { label, id } => generate_key::run(g, &label, id.as_deref()),
         Command::ListKeys { json } => list_keys::run(g, json),
+        Command::Sign { key, data, format, out } => sign::run(g, &key, &data, format, out.as_deref()),
+        Command::Verify { label, key, pubkey, cert, data, sig, sig_file } => verify::run(
+            g,
+            &verify::Verifier { label, key, pubkey, cert },
+            &data,
+            sig.as_deref(),
+            sig_file.as_deref(),
+        ),
+        Command::ExportPubkey { key, out } => export_pubkey::run(g, &key, out.as_deref()),
+        Command::OpensslEnv => openssl_env::run(g),
     }
 }
 
@@ -59,10 +77,82 @@ pub fn open_token(g: &GlobalArgs, extra: Option<&Pkcs11Uri>) -> anyhow::Result<(
 
 /// Module + selected token + a session logged in as the user (PIN read once, tried once).
 pub fn login_user(g: &GlobalArgs, extra: Option<&Pkcs11Uri>) -> anyhow::Result<(Module, UserSession)> {
+    let (module, session, _pin) = login_user_keep_pin(g, extra)?;
+    Ok((module, session))
+}
+
+/// Like [`login_user`], keeping the PIN for the provider (which logs in on its own).
+pub fn login_user_keep_pin(g: &GlobalArgs, extra: Option<&Pkcs11Uri>) -> anyhow::Result<(Module, UserSession, AuthPin)> {
     let (module, token) = open_token(g, extra)?;
     let pin = pin::read_pin(PinRole::User, g.pin_file.as_deref(), &token.label)?;
     let session = module.login_user(&token, &pin)?;
-    Ok((module, session))
+    Ok((module, session, pin))
+}
+
+/// The key named by --label or --key URI, and the URI's token part, if any.
+pub fn key_selector(label: Option<&str>, key: Option<&str>) -> anyhow::Result<(KeySelector, Option<Pkcs11Uri>)> {
+    match (label, key) {
+        (Some(label), None) => {
+            if label.is_empty() {
+                return Err(usage("--label must not be empty"));
+            }
+            Ok((KeySelector { label: Some(label.to_string()), id: None }, None))
+        }
+        (None, Some(uri)) => {
+            let parsed = Pkcs11Uri::parse(uri).map_err(|e| usage(e.to_string()))?;
+            if parsed.object.is_none() && parsed.id.is_none() {
+                return Err(usage(format!("--key {uri} names no key: add object=LABEL or id=%..")));
+            }
+            if parsed.object_type.as_deref().is_some_and(|t| t != "private" && t != "public") {
+                return Err(usage(format!("--key {uri} is not a key URI (type must be private or public)")));
+            }
+            Ok((KeySelector { label: parsed.object.clone(), id: parsed.id.clone() }, Some(parsed)))
+        }
+        _ => Err(usage("give exactly one of --label LABEL or --key URI")),
+    }
+}
+
+/// A token-resident signing key as OpenSSL sees it, and the token state behind it.
+pub struct KeyHandle {
+    /// The private key through the pkcs11-provider: every operation runs in the token.
+    pub private: PKey<Private>,
+    /// The public key from CKA_EC_POINT, in OpenSSL's default provider.
+    pub public: PKey<Public>,
+    /// The uncompressed EC point.
+    pub point: Vec<u8>,
+    pub info: KeyInfo,
+    pub session: UserSession,
+    pub pin: AuthPin,
+    pub module: Module,
+}
+
+/// Finds the one private key the arguments name (cryptoki: refuses none, several, or
+/// a key that cannot sign), then loads it into OpenSSL through the provider by URI.
+pub fn load_signing_key(g: &GlobalArgs, key: &KeyArgs) -> anyhow::Result<KeyHandle> {
+    let (selector, uri) = key_selector(key.label.as_deref(), key.key.as_deref())?;
+    let (module, session, pin) = login_user_keep_pin(g, uri.as_ref())?;
+    let info = session.find_private_key(&selector)?;
+    load_key_into_openssl(module, session, pin, info)
+}
+
+/// The provider half of [`load_signing_key`], for a key the caller already found.
+pub fn load_key_into_openssl(module: Module, session: UserSession, pin: AuthPin, info: KeyInfo) -> anyhow::Result<KeyHandle> {
+    if info.can_sign != Some(true) {
+        return Err(TokenError::KeyCannotSign { label: info.label.clone(), why: "CKA_SIGN is false".into() }.into());
+    }
+    if info.key_type != "EC" || info.curve != Some("P-256") {
+        return Err(TokenError::KeyCannotSign {
+            label: info.label.clone(),
+            why: format!("it is {} {}, hsm-demo signs with ECDSA P-256", info.key_type, info.curve.unwrap_or("")),
+        }
+        .into());
+    }
+    let public_handle = session.public_key_for(&info)?;
+    let point = session.ec_point(public_handle)?;
+    let public = bridge::p256_public_key(&point)?;
+    let provider = Provider::load(module.path())?;
+    let private = provider.private_key(&info.uri, &pin)?;
+    Ok(KeyHandle { private, public, point, info, session, pin, module })
 }
 
 /// Parses a hex string given on the command line.

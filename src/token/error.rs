@@ -44,11 +44,11 @@ pub enum TokenError {
     #[error("token '{token}' already holds an object with {what}; nothing was created")]
     ObjectExists { token: String, what: String },
 
-    #[error("no private key matches {selector} in token '{token}'")]
-    KeyNotFound { selector: String, token: String },
+    #[error("no {kind} key matches {selector} in token '{token}'")]
+    KeyNotFound { kind: &'static str, selector: String, token: String },
 
-    #[error("{count} private keys match {selector} in token '{token}'; select one with --key 'pkcs11:...;id=...'")]
-    AmbiguousKey { selector: String, token: String, count: usize },
+    #[error("{count} {kind} keys match {selector} in token '{token}' (labels are not unique); select one with --key 'pkcs11:...;id=...'")]
+    AmbiguousKey { kind: &'static str, selector: String, token: String, count: usize },
 
     #[error("key '{label}' cannot sign: {why}")]
     KeyCannotSign { label: String, why: String },

@@ -215,14 +215,25 @@ impl UserSession {
 
     /// The one private key the selector matches (refusing none or several).
     pub fn find_private_key(&self, selector: &KeySelector) -> Result<KeyInfo, TokenError> {
+        self.find_one(selector, ObjectClass::PRIVATE_KEY)
+    }
+
+    /// The one public key the selector matches; needs no login (CKA_PRIVATE false).
+    pub fn find_public_key(&self, selector: &KeySelector) -> Result<KeyInfo, TokenError> {
+        self.find_one(selector, ObjectClass::PUBLIC_KEY)
+    }
+
+    fn find_one(&self, selector: &KeySelector, class: ObjectClass) -> Result<KeyInfo, TokenError> {
         let found = self
             .session
-            .find_objects(&selector.template(ObjectClass::PRIVATE_KEY))
-            .map_err(TokenError::pkcs11("search private keys"))?;
+            .find_objects(&selector.template(class))
+            .map_err(TokenError::pkcs11("search keys"))?;
+        let kind = if class == ObjectClass::PRIVATE_KEY { "private" } else { "public" };
         match found.as_slice() {
-            [one] => self.describe_key(*one, ObjectClass::PRIVATE_KEY),
-            [] => Err(TokenError::KeyNotFound { selector: selector.describe(), token: self.token.label.clone() }),
+            [one] => self.describe_key(*one, class),
+            [] => Err(TokenError::KeyNotFound { kind, selector: selector.describe(), token: self.token.label.clone() }),
             many => Err(TokenError::AmbiguousKey {
+                kind,
                 selector: selector.describe(),
                 token: self.token.label.clone(),
                 count: many.len(),

@@ -130,7 +130,7 @@ fn percent_encode(value: &[u8], all: bool) -> String {
         if keep {
             out.push(b as char);
         } else {
-            let _ = write!(out, "%{b:02x}");
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out
@@ -177,7 +177,7 @@ mod tests {
             ..Default::default()
         };
         let text = uri.to_uri_string();
-        assert_eq!(text, "pkcs11:serial=0123;token=a%3bb%20c;id=%00%ff;object=k;type=private");
+        assert_eq!(text, "pkcs11:serial=0123;token=a%3Bb%20c;id=%00%FF;object=k;type=private");
         assert_eq!(Pkcs11Uri::parse(&text).unwrap(), uri);
     }
 

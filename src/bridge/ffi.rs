@@ -1,0 +1,326 @@
+//! FFI: the OpenSSL 3 functions openssl-sys does not declare, each wrapped in a safe
+//! function right here. The only file of the crate with `unsafe` and `extern "C"`.
+
+use std::cell::Cell;
+use std::ffi::{c_char, c_int, c_long, c_void, CStr, CString};
+use std::ptr;
+
+use foreign_types::{foreign_type, ForeignType, ForeignTypeRef};
+use openssl::error::ErrorStack;
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509Ref;
+use openssl_sys as sys;
+
+#[allow(non_camel_case_types)]
+#[repr(C)]
+pub struct OSSL_STORE_CTX {
+    _opaque: [u8; 0],
+}
+
+#[allow(non_camel_case_types)]
+#[repr(C)]
+pub struct OSSL_STORE_INFO {
+    _opaque: [u8; 0],
+}
+
+#[allow(non_camel_case_types)]
+#[repr(C)]
+pub struct UI_METHOD {
+    _opaque: [u8; 0],
+}
+
+#[allow(non_camel_case_types)]
+#[repr(C)]
+pub struct CONF_VALUE {
+    section: *mut c_char,
+    name: *mut c_char,
+    value: *mut c_char,
+}
+
+/// `pem_password_cb` from <openssl/pem.h>.
+type PemPasswordCb = unsafe extern "C" fn(buf: *mut c_char, size: c_int, rwflag: c_int, u: *mut c_void) -> c_int;
+
+/// <openssl/store.h>: `#define OSSL_STORE_INFO_PKEY 4`.
+const OSSL_STORE_INFO_PKEY: c_int = 4;
+
+extern "C" {
+    fn OSSL_LIB_CTX_load_config(ctx: *mut sys::OSSL_LIB_CTX, config_file: *const c_char) -> c_int;
+    fn OSSL_PROVIDER_available(ctx: *mut sys::OSSL_LIB_CTX, name: *const c_char) -> c_int;
+    fn OSSL_STORE_open_ex(
+        uri: *const c_char,
+        libctx: *mut sys::OSSL_LIB_CTX,
+        propq: *const c_char,
+        ui_method: *const UI_METHOD,
+        ui_data: *mut c_void,
+        params: *const c_void,
+        post_process: *const c_void,
+        post_process_data: *mut c_void,
+    ) -> *mut OSSL_STORE_CTX;
+    fn OSSL_STORE_expect(ctx: *mut OSSL_STORE_CTX, expected_type: c_int) -> c_int;
+    fn OSSL_STORE_load(ctx: *mut OSSL_STORE_CTX) -> *mut OSSL_STORE_INFO;
+    fn OSSL_STORE_eof(ctx: *mut OSSL_STORE_CTX) -> c_int;
+    fn OSSL_STORE_close(ctx: *mut OSSL_STORE_CTX) -> c_int;
+    fn OSSL_STORE_INFO_get_type(info: *const OSSL_STORE_INFO) -> c_int;
+    fn OSSL_STORE_INFO_get1_PKEY(info: *const OSSL_STORE_INFO) -> *mut sys::EVP_PKEY;
+    fn OSSL_STORE_INFO_free(info: *mut OSSL_STORE_INFO);
+    fn UI_UTIL_wrap_read_pem_callback(cb: Option<PemPasswordCb>, rwflag: c_int) -> *mut UI_METHOD;
+    fn UI_destroy_method(method: *mut UI_METHOD);
+    fn NCONF_load(conf: *mut sys::CONF, file: *const c_char, eline: *mut c_long) -> c_int;
+    fn NCONF_get_string(conf: *const sys::CONF, group: *const c_char, name: *const c_char) -> *mut c_char;
+    fn NCONF_get_section(conf: *const sys::CONF, section: *const c_char) -> *mut c_void;
+    fn OPENSSL_sk_num(stack: *const c_void) -> c_int;
+    fn OPENSSL_sk_value(stack: *const c_void, i: c_int) -> *mut c_void;
+    fn X509V3_EXT_add_nconf(conf: *mut sys::CONF, ctx: *mut sys::X509V3_CTX, section: *const c_char, cert: *mut sys::X509) -> c_int;
+}
+
+/// `cvt`: OpenSSL's "1 is success" convention to a Result with the error queue.
+fn cvt(ret: c_int) -> Result<c_int, ErrorStack> {
+    if ret <= 0 {
+        Err(ErrorStack::get())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn cstring(s: &str) -> Result<CString, ErrorStack> {
+    // An interior NUL cannot name a real file, URI or section; report it like OpenSSL would.
+    CString::new(s).map_err(|_| ErrorStack::get())
+}
+
+/// `OSSL_LIB_CTX_load_config(NULL, path)`: loads a config file into the default
+/// library context (the providers it activates become available to every EVP call).
+pub fn load_config(path: &str) -> Result<(), ErrorStack> {
+    let path = cstring(path)?;
+    // SAFETY: NULL selects the default library context; `path` is a valid C string
+    // that lives across the call.
+    cvt(unsafe { OSSL_LIB_CTX_load_config(ptr::null_mut(), path.as_ptr()) })?;
+    Ok(())
+}
+
+/// `OSSL_PROVIDER_available(NULL, name)`.
+pub fn provider_available(name: &str) -> bool {
+    let Ok(name) = CString::new(name) else { return false };
+    // SAFETY: NULL is the default library context; `name` is a valid C string.
+    unsafe { OSSL_PROVIDER_available(ptr::null_mut(), name.as_ptr()) == 1 }
+}
+
+foreign_type! {
+    type CType = UI_METHOD;
+    fn drop = UI_destroy_method;
+    /// An owned `UI_METHOD`.
+    pub struct UiMethod;
+    /// A borrowed `UI_METHOD`.
+    pub struct UiMethodRef;
+}
+
+foreign_type! {
+    type CType = OSSL_STORE_INFO;
+    fn drop = OSSL_STORE_INFO_free;
+    /// An owned `OSSL_STORE_INFO`.
+    pub struct StoreInfo;
+    /// A borrowed `OSSL_STORE_INFO`.
+    pub struct StoreInfoRef;
+}
+
+/// An open `OSSL_STORE_CTX`; closed on drop.
+struct StoreCtx(*mut OSSL_STORE_CTX);
+
+impl Drop for StoreCtx {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came non-null from OSSL_STORE_open_ex and is closed once.
+        unsafe {
+            OSSL_STORE_close(self.0);
+        }
+    }
+}
+
+/// What the PIN callback reads: the PIN bytes, and how often it was asked.
+struct PinData<'a> {
+    pin: &'a [u8],
+    calls: Cell<u32>,
+}
+
+/// The `pem_password_cb` behind the UI_METHOD: copies the PIN into OpenSSL's buffer.
+/// Answers once only: a provider that asks again after a failed login gets nothing,
+/// so a wrong PIN is never retried (tokens lock the PIN after a few failures).
+unsafe extern "C" fn pin_callback(buf: *mut c_char, size: c_int, _rwflag: c_int, u: *mut c_void) -> c_int {
+    if u.is_null() || buf.is_null() {
+        return -1;
+    }
+    // SAFETY: `u` is the `PinData` that `load_private_key` passes as ui_data; it outlives
+    // the store context, and this callback only runs inside OSSL_STORE calls made there.
+    let data = unsafe { &*(u as *const PinData) };
+    let n = data.calls.get();
+    data.calls.set(n + 1);
+    let len = data.pin.len();
+    if n > 0 || size < 0 || len > size as usize {
+        return -1;
+    }
+    // SAFETY: `buf` has room for `size` bytes (OpenSSL's contract) and `len <= size`.
+    unsafe { ptr::copy_nonoverlapping(data.pin.as_ptr(), buf.cast::<u8>(), len) };
+    len as c_int
+}
+
+/// The outcome of loading private keys through OSSL_STORE.
+pub struct LoadedKeys {
+    pub keys: Vec<PKey<Private>>,
+    /// How many times the provider asked for the PIN.
+    pub pin_requests: u32,
+}
+
+/// Opens `uri` with OSSL_STORE (through whichever provider handles the scheme),
+/// expecting private keys, and returns every private key it yields. The PIN goes to
+/// the provider through a UI_METHOD and stays in memory.
+pub fn load_private_keys(uri: &str, pin: &[u8]) -> Result<LoadedKeys, ErrorStack> {
+    let uri = cstring(uri)?;
+    // SAFETY: `pin_callback` has the pem_password_cb signature; the returned method is
+    // owned by `ui` (freed with UI_destroy_method) right after the null check.
+    let ui = unsafe {
+        let m = UI_UTIL_wrap_read_pem_callback(Some(pin_callback), 0);
+        if m.is_null() {
+            return Err(ErrorStack::get());
+        }
+        UiMethod::from_ptr(m)
+    };
+    let data = PinData { pin, calls: Cell::new(0) };
+    // SAFETY: every pointer is valid for the call; `data` outlives the store context
+    // (the context is closed at the end of this function, before `data` is dropped).
+    let ctx = unsafe {
+        let c = OSSL_STORE_open_ex(
+            uri.as_ptr(),
+            ptr::null_mut(),
+            ptr::null(),
+            ui.as_ptr(),
+            &data as *const PinData as *mut c_void,
+            ptr::null(),
+            ptr::null(),
+            ptr::null_mut(),
+        );
+        if c.is_null() {
+            return Err(ErrorStack::get());
+        }
+        StoreCtx(c)
+    };
+    // SAFETY: `ctx.0` is a live store context; expecting a type before the first load is allowed.
+    cvt(unsafe { OSSL_STORE_expect(ctx.0, OSSL_STORE_INFO_PKEY) })?;
+    let mut keys = Vec::new();
+    // SAFETY: `ctx.0` is live for the whole loop.
+    while unsafe { OSSL_STORE_eof(ctx.0) } == 0 {
+        // SAFETY: as above; a non-null result is owned by `info` right away.
+        let info = unsafe {
+            let i = OSSL_STORE_load(ctx.0);
+            if i.is_null() {
+                continue;
+            }
+            StoreInfo::from_ptr(i)
+        };
+        // SAFETY: `info` is a live OSSL_STORE_INFO.
+        if unsafe { OSSL_STORE_INFO_get_type(info.as_ptr()) } != OSSL_STORE_INFO_PKEY {
+            continue;
+        }
+        // SAFETY: get1 returns a new reference (or NULL) that `PKey` then owns.
+        let key = unsafe {
+            let k = OSSL_STORE_INFO_get1_PKEY(info.as_ptr());
+            if k.is_null() {
+                return Err(ErrorStack::get());
+            }
+            PKey::<Private>::from_ptr(k)
+        };
+        keys.push(key);
+    }
+    drop(ctx);
+    Ok(LoadedKeys { keys, pin_requests: data.calls.get() })
+}
+
+/// An OpenSSL config file parsed with NCONF (the parser `openssl req -config` uses).
+pub struct Conf(*mut sys::CONF);
+
+impl Drop for Conf {
+    fn drop(&mut self) {
+        // SAFETY: created by NCONF_new, freed once.
+        unsafe { sys::NCONF_free(self.0) }
+    }
+}
+
+impl Conf {
+    /// `NCONF_load`; on a syntax error the message carries the line number.
+    pub fn load(path: &str) -> Result<Conf, String> {
+        let cpath = CString::new(path).map_err(|_| format!("{path}: path contains NUL"))?;
+        // SAFETY: NCONF_new(NULL) uses the default method; wrapped right after the null check.
+        let conf = unsafe {
+            let c = sys::NCONF_new(ptr::null_mut());
+            if c.is_null() {
+                return Err("NCONF_new failed".into());
+            }
+            Conf(c)
+        };
+        let mut eline: c_long = 0;
+        // SAFETY: `conf.0` is live; `cpath` and `eline` are valid for the call.
+        if unsafe { NCONF_load(conf.0, cpath.as_ptr(), &mut eline) } <= 0 {
+            let err = ErrorStack::get();
+            let reason = err.errors().first().and_then(|e| e.reason()).unwrap_or("cannot be read").to_string();
+            return Err(if eline > 0 { format!("{path} line {eline}: {reason}") } else { format!("{path}: {reason}") });
+        }
+        Ok(conf)
+    }
+
+    /// `NCONF_get_string(conf, section, name)`: None when absent.
+    pub fn get(&self, section: &str, name: &str) -> Option<String> {
+        let section = CString::new(section).ok()?;
+        let name = CString::new(name).ok()?;
+        // SAFETY: `self.0` is live; the returned string belongs to `conf` and is copied
+        // before anything else touches the config.
+        let value = unsafe { NCONF_get_string(self.0, section.as_ptr(), name.as_ptr()) };
+        // A missing value leaves an error on the queue; it is not an error here.
+        let _ = ErrorStack::get();
+        if value.is_null() {
+            return None;
+        }
+        // SAFETY: non-null, NUL-terminated, owned by `conf`.
+        Some(unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned())
+    }
+
+    /// The (name, value) pairs of a section, in file order.
+    pub fn section(&self, section: &str) -> Option<Vec<(String, String)>> {
+        let csection = CString::new(section).ok()?;
+        // SAFETY: `self.0` is live; the stack and its values belong to `conf` and are
+        // copied out before returning.
+        unsafe {
+            let stack = NCONF_get_section(self.0, csection.as_ptr());
+            if stack.is_null() {
+                let _ = ErrorStack::get();
+                return None;
+            }
+            let n = OPENSSL_sk_num(stack);
+            let mut out = Vec::with_capacity(n.max(0) as usize);
+            for i in 0..n {
+                let v = OPENSSL_sk_value(stack, i) as *const CONF_VALUE;
+                if v.is_null() || (*v).name.is_null() || (*v).value.is_null() {
+                    continue;
+                }
+                out.push((
+                    CStr::from_ptr((*v).name).to_string_lossy().into_owned(),
+                    CStr::from_ptr((*v).value).to_string_lossy().into_owned(),
+                ));
+            }
+            Some(out)
+        }
+    }
+
+    /// `X509V3_EXT_add_nconf`: adds the extensions of `section` to `cert`, with the
+    /// certificate as its own issuer (self-signed: subjectKeyIdentifier and
+    /// authorityKeyIdentifier = keyid resolve against its own public key).
+    pub fn add_extensions_self_signed(&self, section: &str, cert: &X509Ref) -> Result<(), ErrorStack> {
+        let csection = cstring(section)?;
+        let mut ctx = std::mem::MaybeUninit::<sys::X509V3_CTX>::zeroed();
+        // SAFETY: X509V3_set_ctx initialises the zeroed context; issuer and subject are
+        // the same live certificate; X509V3_set_nconf stores `self.0`, which outlives
+        // the call that uses it.
+        unsafe {
+            sys::X509V3_set_ctx(ctx.as_mut_ptr(), cert.as_ptr(), cert.as_ptr(), ptr::null_mut(), ptr::null_mut(), 0);
+            sys::X509V3_set_nconf(ctx.as_mut_ptr(), self.0);
+            cvt(X509V3_EXT_add_nconf(self.0, ctx.as_mut_ptr(), csection.as_ptr(), cert.as_ptr()))?;
+        }
+        Ok(())
+    }
+}
