@@ -149,6 +149,58 @@ pub enum Command {
         out: Option<PathBuf>,
     },
 
+    /// Offline-root key ceremony: a P-256 key generated in the token, a root CA
+    /// certificate built by OpenSSL from an OpenSSL config and signed in the token,
+    /// custody proven, the SO PIN put under a real M-of-N quorum, and a transcript
+    /// signed by the new root key. Outputs go to --out atomically, never overwritten
+    KeyCeremony {
+        /// CKA_LABEL of the root key (refused if any object has it)
+        #[arg(long, default_value = "root-ca-key")]
+        label: String,
+
+        /// Certificate profile: an OpenSSL config with [req] distinguished_name and
+        /// x509_extensions (default: openssl-conf/root-ca.cnf, or its built-in copy)
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+
+        /// Output directory (must not exist; default ./ceremony-<UTC time>)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+
+        /// M/N: split the new SO PIN into N custodian shares, any M of which open it
+        #[arg(long, value_name = "M/N", default_value = "3/5", conflicts_with = "no_quorum")]
+        quorum: crate::quorum::Quorum,
+
+        /// Make no quorum and leave the SO PIN as it is (says so in the transcript)
+        #[arg(long)]
+        no_quorum: bool,
+
+        /// Validity of the root certificate in days (at most 25 years)
+        #[arg(long, default_value_t = 3650, value_name = "N")]
+        days: u32,
+
+        /// File holding the current SO PIN; else HSM_DEMO_SO_PIN, else a prompt
+        #[arg(long, value_name = "FILE")]
+        so_pin_file: Option<PathBuf>,
+    },
+
+    /// Use M custodian shares from a key ceremony to log in as SO and set a new user
+    /// PIN (from --new-pin-file, HSM_DEMO_NEW_PIN or a prompt)
+    QuorumResetPin {
+        /// A custodian's share file; give it once per custodian present
+        #[arg(long = "share", value_name = "FILE", required = true)]
+        shares: Vec<PathBuf>,
+
+        /// File holding the new user PIN; else HSM_DEMO_NEW_PIN, else a prompt (twice)
+        #[arg(long, value_name = "FILE")]
+        new_pin_file: Option<PathBuf>,
+    },
+
+    /// Internal: the key ceremony's SO step, run as a separate PKCS#11 application.
+    /// Reads the current and the new SO PIN from stdin, one per line.
+    #[command(name = "__set-so-pin", hide = true)]
+    SetSoPin,
+
     /// Print the shell exports that point the openssl CLI at the same token through
     /// openssl-conf/pkcs11.cnf: eval "$(hsm-demo openssl-env)"
     OpensslEnv,

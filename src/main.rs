@@ -1,10 +1,12 @@
 //! hsm-demo: PKCS#11 key custody with OpenSSL 3 doing every signature (entry point).
 
 mod bridge;
+mod ceremony;
 mod cli;
 mod commands;
 mod error;
 mod pin;
+mod quorum;
 mod token;
 
 use std::process::ExitCode;

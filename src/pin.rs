@@ -20,6 +20,8 @@ pub enum PinRole {
     User,
     /// CKU_SO: initialises the user PIN.
     SecurityOfficer,
+    /// A new user PIN being set by the SO (quorum-reset-pin).
+    NewUser,
 }
 
 impl PinRole {
@@ -27,6 +29,7 @@ impl PinRole {
         match self {
             PinRole::User => "HSM_DEMO_PIN",
             PinRole::SecurityOfficer => "HSM_DEMO_SO_PIN",
+            PinRole::NewUser => "HSM_DEMO_NEW_PIN",
         }
     }
 
@@ -34,6 +37,7 @@ impl PinRole {
         match self {
             PinRole::User => "--pin-file",
             PinRole::SecurityOfficer => "--so-pin-file",
+            PinRole::NewUser => "--new-pin-file",
         }
     }
 
@@ -41,6 +45,7 @@ impl PinRole {
         match self {
             PinRole::User => "user PIN",
             PinRole::SecurityOfficer => "SO PIN",
+            PinRole::NewUser => "new user PIN",
         }
     }
 
@@ -137,5 +142,6 @@ fn capitalised(role: PinRole) -> &'static str {
     match role {
         PinRole::User => "User PIN",
         PinRole::SecurityOfficer => "SO PIN",
+        PinRole::NewUser => "New user PIN",
     }
 }

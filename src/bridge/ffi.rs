@@ -8,7 +8,9 @@ use std::ptr;
 use foreign_types::{foreign_type, ForeignType, ForeignTypeRef};
 use openssl::error::ErrorStack;
 use openssl::pkey::{PKey, Private};
-use openssl::x509::X509Ref;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKeyRef;
+use openssl::x509::X509;
 use openssl_sys as sys;
 
 #[allow(non_camel_case_types)]
@@ -310,7 +312,7 @@ impl Conf {
     /// `X509V3_EXT_add_nconf`: adds the extensions of `section` to `cert`, with the
     /// certificate as its own issuer (self-signed: subjectKeyIdentifier and
     /// authorityKeyIdentifier = keyid resolve against its own public key).
-    pub fn add_extensions_self_signed(&self, section: &str, cert: &X509Ref) -> Result<(), ErrorStack> {
+    pub fn add_extensions_self_signed(&self, section: &str, cert: &mut X509) -> Result<(), ErrorStack> {
         let csection = cstring(section)?;
         let mut ctx = std::mem::MaybeUninit::<sys::X509V3_CTX>::zeroed();
         // SAFETY: X509V3_set_ctx initialises the zeroed context; issuer and subject are
@@ -322,5 +324,29 @@ impl Conf {
             cvt(X509V3_EXT_add_nconf(self.0, ctx.as_mut_ptr(), csection.as_ptr(), cert.as_ptr()))?;
         }
         Ok(())
+    }
+}
+
+/// `X509_sign`: signs a certificate with `key` (for a provider key, through
+/// EVP_DigestSign in the key's provider, i.e. in the token).
+pub fn sign_certificate(cert: &mut X509, key: &PKeyRef<Private>, md: MessageDigest) -> Result<(), ErrorStack> {
+    // SAFETY: `cert` is exclusively borrowed and live; `key` and the digest are live for
+    // the call; X509_sign re-encodes the certificate it owns.
+    cvt(unsafe { sys::X509_sign(cert.as_ptr(), key.as_ptr(), md.as_ptr()) })?;
+    Ok(())
+}
+
+/// `renameat2(RENAME_NOREPLACE)`: moves `from` to `to` only if nothing is at `to`.
+pub fn rename_no_replace(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let from = CString::new(from.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    let to = CString::new(to.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    // SAFETY: both paths are valid NUL-terminated strings for the duration of the call;
+    // AT_FDCWD makes them relative to the current directory like rename(2).
+    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::RENAME_NOREPLACE) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }

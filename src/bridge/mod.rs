@@ -5,10 +5,13 @@ mod ffi;
 mod provider;
 mod pubkey;
 mod signature;
+mod x509;
 
 pub use provider::{provider_module_path, Provider, PROVIDER_CONF};
 pub use pubkey::{p256_public_key, spki_sha256};
+pub use ffi::rename_no_replace;
 pub use signature::{sign_sha256, verify_sha256, EcdsaSignature, SignatureFormatError};
+pub use x509::{build_self_signed, check_self_signed, Profile};
 
 use std::path::PathBuf;
 

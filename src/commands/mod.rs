@@ -4,9 +4,11 @@ mod export_pubkey;
 mod generate_key;
 mod init_token;
 mod io;
+mod key_ceremony;
 mod list_keys;
 mod list_slots;
 mod openssl_env;
+mod quorum_reset_pin;
 mod sign;
 mod verify;
 
@@ -37,6 +39,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         ),
         Command::ExportPubkey { key, out } => export_pubkey::run(g, &key, out.as_deref()),
         Command::OpensslEnv => openssl_env::run(g),
+        Command::KeyCeremony { label, config, out, quorum, no_quorum, days, so_pin_file } => key_ceremony::run(
+            g,
+            key_ceremony::Args { label, config, out, quorum: (!no_quorum).then_some(quorum), days, so_pin_file },
+        ),
+        Command::SetSoPin => quorum_reset_pin::set_so_pin(g),
+        Command::QuorumResetPin { shares, new_pin_file } => quorum_reset_pin::run(g, &shares, new_pin_file.as_deref()),
     }
 }
 

@@ -11,8 +11,9 @@ pub enum TokenError {
     #[error("cannot load PKCS#11 module {}: {reason}", path.display())]
     ModuleLoad { path: PathBuf, reason: String },
 
-    #[error("{op}: {}", describe(source))]
-    Pkcs11 { op: &'static str, source: CkError },
+    // `err`, not `source`: the description already quotes it, so it is not chained.
+    #[error("{op}: {}", describe(err))]
+    Pkcs11 { op: &'static str, err: CkError },
 
     #[error("no initialized token in {module}{hint}")]
     NoToken { module: String, hint: String },
@@ -66,7 +67,7 @@ pub enum TokenError {
 impl TokenError {
     /// Wraps a cryptoki error with the operation that was being attempted.
     pub fn pkcs11(op: &'static str) -> impl FnOnce(CkError) -> TokenError {
-        move |source| TokenError::Pkcs11 { op, source }
+        move |err| TokenError::Pkcs11 { op, err }
     }
 
     pub fn exit_code(&self) -> u8 {

@@ -162,6 +162,12 @@ impl UserSession {
         Ok(pair)
     }
 
+    /// Destroys both halves of a key pair this run created (undo after a failed ceremony).
+    pub fn destroy_key_pair(&self, pair: &KeyPair) -> Result<(), TokenError> {
+        self.session.destroy_object(pair.private).map_err(TokenError::pkcs11("destroy the private key"))?;
+        self.session.destroy_object(pair.public).map_err(TokenError::pkcs11("destroy the public key"))
+    }
+
     /// Reads the custody attributes of a private key.
     pub fn custody(&self, key: ObjectHandle) -> Result<Custody, TokenError> {
         let attrs = self

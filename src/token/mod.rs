@@ -196,7 +196,7 @@ impl Module {
         match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
             Ok(()) => {}
             Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-            Err(e) => return Err(TokenError::Pkcs11 { op: "initialize the PKCS#11 module", source: e }.into()),
+            Err(e) => return Err(TokenError::Pkcs11 { op: "initialize the PKCS#11 module", err: e }.into()),
         }
         // SoftHSM's C_Initialize leaves "rdrand engine" errors on OpenSSL's queue;
         // drop them so they never surface in an unrelated ErrorStack.
@@ -361,6 +361,11 @@ impl Module {
         Ok(token)
     }
 
+    /// The longest PIN the token accepts (CK_TOKEN_INFO.ulMaxPinLen).
+    pub fn max_pin_len(&self, token: &TokenRef) -> Result<usize, TokenError> {
+        Ok(self.ctx.get_token_info(token.slot).map_err(TokenError::pkcs11("read token info"))?.max_pin_length())
+    }
+
     /// A read-write session logged in as the user. The PIN is tried exactly once.
     pub fn login_user(&self, token: &TokenRef, pin: &AuthPin) -> Result<UserSession, TokenError> {
         self.login(token, UserType::User, pin)
@@ -398,7 +403,7 @@ fn pin_error(err: CkError, role: &'static str, token: &str, op: &'static str) ->
         Some(RvError::PinLocked) => TokenError::PinLocked { role, token },
         Some(RvError::PinLenRange) => TokenError::PinInvalid { role, token, detail: "length out of the token's range".into() },
         Some(RvError::PinInvalid) => TokenError::PinInvalid { role, token, detail: "contains characters the token refuses".into() },
-        _ => TokenError::Pkcs11 { op, source: err },
+        _ => TokenError::Pkcs11 { op, err },
     }
 }
 

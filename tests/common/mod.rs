@@ -118,3 +118,47 @@ pub fn spy_calls(log: &Path, function: &str) -> usize {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     text.lines().filter(|l| l.split_whitespace().nth(1) == Some(function)).count()
 }
+
+/// openssl-conf/pkcs11.cnf in this tree.
+pub fn provider_conf() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("openssl-conf/pkcs11.cnf")
+}
+
+impl SoftHsm {
+    /// The real `openssl` CLI with hsm-demo's provider config on this token store
+    /// (the PIN for `-passin env:HSM_DEMO_PIN`).
+    pub fn openssl(&self) -> StdCommand {
+        let mut cmd = StdCommand::new("openssl");
+        cmd.env("OPENSSL_CONF", provider_conf())
+            .env("PKCS11_PROVIDER_MODULE", SOFTHSM)
+            .env("SOFTHSM2_CONF", &self.conf)
+            .env("HSM_DEMO_PIN", USER_PIN)
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    /// Writes `bytes` to a file in the TempDir and returns its path.
+    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+}
+
+/// Runs a std command, asserting success, and returns stdout.
+pub fn ok(cmd: &mut StdCommand) -> String {
+    let out = cmd.output().expect("command runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({:?}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The hex after "Signature: " in hsm-demo's output.
+pub fn signature_hex(stdout: &str) -> String {
+    line_value(stdout, "Signature:").expect("a Signature: line")
+}

@@ -1,0 +1,121 @@
+//! The root CA certificate: built from an OpenSSL config (the profile `openssl req
+//! -x509 -config` reads), signed by a token key through the provider, and checked.
+
+use std::path::Path;
+
+use openssl::asn1::Asn1Time;
+use openssl::bn::BigNum;
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private, Public};
+use openssl::stack::Stack;
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::{X509NameBuilder, X509StoreContext, X509};
+
+use super::ffi::{self, Conf};
+use super::BridgeError;
+
+/// A certificate profile read from an OpenSSL config file.
+pub struct Profile {
+    conf: Conf,
+    /// The `[req] distinguished_name` entries, in file order.
+    pub subject: Vec<(String, String)>,
+    /// The `[req] x509_extensions` section name.
+    pub extensions: String,
+}
+
+impl Profile {
+    /// Reads `[req] distinguished_name` (with `prompt = no`) and `[req] x509_extensions`
+    /// as `openssl req` does.
+    pub fn load(path: &Path) -> Result<Profile, String> {
+        let conf = Conf::load(&path.display().to_string())?;
+        let dn_section = conf
+            .get("req", "distinguished_name")
+            .ok_or_else(|| format!("{}: [req] has no distinguished_name", path.display()))?;
+        let extensions = conf
+            .get("req", "x509_extensions")
+            .ok_or_else(|| format!("{}: [req] has no x509_extensions", path.display()))?;
+        if conf.section(&extensions).is_none() {
+            return Err(format!("{}: no [{extensions}] section", path.display()));
+        }
+        let subject: Vec<(String, String)> = conf
+            .section(&dn_section)
+            .ok_or_else(|| format!("{}: no [{dn_section}] section", path.display()))?
+            .into_iter()
+            // `openssl req` allows "0.OU = ..." to repeat a field; the prefix is not part of the name.
+            .map(|(k, v)| (k.rsplit('.').next().unwrap_or(&k).to_string(), v))
+            .collect();
+        if subject.is_empty() {
+            return Err(format!("{}: [{dn_section}] is empty", path.display()));
+        }
+        Ok(Profile { conf, subject, extensions })
+    }
+}
+
+/// Builds and signs a self-signed v3 certificate for `public` with the token key
+/// `private` (ecdsa-with-SHA256), extensions from the profile.
+pub fn build_self_signed(
+    profile: &Profile,
+    public: &PKey<Public>,
+    private: &PKey<Private>,
+    serial: &[u8],
+    days: u32,
+) -> Result<X509, BridgeError> {
+    let op = BridgeError::openssl;
+    let mut name = X509NameBuilder::new().map_err(op("allocate the subject"))?;
+    for (field, value) in &profile.subject {
+        name.append_entry_by_text(field, value).map_err(op("add a subject field from the profile"))?;
+    }
+    let name = name.build();
+    let mut b = X509::builder().map_err(op("allocate the certificate"))?;
+    b.set_version(2).map_err(op("set version 3"))?;
+    let serial = BigNum::from_slice(serial).and_then(|n| n.to_asn1_integer()).map_err(op("encode the serial"))?;
+    b.set_serial_number(&serial).map_err(op("set the serial"))?;
+    b.set_subject_name(&name).map_err(op("set the subject"))?;
+    b.set_issuer_name(&name).map_err(op("set the issuer"))?;
+    let not_before = Asn1Time::days_from_now(0).map_err(op("notBefore"))?;
+    let not_after = Asn1Time::days_from_now(days).map_err(op("notAfter"))?;
+    b.set_not_before(&not_before).map_err(op("set notBefore"))?;
+    b.set_not_after(&not_after).map_err(op("set notAfter"))?;
+    b.set_pubkey(public).map_err(op("set the public key"))?;
+    let mut cert = b.build();
+    profile
+        .conf
+        .add_extensions_self_signed(&profile.extensions, &mut cert)
+        .map_err(op("add the profile's extensions (X509V3_EXT_add_nconf)"))?;
+    ffi::sign_certificate(&mut cert, private, MessageDigest::sha256()).map_err(op("sign the certificate in the token (X509_sign)"))?;
+    super::clear_openssl_errors();
+    Ok(cert)
+}
+
+/// The checks made before anything is written: the certificate carries the token's
+/// key, its signature verifies with that key, and OpenSSL accepts it as a trust anchor.
+pub fn check_self_signed(cert: &X509, token_public: &PKey<Public>) -> Result<Vec<&'static str>, String> {
+    let key = cert.public_key().map_err(|e| format!("certificate public key unreadable: {e}"))?;
+    if !key.public_eq(token_public) {
+        return Err("the certificate's public key is not the token key".into());
+    }
+    if !cert.verify(token_public).map_err(|e| format!("signature check failed: {e}"))? {
+        return Err("the certificate's signature does not verify with the token's public key".into());
+    }
+    let mut store = X509StoreBuilder::new().map_err(|e| e.to_string())?;
+    store.add_cert(cert.clone()).map_err(|e| e.to_string())?;
+    let store = store.build();
+    let chain = Stack::new().map_err(|e| e.to_string())?;
+    let mut ctx = X509StoreContext::new().map_err(|e| e.to_string())?;
+    let (ok, why) = ctx
+        .init(&store, cert, &chain, |c| {
+            let ok = c.verify_cert()?;
+            Ok((ok, c.error().error_string().to_string()))
+        })
+        .map_err(|e| e.to_string())?;
+    if !ok {
+        return Err(format!("OpenSSL does not accept it as a trust anchor: {why}"));
+    }
+    let ski = cert.subject_key_id().map(|k| k.as_slice().to_vec());
+    let aki = cert.authority_key_id().map(|k| k.as_slice().to_vec());
+    if ski.is_none() || ski != aki {
+        return Err("subjectKeyIdentifier missing or not equal to authorityKeyIdentifier keyid".into());
+    }
+    super::clear_openssl_errors();
+    Ok(vec!["public key = token key", "signature verifies", "self-signed trust anchor verifies", "SKI = AKI keyid"])
+}

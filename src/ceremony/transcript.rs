@@ -1,0 +1,48 @@
+//! The ceremony transcript: each step printed as it happens and recorded with its
+//! UTC time, then written to transcript.txt and signed by the new root key.
+
+use std::io::Write as _;
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// UTC now, RFC 3339 to the second.
+pub fn utc_now() -> String {
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 ns is valid");
+    now.format(&Rfc3339).expect("RFC 3339 formats any UTC time")
+}
+
+/// UTC now as a compact file-name stamp: 20261122T165501Z.
+pub fn utc_stamp() -> String {
+    utc_now().replace(['-', ':'], "")
+}
+
+#[derive(Default)]
+pub struct Transcript {
+    text: String,
+}
+
+impl Transcript {
+    /// A step line: printed as given, recorded with its UTC time.
+    pub fn step(&mut self, line: &str) {
+        println!("{line}");
+        let _ = std::io::stdout().flush();
+        self.text.push_str(&format!("{} {line}\n", utc_now()));
+    }
+
+    /// A detail under a step: printed and recorded indented.
+    pub fn detail(&mut self, line: &str) {
+        println!("         {line}");
+        self.text.push_str(&format!("                     {line}\n"));
+    }
+
+    /// A line recorded in the file only (headers, file hashes).
+    pub fn record(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.text.push('\n');
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
