@@ -65,6 +65,9 @@ pub fn run(c: Custodian, opts: &Options) -> anyhow::Result<PathBuf> {
     println!("Token '{}' (serial {}) in {}", c.token.label, c.token.serial, c.module.path().display());
     println!();
 
+    // A label in use (public objects are visible without a PIN) stops the ceremony
+    // before the SO PIN is tried; generation checks private objects again.
+    c.module.public_session(&c.token)?.ensure_label_free(&opts.label)?;
     // The SO PIN is checked before anything is created: a wrong one stops here.
     if let Some(so) = &c.so_pin {
         let so_session = c.module.login_so(&c.token, so).context("check the current SO PIN before Step 1")?;

@@ -103,15 +103,22 @@ impl UserSession {
             .map_err(TokenError::pkcs11("search objects"))
     }
 
+    /// Fails with `ObjectExists` when an object this session can see carries `label`.
+    pub fn ensure_label_free(&self, label: &str) -> Result<(), TokenError> {
+        if self.objects_with(Attribute::Label(label.as_bytes().to_vec()))?.is_empty() {
+            Ok(())
+        } else {
+            Err(TokenError::ObjectExists { token: self.token.label.clone(), what: format!("label '{label}'") })
+        }
+    }
+
     /// Generates an ECDSA P-256 key pair that never leaves the token. Refuses, creating
     /// nothing, when any object already carries the label or the id. After generation
     /// the custody attributes are read back; a token that did not honour them gets its
     /// new objects destroyed and the call fails.
     pub fn generate_p256(&self, label: &str, id: Option<Vec<u8>>) -> Result<KeyPair, TokenError> {
         let token = self.token.label.clone();
-        if !self.objects_with(Attribute::Label(label.as_bytes().to_vec()))?.is_empty() {
-            return Err(TokenError::ObjectExists { token, what: format!("label '{label}'") });
-        }
+        self.ensure_label_free(label)?;
         let id = match id {
             Some(id) => id,
             None => self.random(16)?,
