@@ -30,7 +30,12 @@ fn main() {
 
     let provider = std::env::var("HSM_DEMO_BUILD_PROVIDER")
         .ok()
-        .unwrap_or_else(|| openssl_modules_dir().join("pkcs11.so").display().to_string());
+        .unwrap_or_else(|| {
+            openssl_modules_dir()
+                .join("pkcs11.so")
+                .display()
+                .to_string()
+        });
     println!("cargo::rustc-env=HSM_DEMO_DEFAULT_PROVIDER={provider}");
 }
 

@@ -168,7 +168,12 @@ pub enum Command {
         out: Option<PathBuf>,
 
         /// M/N: split the new SO PIN into N custodian shares, any M of which open it
-        #[arg(long, value_name = "M/N", default_value = "3/5", conflicts_with = "no_quorum")]
+        #[arg(
+            long,
+            value_name = "M/N",
+            default_value = "3/5",
+            conflicts_with = "no_quorum"
+        )]
         quorum: crate::quorum::Quorum,
 
         /// Make no quorum and leave the SO PIN as it is (says so in the transcript)
@@ -194,6 +199,27 @@ pub enum Command {
         /// File holding the new user PIN; else HSM_DEMO_NEW_PIN, else a prompt (twice)
         #[arg(long, value_name = "FILE")]
         new_pin_file: Option<PathBuf>,
+    },
+
+    /// Measure cold start and signing latency/throughput: (a) OpenSSL EVP with the
+    /// token key through the pkcs11-provider, (b) raw cryptoki C_Sign(CKM_ECDSA),
+    /// (c) an in-memory software key (the ceiling). Samples of every path are verified
+    Bench {
+        #[command(flatten)]
+        key: KeyArgs,
+
+        /// Signatures per path (split across threads)
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+        count: u32,
+
+        /// Also run with this many threads, each with its own PKCS#11 session, and
+        /// report scaling against one thread
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        threads: u32,
+
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
 
     /// Internal: the key ceremony's SO step, run as a separate PKCS#11 application.

@@ -1,5 +1,6 @@
 //! hsm-demo: PKCS#11 key custody with OpenSSL 3 doing every signature (entry point).
 
+mod bench;
 mod bridge;
 mod ceremony;
 mod cli;

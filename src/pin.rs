@@ -66,9 +66,16 @@ pub fn read_pin(role: PinRole, file: Option<&Path>, token_label: &str) -> anyhow
         return Ok(pin);
     }
     if std::io::stdin().is_terminal() {
-        return prompt(&format!("{} for token '{token_label}': ", capitalised(role)));
+        return prompt(&format!(
+            "{} for token '{token_label}': ",
+            capitalised(role)
+        ));
     }
-    Err(usage(format!("no {} given: {}", role.name(), role.how_to_supply())))
+    Err(usage(format!(
+        "no {} given: {}",
+        role.name(),
+        role.how_to_supply()
+    )))
 }
 
 /// Reads a PIN that is about to be set: like [`read_pin`], but a prompt asks twice.
@@ -80,11 +87,18 @@ pub fn read_new_pin(role: PinRole, file: Option<&Path>, what: &str) -> anyhow::R
         let first = prompt(&format!("New {} for {what}: ", role.name()))?;
         let again = prompt(&format!("Repeat the new {}: ", role.name()))?;
         if first.expose_secret() != again.expose_secret() {
-            return Err(usage(format!("the two {}s differ; nothing was changed", role.name())));
+            return Err(usage(format!(
+                "the two {}s differ; nothing was changed",
+                role.name()
+            )));
         }
         return Ok(first);
     }
-    Err(usage(format!("no new {} given: {}", role.name(), role.how_to_supply())))
+    Err(usage(format!(
+        "no new {} given: {}",
+        role.name(),
+        role.how_to_supply()
+    )))
 }
 
 /// Whether a PIN is available without prompting (used to fail early, before any
@@ -97,16 +111,29 @@ pub fn available(role: PinRole, file: Option<&Path>) -> bool {
 
 fn from_file_or_env(role: PinRole, file: Option<&Path>) -> anyhow::Result<Option<AuthPin>> {
     if let Some(path) = file {
-        let bytes = Zeroizing::new(
-            std::fs::read(path)
-                .map_err(|e| usage(format!("cannot read {} file {}: {e}", role.name(), path.display())))?,
-        );
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| usage(format!("{} file {} is not UTF-8", role.name(), path.display())))?;
+        let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
+            usage(format!(
+                "cannot read {} file {}: {e}",
+                role.name(),
+                path.display()
+            ))
+        })?);
+        let text = std::str::from_utf8(&bytes).map_err(|_| {
+            usage(format!(
+                "{} file {} is not UTF-8",
+                role.name(),
+                path.display()
+            ))
+        })?;
         // One trailing newline is what `echo` and editors add; anything else is the PIN.
         let text = text.strip_suffix('\n').unwrap_or(text);
         let text = text.strip_suffix('\r').unwrap_or(text);
-        return non_empty(role, text, &format!("{} {}", role.file_flag(), path.display())).map(Some);
+        return non_empty(
+            role,
+            text,
+            &format!("{} {}", role.file_flag(), path.display()),
+        )
+        .map(Some);
     }
     match std::env::var(role.env_var()) {
         Ok(value) => {
@@ -131,7 +158,9 @@ fn non_empty(role: PinRole, text: &str, source: &str) -> anyhow::Result<AuthPin>
 }
 
 fn prompt(text: &str) -> anyhow::Result<AuthPin> {
-    let value = Zeroizing::new(rpassword::prompt_password(text).context("cannot read the PIN from the terminal")?);
+    let value = Zeroizing::new(
+        rpassword::prompt_password(text).context("cannot read the PIN from the terminal")?,
+    );
     if value.is_empty() {
         return Err(usage("empty PIN entered"));
     }

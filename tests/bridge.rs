@@ -8,7 +8,11 @@ use predicates::prelude::*;
 
 fn one_line(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr).to_string();
-    assert_eq!(text.trim_end().lines().count(), 1, "expected one line on stderr, got: {text}");
+    assert_eq!(
+        text.trim_end().lines().count(),
+        1,
+        "expected one line on stderr, got: {text}"
+    );
     text
 }
 
@@ -52,15 +56,41 @@ fn hsm_demo_signs_and_openssl_verifies() {
     let hsm = SoftHsm::new();
     hsm.generate("service-key");
     let data = hsm.write("data.txt", "certificate signing request");
-    let out = hsm.run_ok(&["sign", "--label", "service-key", "--in", data.to_str().unwrap()]);
+    let out = hsm.run_ok(&[
+        "sign",
+        "--label",
+        "service-key",
+        "--in",
+        data.to_str().unwrap(),
+    ]);
     let sig = hex::decode(signature_hex(&out)).unwrap();
-    assert!((70..=72).contains(&sig.len()), "DER ECDSA-Sig-Value, got {} bytes", sig.len());
+    assert!(
+        (70..=72).contains(&sig.len()),
+        "DER ECDSA-Sig-Value, got {} bytes",
+        sig.len()
+    );
     let sig_file = hsm.write("sig.der", &sig);
-    hsm.run_ok(&["export-pubkey", "--label", "service-key", "--out", "pub.pem"]);
-    let verified = ok(hsm.openssl().args(["dgst", "-sha256", "-verify", "pub.pem", "-signature"]).arg(&sig_file).arg(&data));
+    hsm.run_ok(&[
+        "export-pubkey",
+        "--label",
+        "service-key",
+        "--out",
+        "pub.pem",
+    ]);
+    let verified = ok(hsm
+        .openssl()
+        .args(["dgst", "-sha256", "-verify", "pub.pem", "-signature"])
+        .arg(&sig_file)
+        .arg(&data));
     assert_eq!(verified.trim(), "Verified OK");
     let tampered = hsm.write("tampered.txt", "TAMPERED data");
-    let out = hsm.openssl().args(["dgst", "-sha256", "-verify", "pub.pem", "-signature"]).arg(&sig_file).arg(&tampered).output().unwrap();
+    let out = hsm
+        .openssl()
+        .args(["dgst", "-sha256", "-verify", "pub.pem", "-signature"])
+        .arg(&sig_file)
+        .arg(&tampered)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("Verification failure"));
 }
@@ -71,21 +101,65 @@ fn openssl_signs_with_the_provider_and_hsm_demo_verifies() {
     let uri = hsm.generate("service-key");
     let data = hsm.write("data.txt", "hello cert world");
     // The openssl CLI, pointed at openssl-conf/pkcs11.cnf, signs with the token key by URI.
-    ok(hsm.openssl().args(["dgst", "-sha256", "-sign", &uri, "-passin", "env:HSM_DEMO_PIN", "-out", "sig.der"]).arg(&data));
-    let out = hsm.run_ok(&["verify", "--label", "service-key", "--in", data.to_str().unwrap(), "--sig-file", "sig.der"]);
+    ok(hsm
+        .openssl()
+        .args([
+            "dgst",
+            "-sha256",
+            "-sign",
+            &uri,
+            "-passin",
+            "env:HSM_DEMO_PIN",
+            "-out",
+            "sig.der",
+        ])
+        .arg(&data));
+    let out = hsm.run_ok(&[
+        "verify",
+        "--label",
+        "service-key",
+        "--in",
+        data.to_str().unwrap(),
+        "--sig-file",
+        "sig.der",
+    ]);
     assert_eq!(out, "Signature verified OK\n");
     let sig_hex = hex::encode(std::fs::read(hsm.path("sig.der")).unwrap());
     hsm.cmd()
-        .args(["verify", "--key", &uri, "--data", "tampered data", "--sig", &sig_hex])
+        .args([
+            "verify",
+            "--key",
+            &uri,
+            "--data",
+            "tampered data",
+            "--sig",
+            &sig_hex,
+        ])
         .assert()
         .code(1)
         .stdout("")
         .stderr(predicate::str::contains("signature verification failed"));
     // The CLI also lists the key through the provider, with the URI hsm-demo printed.
-    let listing = ok(hsm.openssl().args(["storeutl", "-keys", "-text", "-passin", "env:HSM_DEMO_PIN", "pkcs11:token=test-hsm"]));
-    assert!(listing.contains("PKCS11 EC Private Key (256 bits)"), "{listing}");
-    assert!(listing.contains("[Can't export and print private key data]"), "{listing}");
-    assert!(listing.contains("object=service-key;type=private"), "{listing}");
+    let listing = ok(hsm.openssl().args([
+        "storeutl",
+        "-keys",
+        "-text",
+        "-passin",
+        "env:HSM_DEMO_PIN",
+        "pkcs11:token=test-hsm",
+    ]));
+    assert!(
+        listing.contains("PKCS11 EC Private Key (256 bits)"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("[Can't export and print private key data]"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("object=service-key;type=private"),
+        "{listing}"
+    );
 }
 
 #[test]
@@ -117,12 +191,34 @@ fn signatures_with_high_and_low_bits_convert_and_verify_both_ways() {
         seen[idx][2 + usize::from(!s_high)] = true;
         // hsm-demo verifies both encodings; openssl verifies the DER.
         for form in [&raw, &der] {
-            hsm.cmd().args(["verify", "--label", "k", "--data", "bits", "--sig", &hex::encode(form)]).assert().success();
+            hsm.cmd()
+                .args([
+                    "verify",
+                    "--label",
+                    "k",
+                    "--data",
+                    "bits",
+                    "--sig",
+                    &hex::encode(form),
+                ])
+                .assert()
+                .success();
         }
         let f = hsm.write("s.der", &der);
-        assert_eq!(ok(hsm.openssl().args(["dgst", "-sha256", "-verify", "pub.pem", "-signature"]).arg(f).arg(&data)).trim(), "Verified OK");
+        assert_eq!(
+            ok(hsm
+                .openssl()
+                .args(["dgst", "-sha256", "-verify", "pub.pem", "-signature"])
+                .arg(f)
+                .arg(&data))
+            .trim(),
+            "Verified OK"
+        );
     }
-    assert!(seen.iter().all(|s| s.iter().all(|b| *b)), "all bit cases occurred: {seen:?}");
+    assert!(
+        seen.iter().all(|s| s.iter().all(|b| *b)),
+        "all bit cases occurred: {seen:?}"
+    );
 }
 
 #[test]
@@ -137,17 +233,30 @@ fn signing_happens_in_the_token_and_the_private_value_never_leaves_it() {
         .args(["--module", SPY, "sign", "--label", "k", "--data", "x"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(spy_calls(&log, "C_SignInit"), 1);
     assert_eq!(spy_calls(&log, "C_Sign"), 1);
     let sign_init = text.split(": C_SignInit").nth(1).unwrap();
-    assert!(sign_init.lines().take(6).any(|l| l.contains("pMechanism->type = CKM_ECDSA ")), "{sign_init}");
+    assert!(
+        sign_init
+            .lines()
+            .take(6)
+            .any(|l| l.contains("pMechanism->type = CKM_ECDSA ")),
+        "{sign_init}"
+    );
     // No attribute read ever asked for CKA_VALUE (the private scalar).
     for call in text.split(": C_GetAttributeValue").skip(1) {
-        let body = call.split("\n[out]").next().unwrap_or("") ;
+        let body = call.split("\n[out]").next().unwrap_or("");
         let until_next = call.split("\n\n").next().unwrap_or("");
-        assert!(!body.contains("CKA_VALUE ") && !until_next.contains("CKA_VALUE "), "CKA_VALUE requested: {call}");
+        assert!(
+            !body.contains("CKA_VALUE ") && !until_next.contains("CKA_VALUE "),
+            "CKA_VALUE requested: {call}"
+        );
     }
     assert!(spy_calls(&log, "C_GetAttributeValue") > 0);
 }
@@ -156,26 +265,62 @@ fn signing_happens_in_the_token_and_the_private_value_never_leaves_it() {
 fn verify_with_pubkey_or_cert_needs_no_token() {
     let dir = SoftHsm::empty();
     let sh = |args: &[&str]| {
-        ok(std::process::Command::new("openssl").args(args).current_dir(dir.dir.path()));
+        ok(std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.dir.path()));
     };
-    sh(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "key.pem"]);
+    sh(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        "key.pem",
+    ]);
     sh(&["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"]);
-    sh(&["req", "-new", "-x509", "-key", "key.pem", "-subj", "/CN=test", "-days", "1", "-out", "cert.pem"]);
+    sh(&[
+        "req", "-new", "-x509", "-key", "key.pem", "-subj", "/CN=test", "-days", "1", "-out",
+        "cert.pem",
+    ]);
     dir.write("data", "payload");
-    sh(&["dgst", "-sha256", "-sign", "key.pem", "-out", "sig.der", "data"]);
+    sh(&[
+        "dgst", "-sha256", "-sign", "key.pem", "-out", "sig.der", "data",
+    ]);
     // No SOFTHSM2_CONF, no module, an empty HOME: the token layer is never touched.
     for (flag, file) in [("--pubkey", "pub.pem"), ("--cert", "cert.pem")] {
         dir.bare_cmd()
-            .args(["--module", "/nonexistent.so", "verify", flag, file, "--in", "data", "--sig-file", "sig.der"])
+            .args([
+                "--module",
+                "/nonexistent.so",
+                "verify",
+                flag,
+                file,
+                "--in",
+                "data",
+                "--sig-file",
+                "sig.der",
+            ])
             .assert()
             .success()
             .stdout("Signature verified OK\n");
         dir.bare_cmd()
-            .args(["verify", flag, file, "--data", "other", "--sig-file", "sig.der"])
+            .args([
+                "verify",
+                flag,
+                file,
+                "--data",
+                "other",
+                "--sig-file",
+                "sig.der",
+            ])
             .assert()
             .code(1);
     }
-    assert!(!dir.path(".local").exists(), "no embedded token store was created");
+    assert!(
+        !dir.path(".local").exists(),
+        "no embedded token store was created"
+    );
 }
 
 #[test]
@@ -185,28 +330,87 @@ fn bad_inputs_are_one_line_with_the_documented_code() {
     let out = hsm.run_ok(&["sign", "--label", "k", "--data", "d"]);
     let der = hex::decode(signature_hex(&out)).unwrap();
     let cases: Vec<(Vec<String>, i32, &str)> = vec![
-        (vec!["--sig".into(), "abc".into()], 2, "odd number of hex digits"),
+        (
+            vec!["--sig".into(), "abc".into()],
+            2,
+            "odd number of hex digits",
+        ),
         (vec!["--sig".into(), "zz".repeat(32)], 2, "not hex"),
-        (vec!["--sig".into(), hex::encode(&der[..der.len() - 5])], 2, "not a valid ECDSA-Sig-Value"),
+        (
+            vec!["--sig".into(), hex::encode(&der[..der.len() - 5])],
+            2,
+            "not a valid ECDSA-Sig-Value",
+        ),
         (vec!["--sig".into(), "11".repeat(63)], 2, "63 bytes"),
         (vec!["--sig".into(), String::new()], 2, "signature is empty"),
     ];
     for (sig_args, code, message) in cases {
-        let mut args = vec!["verify".to_string(), "--label".into(), "k".into(), "--data".into(), "d".into()];
+        let mut args = vec![
+            "verify".to_string(),
+            "--label".into(),
+            "k".into(),
+            "--data".into(),
+            "d".into(),
+        ];
         args.extend(sig_args);
-        let out = hsm.cmd().args(&args).assert().code(code).get_output().clone();
-        assert!(one_line(&out.stderr).contains(message), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = hsm
+            .cmd()
+            .args(&args)
+            .assert()
+            .code(code)
+            .get_output()
+            .clone();
+        assert!(
+            one_line(&out.stderr).contains(message),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let out = hsm.cmd().args(["sign", "--label", "nope", "--data", "d"]).assert().code(2).get_output().clone();
+    let out = hsm
+        .cmd()
+        .args(["sign", "--label", "nope", "--data", "d"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     assert!(one_line(&out.stderr).contains("no private key matches label 'nope'"));
-    let out = hsm.cmd().args(["sign", "--label", "k", "--in", "missing.txt"]).assert().code(2).get_output().clone();
-    assert!(one_line(&out.stderr).contains("cannot read --in missing.txt: No such file or directory"));
-    let out = hsm.cmd().args(["verify", "--label", "k", "--in", "missing.txt", "--sig", "00"]).assert().code(2).get_output().clone();
+    let out = hsm
+        .cmd()
+        .args(["sign", "--label", "k", "--in", "missing.txt"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(
+        one_line(&out.stderr).contains("cannot read --in missing.txt: No such file or directory")
+    );
+    let out = hsm
+        .cmd()
+        .args([
+            "verify",
+            "--label",
+            "k",
+            "--in",
+            "missing.txt",
+            "--sig",
+            "00",
+        ])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     one_line(&out.stderr);
     // --out never overwrites.
     hsm.write("exists.sig", "keep me");
-    hsm.cmd().args(["sign", "--label", "k", "--data", "d", "--out", "exists.sig"]).assert().code(2).stderr(predicate::str::contains("refusing to overwrite"));
-    assert_eq!(std::fs::read_to_string(hsm.path("exists.sig")).unwrap(), "keep me");
+    hsm.cmd()
+        .args(["sign", "--label", "k", "--data", "d", "--out", "exists.sig"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("refusing to overwrite"));
+    assert_eq!(
+        std::fs::read_to_string(hsm.path("exists.sig")).unwrap(),
+        "keep me"
+    );
 }
 
 #[test]
@@ -214,16 +418,58 @@ fn an_ambiguous_label_is_refused() {
     let hsm = SoftHsm::new();
     // Another client happily makes two key pairs with one label (PLATFORM.md).
     for id in ["01", "02"] {
-        ok(hsm.pkcs11_tool().args(["--token-label", "test-hsm", "--login", "--pin", common::USER_PIN, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "dup", "--id", id]));
+        ok(hsm.pkcs11_tool().args([
+            "--token-label",
+            "test-hsm",
+            "--login",
+            "--pin",
+            common::USER_PIN,
+            "--keypairgen",
+            "--key-type",
+            "EC:prime256v1",
+            "--label",
+            "dup",
+            "--id",
+            id,
+        ]));
     }
-    let out = hsm.cmd().args(["sign", "--label", "dup", "--data", "d"]).assert().code(2).get_output().clone();
+    let out = hsm
+        .cmd()
+        .args(["sign", "--label", "dup", "--data", "d"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     let line = one_line(&out.stderr);
-    assert!(line.contains("2 private keys match label 'dup'") && line.contains("--key"), "{line}");
+    assert!(
+        line.contains("2 private keys match label 'dup'") && line.contains("--key"),
+        "{line}"
+    );
     // The URI with an id picks one.
-    hsm.cmd().args(["sign", "--key", "pkcs11:object=dup;id=%02", "--data", "d"]).assert().success();
+    hsm.cmd()
+        .args(["sign", "--key", "pkcs11:object=dup;id=%02", "--data", "d"])
+        .assert()
+        .success();
     // A key hsm-demo cannot sign with is refused before OpenSSL is involved.
-    ok(hsm.pkcs11_tool().args(["--token-label", "test-hsm", "--login", "--pin", common::USER_PIN, "--keypairgen", "--key-type", "rsa:2048", "--label", "rsa", "--id", "03"]));
-    hsm.cmd().args(["sign", "--label", "rsa", "--data", "d"]).assert().code(2).stderr(predicate::str::contains("key 'rsa' cannot sign: it is RSA"));
+    ok(hsm.pkcs11_tool().args([
+        "--token-label",
+        "test-hsm",
+        "--login",
+        "--pin",
+        common::USER_PIN,
+        "--keypairgen",
+        "--key-type",
+        "rsa:2048",
+        "--label",
+        "rsa",
+        "--id",
+        "03",
+    ]));
+    hsm.cmd()
+        .args(["sign", "--label", "rsa", "--data", "d"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("key 'rsa' cannot sign: it is RSA"));
 }
 
 #[test]
@@ -247,6 +493,9 @@ fn every_command_exits_normally_never_by_a_signal() {
     ];
     for args in runs {
         let status = hsm.cmd().args(&args).output().unwrap().status;
-        assert!(status.code().is_some(), "{args:?} ended by a signal: {status:?}");
+        assert!(
+            status.code().is_some(),
+            "{args:?} ended by a signal: {status:?}"
+        );
     }
 }

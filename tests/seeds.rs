@@ -15,7 +15,14 @@ fn run_seed(script: &str) -> (String, String) {
     let tokens = scratch.path().join("tokens");
     std::fs::create_dir(&tokens).unwrap();
     let conf = scratch.path().join("softhsm2.conf");
-    std::fs::write(&conf, format!("directories.tokendir = {}\nobjectstore.backend = file\n", tokens.display())).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
     let out = Command::new("bash")
         .arg(root.join("tests/seeds").join(script))
         .current_dir(scratch.path())
@@ -28,7 +35,11 @@ fn run_seed(script: &str) -> (String, String) {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{script} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "{script} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
     assert_ceremony_output(scratch.path());
     (stdout, stderr)
 }
@@ -46,7 +57,9 @@ fn assert_ceremony_output(dir: &Path) {
 fn assert_lines_in_order(text: &str, expected: &[&str]) {
     let mut rest = text;
     for e in expected {
-        let at = rest.find(e).unwrap_or_else(|| panic!("missing (in order) {e:?} in:\n{text}"));
+        let at = rest
+            .find(e)
+            .unwrap_or_else(|| panic!("missing (in order) {e:?} in:\n{text}"));
         rest = &rest[at + e.len()..];
     }
 }

@@ -7,9 +7,9 @@ use std::ptr;
 
 use foreign_types::{foreign_type, ForeignType, ForeignTypeRef};
 use openssl::error::ErrorStack;
-use openssl::pkey::{PKey, Private};
 use openssl::hash::MessageDigest;
 use openssl::pkey::PKeyRef;
+use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use openssl_sys as sys;
 
@@ -40,7 +40,8 @@ pub struct CONF_VALUE {
 }
 
 /// `pem_password_cb` from <openssl/pem.h>.
-type PemPasswordCb = unsafe extern "C" fn(buf: *mut c_char, size: c_int, rwflag: c_int, u: *mut c_void) -> c_int;
+type PemPasswordCb =
+    unsafe extern "C" fn(buf: *mut c_char, size: c_int, rwflag: c_int, u: *mut c_void) -> c_int;
 
 /// <openssl/store.h>: `#define OSSL_STORE_INFO_PKEY 4`.
 const OSSL_STORE_INFO_PKEY: c_int = 4;
@@ -68,11 +69,20 @@ extern "C" {
     fn UI_UTIL_wrap_read_pem_callback(cb: Option<PemPasswordCb>, rwflag: c_int) -> *mut UI_METHOD;
     fn UI_destroy_method(method: *mut UI_METHOD);
     fn NCONF_load(conf: *mut sys::CONF, file: *const c_char, eline: *mut c_long) -> c_int;
-    fn NCONF_get_string(conf: *const sys::CONF, group: *const c_char, name: *const c_char) -> *mut c_char;
+    fn NCONF_get_string(
+        conf: *const sys::CONF,
+        group: *const c_char,
+        name: *const c_char,
+    ) -> *mut c_char;
     fn NCONF_get_section(conf: *const sys::CONF, section: *const c_char) -> *mut c_void;
     fn OPENSSL_sk_num(stack: *const c_void) -> c_int;
     fn OPENSSL_sk_value(stack: *const c_void, i: c_int) -> *mut c_void;
-    fn X509V3_EXT_add_nconf(conf: *mut sys::CONF, ctx: *mut sys::X509V3_CTX, section: *const c_char, cert: *mut sys::X509) -> c_int;
+    fn X509V3_EXT_add_nconf(
+        conf: *mut sys::CONF,
+        ctx: *mut sys::X509V3_CTX,
+        section: *const c_char,
+        cert: *mut sys::X509,
+    ) -> c_int;
 }
 
 /// `cvt`: OpenSSL's "1 is success" convention to a Result with the error queue.
@@ -101,7 +111,9 @@ pub fn load_config(path: &str) -> Result<(), ErrorStack> {
 
 /// `OSSL_PROVIDER_available(NULL, name)`.
 pub fn provider_available(name: &str) -> bool {
-    let Ok(name) = CString::new(name) else { return false };
+    let Ok(name) = CString::new(name) else {
+        return false;
+    };
     // SAFETY: NULL is the default library context; `name` is a valid C string.
     unsafe { OSSL_PROVIDER_available(ptr::null_mut(), name.as_ptr()) == 1 }
 }
@@ -145,7 +157,12 @@ struct PinData<'a> {
 /// The `pem_password_cb` behind the UI_METHOD: copies the PIN into OpenSSL's buffer.
 /// Answers once only: a provider that asks again after a failed login gets nothing,
 /// so a wrong PIN is never retried (tokens lock the PIN after a few failures).
-unsafe extern "C" fn pin_callback(buf: *mut c_char, size: c_int, _rwflag: c_int, u: *mut c_void) -> c_int {
+unsafe extern "C" fn pin_callback(
+    buf: *mut c_char,
+    size: c_int,
+    _rwflag: c_int,
+    u: *mut c_void,
+) -> c_int {
     if u.is_null() || buf.is_null() {
         return -1;
     }
@@ -184,7 +201,10 @@ pub fn load_private_keys(uri: &str, pin: &[u8]) -> Result<LoadedKeys, ErrorStack
         }
         UiMethod::from_ptr(m)
     };
-    let data = PinData { pin, calls: Cell::new(0) };
+    let data = PinData {
+        pin,
+        calls: Cell::new(0),
+    };
     // SAFETY: every pointer is valid for the call; `data` outlives the store context
     // (the context is closed at the end of this function, before `data` is dropped).
     let ctx = unsafe {
@@ -231,7 +251,10 @@ pub fn load_private_keys(uri: &str, pin: &[u8]) -> Result<LoadedKeys, ErrorStack
         keys.push(key);
     }
     drop(ctx);
-    Ok(LoadedKeys { keys, pin_requests: data.calls.get() })
+    Ok(LoadedKeys {
+        keys,
+        pin_requests: data.calls.get(),
+    })
 }
 
 /// An OpenSSL config file parsed with NCONF (the parser `openssl req -config` uses).
@@ -260,8 +283,17 @@ impl Conf {
         // SAFETY: `conf.0` is live; `cpath` and `eline` are valid for the call.
         if unsafe { NCONF_load(conf.0, cpath.as_ptr(), &mut eline) } <= 0 {
             let err = ErrorStack::get();
-            let reason = err.errors().first().and_then(|e| e.reason()).unwrap_or("cannot be read").to_string();
-            return Err(if eline > 0 { format!("{path} line {eline}: {reason}") } else { format!("{path}: {reason}") });
+            let reason = err
+                .errors()
+                .first()
+                .and_then(|e| e.reason())
+                .unwrap_or("cannot be read")
+                .to_string();
+            return Err(if eline > 0 {
+                format!("{path} line {eline}: {reason}")
+            } else {
+                format!("{path}: {reason}")
+            });
         }
         Ok(conf)
     }
@@ -279,7 +311,11 @@ impl Conf {
             return None;
         }
         // SAFETY: non-null, NUL-terminated, owned by `conf`.
-        Some(unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned())
+        Some(
+            unsafe { CStr::from_ptr(value) }
+                .to_string_lossy()
+                .into_owned(),
+        )
     }
 
     /// The (name, value) pairs of a section, in file order.
@@ -312,16 +348,32 @@ impl Conf {
     /// `X509V3_EXT_add_nconf`: adds the extensions of `section` to `cert`, with the
     /// certificate as its own issuer (self-signed: subjectKeyIdentifier and
     /// authorityKeyIdentifier = keyid resolve against its own public key).
-    pub fn add_extensions_self_signed(&self, section: &str, cert: &mut X509) -> Result<(), ErrorStack> {
+    pub fn add_extensions_self_signed(
+        &self,
+        section: &str,
+        cert: &mut X509,
+    ) -> Result<(), ErrorStack> {
         let csection = cstring(section)?;
         let mut ctx = std::mem::MaybeUninit::<sys::X509V3_CTX>::zeroed();
         // SAFETY: X509V3_set_ctx initialises the zeroed context; issuer and subject are
         // the same live certificate; X509V3_set_nconf stores `self.0`, which outlives
         // the call that uses it.
         unsafe {
-            sys::X509V3_set_ctx(ctx.as_mut_ptr(), cert.as_ptr(), cert.as_ptr(), ptr::null_mut(), ptr::null_mut(), 0);
+            sys::X509V3_set_ctx(
+                ctx.as_mut_ptr(),
+                cert.as_ptr(),
+                cert.as_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+                0,
+            );
             sys::X509V3_set_nconf(ctx.as_mut_ptr(), self.0);
-            cvt(X509V3_EXT_add_nconf(self.0, ctx.as_mut_ptr(), csection.as_ptr(), cert.as_ptr()))?;
+            cvt(X509V3_EXT_add_nconf(
+                self.0,
+                ctx.as_mut_ptr(),
+                csection.as_ptr(),
+                cert.as_ptr(),
+            ))?;
         }
         Ok(())
     }
@@ -329,7 +381,11 @@ impl Conf {
 
 /// `X509_sign`: signs a certificate with `key` (for a provider key, through
 /// EVP_DigestSign in the key's provider, i.e. in the token).
-pub fn sign_certificate(cert: &mut X509, key: &PKeyRef<Private>, md: MessageDigest) -> Result<(), ErrorStack> {
+pub fn sign_certificate(
+    cert: &mut X509,
+    key: &PKeyRef<Private>,
+    md: MessageDigest,
+) -> Result<(), ErrorStack> {
     // SAFETY: `cert` is exclusively borrowed and live; `key` and the digest are live for
     // the call; X509_sign re-encodes the certificate it owns.
     cvt(unsafe { sys::X509_sign(cert.as_ptr(), key.as_ptr(), md.as_ptr()) })?;
@@ -339,11 +395,21 @@ pub fn sign_certificate(cert: &mut X509, key: &PKeyRef<Private>, md: MessageDige
 /// `renameat2(RENAME_NOREPLACE)`: moves `from` to `to` only if nothing is at `to`.
 pub fn rename_no_replace(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    let from = CString::new(from.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-    let to = CString::new(to.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    let from =
+        CString::new(from.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    let to =
+        CString::new(to.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
     // SAFETY: both paths are valid NUL-terminated strings for the duration of the call;
     // AT_FDCWD makes them relative to the current directory like rename(2).
-    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::RENAME_NOREPLACE) };
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
     if rc == 0 {
         Ok(())
     } else {

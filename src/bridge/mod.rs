@@ -7,10 +7,10 @@ mod pubkey;
 mod signature;
 mod x509;
 
-pub use provider::{provider_module_path, Provider, PROVIDER_CONF};
-pub use pubkey::{p256_public_key, spki_sha256};
 pub use ffi::rename_no_replace;
-pub use signature::{sign_sha256, verify_sha256, EcdsaSignature, SignatureFormatError};
+pub use provider::{Provider, PROVIDER_CONF};
+pub use pubkey::{p256_public_key, spki_sha256};
+pub use signature::{sign_sha256, verify_sha256, EcdsaSignature};
 pub use x509::{build_self_signed, check_self_signed, Profile};
 
 use std::path::PathBuf;
@@ -21,7 +21,10 @@ use crate::error::exit;
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
     #[error("{op}: {}", openssl_reason(source))]
-    OpenSsl { op: &'static str, source: openssl::error::ErrorStack },
+    OpenSsl {
+        op: &'static str,
+        source: openssl::error::ErrorStack,
+    },
 
     #[error("the OpenSSL pkcs11-provider is not installed at {} (Debian 12: apt-get install -t bookworm-backports pkcs11-provider; or set HSM_DEMO_PROVIDER)", path.display())]
     ProviderMissing { path: PathBuf },
@@ -30,7 +33,10 @@ pub enum BridgeError {
     KeyLoad { uri: String, reason: String },
 
     #[error("{op}: {source}")]
-    Io { op: &'static str, source: std::io::Error },
+    Io {
+        op: &'static str,
+        source: std::io::Error,
+    },
 }
 
 impl BridgeError {
@@ -51,7 +57,11 @@ fn openssl_reason(stack: &openssl::error::ErrorStack) -> String {
     let reasons: Vec<String> = stack
         .errors()
         .iter()
-        .map(|e| e.reason().map(str::to_string).unwrap_or_else(|| format!("error 0x{:x}", e.code())))
+        .map(|e| {
+            e.reason()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("error 0x{:x}", e.code()))
+        })
         .collect();
     if reasons.is_empty() {
         "OpenSSL reported no reason".to_string()

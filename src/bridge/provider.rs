@@ -51,10 +51,16 @@ impl Provider {
                 .prefix("hsm-demo-openssl-")
                 .suffix(".cnf")
                 .tempfile()
-                .map_err(|e| BridgeError::Io { op: "write the provider config", source: e })?;
+                .map_err(|e| BridgeError::Io {
+                    op: "write the provider config",
+                    source: e,
+                })?;
             file.write_all(conf.as_bytes())
                 .and_then(|_| file.flush())
-                .map_err(|e| BridgeError::Io { op: "write the provider config", source: e })?;
+                .map_err(|e| BridgeError::Io {
+                    op: "write the provider config",
+                    source: e,
+                })?;
             ffi::load_config(&file.path().display().to_string())
                 .map_err(BridgeError::openssl("load openssl-conf/pkcs11.cnf"))?;
             if !ffi::provider_available("pkcs11") {
@@ -68,9 +74,11 @@ impl Provider {
     /// Loads the one private key `uri` names, through OSSL_STORE and the provider. The
     /// provider gets the PIN from a UI_METHOD (in memory, asked at most once).
     pub fn private_key(&self, uri: &str, pin: &AuthPin) -> Result<PKey<Private>, BridgeError> {
-        let loaded = ffi::load_private_keys(uri, pin.expose_secret().as_bytes()).map_err(|e| BridgeError::KeyLoad {
-            uri: uri.to_string(),
-            reason: openssl_reason(&e),
+        let loaded = ffi::load_private_keys(uri, pin.expose_secret().as_bytes()).map_err(|e| {
+            BridgeError::KeyLoad {
+                uri: uri.to_string(),
+                reason: openssl_reason(&e),
+            }
         })?;
         clear_openssl_errors();
         let count = loaded.keys.len();
@@ -85,7 +93,10 @@ impl Provider {
                     "the provider found no private key".into()
                 },
             }),
-            (Some(_), n) => Err(BridgeError::KeyLoad { uri: uri.to_string(), reason: format!("{n} private keys match") }),
+            (Some(_), n) => Err(BridgeError::KeyLoad {
+                uri: uri.to_string(),
+                reason: format!("{n} private keys match"),
+            }),
         }
     }
 }

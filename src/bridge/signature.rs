@@ -43,7 +43,10 @@ impl EcdsaSignature {
         }
         // A 64-byte value that opens like an ECDSA-Sig-Value header is truncated DER,
         // not r||s (a raw r starting 30 3c..46 02 has odds below one in a million).
-        let der_header = bytes.len() > 2 && bytes[0] == 0x30 && (0x3c..=0x46).contains(&bytes[1]) && bytes[2] == 0x02;
+        let der_header = bytes.len() > 2
+            && bytes[0] == 0x30
+            && (0x3c..=0x46).contains(&bytes[1])
+            && bytes[2] == 0x02;
         if bytes.len() == 2 * P256_FIELD && !der_header {
             return Self::from_raw(bytes);
         }
@@ -60,14 +63,16 @@ impl EcdsaSignature {
             return None;
         }
         let again = sig.to_der().ok()?;
-        (again == bytes).then(|| EcdsaSignature { der: again })
+        (again == bytes).then_some(EcdsaSignature { der: again })
     }
 
     fn from_raw(raw: &[u8]) -> Result<Self, SignatureFormatError> {
         let (r, s) = raw.split_at(P256_FIELD);
         let bn = |b: &[u8]| BigNum::from_slice(b).expect("BN_bin2bn on 32 bytes");
         let sig = EcdsaSig::from_private_components(bn(r), bn(s)).expect("ECDSA_SIG_set0");
-        Ok(EcdsaSignature { der: sig.to_der().expect("i2d_ECDSA_SIG") })
+        Ok(EcdsaSignature {
+            der: sig.to_der().expect("i2d_ECDSA_SIG"),
+        })
     }
 
     pub fn der(&self) -> &[u8] {
@@ -76,9 +81,12 @@ impl EcdsaSignature {
 
     /// r||s, each left-padded to 32 bytes.
     pub fn raw(&self) -> Result<Vec<u8>, SignatureFormatError> {
-        let sig = EcdsaSig::from_der(&self.der).map_err(|_| SignatureFormatError::BadDer { len: self.der.len() })?;
+        let sig = EcdsaSig::from_der(&self.der).map_err(|_| SignatureFormatError::BadDer {
+            len: self.der.len(),
+        })?;
         let pad = |n: &openssl::bn::BigNumRef, which| {
-            n.to_vec_padded(P256_FIELD as i32).map_err(|_| SignatureFormatError::TooLong { which })
+            n.to_vec_padded(P256_FIELD as i32)
+                .map_err(|_| SignatureFormatError::TooLong { which })
         };
         let mut out = pad(sig.r(), "r")?;
         out.extend(pad(sig.s(), "s")?);
@@ -93,11 +101,23 @@ pub fn sign_sha256(
     key: &PKeyRef<Private>,
     feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<(), BridgeError>) -> anyhow::Result<()>,
 ) -> anyhow::Result<EcdsaSignature> {
-    let mut signer = Signer::new(MessageDigest::sha256(), key).map_err(BridgeError::openssl("start the signature (EVP_DigestSignInit)"))?;
-    feed(&mut |chunk| signer.update(chunk).map_err(BridgeError::openssl("hash the data (EVP_DigestSignUpdate)")))?;
-    let der = signer.sign_to_vec().map_err(BridgeError::openssl("sign in the token (EVP_DigestSignFinal)"))?;
-    EcdsaSignature::strict_der(&der)
-        .ok_or_else(|| anyhow::anyhow!("the provider returned a signature that is not strict DER: {}", hex::encode(&der)))
+    let mut signer = Signer::new(MessageDigest::sha256(), key).map_err(BridgeError::openssl(
+        "start the signature (EVP_DigestSignInit)",
+    ))?;
+    feed(&mut |chunk| {
+        signer
+            .update(chunk)
+            .map_err(BridgeError::openssl("hash the data (EVP_DigestSignUpdate)"))
+    })?;
+    let der = signer.sign_to_vec().map_err(BridgeError::openssl(
+        "sign in the token (EVP_DigestSignFinal)",
+    ))?;
+    EcdsaSignature::strict_der(&der).ok_or_else(|| {
+        anyhow::anyhow!(
+            "the provider returned a signature that is not strict DER: {}",
+            hex::encode(&der)
+        )
+    })
 }
 
 /// EVP_DigestVerify with SHA-256 in OpenSSL's default provider.
@@ -106,9 +126,16 @@ pub fn verify_sha256<T: HasPublic>(
     signature: &EcdsaSignature,
     feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<(), BridgeError>) -> anyhow::Result<()>,
 ) -> anyhow::Result<bool> {
-    let mut verifier = Verifier::new(MessageDigest::sha256(), key).map_err(BridgeError::openssl("start verification"))?;
-    feed(&mut |chunk| verifier.update(chunk).map_err(BridgeError::openssl("hash the data")))?;
-    let ok = verifier.verify(signature.der()).map_err(BridgeError::openssl("verify the signature"))?;
+    let mut verifier = Verifier::new(MessageDigest::sha256(), key)
+        .map_err(BridgeError::openssl("start verification"))?;
+    feed(&mut |chunk| {
+        verifier
+            .update(chunk)
+            .map_err(BridgeError::openssl("hash the data"))
+    })?;
+    let ok = verifier
+        .verify(signature.der())
+        .map_err(BridgeError::openssl("verify the signature"))?;
     super::clear_openssl_errors();
     Ok(ok)
 }
@@ -132,7 +159,10 @@ mod tests {
     #[test]
     fn malformed_signatures_are_named() {
         assert_eq!(EcdsaSignature::parse(&[]), Err(SignatureFormatError::Empty));
-        assert_eq!(EcdsaSignature::parse(&[1; 63]), Err(SignatureFormatError::BadLength { len: 63 }));
+        assert_eq!(
+            EcdsaSignature::parse(&[1; 63]),
+            Err(SignatureFormatError::BadLength { len: 63 })
+        );
         let sig = EcdsaSignature::parse(&[0x42; 64]).unwrap();
         let der = sig.der();
         assert_eq!(
@@ -140,6 +170,9 @@ mod tests {
             Err(SignatureFormatError::BadDer { len: der.len() - 3 })
         );
         // Truncated to exactly 64 bytes, DER must still not pass as raw r||s.
-        assert_eq!(EcdsaSignature::parse(&der[..64]), Err(SignatureFormatError::BadDer { len: 64 }));
+        assert_eq!(
+            EcdsaSignature::parse(&der[..64]),
+            Err(SignatureFormatError::BadDer { len: 64 })
+        );
     }
 }

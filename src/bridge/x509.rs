@@ -47,7 +47,11 @@ impl Profile {
         if subject.is_empty() {
             return Err(format!("{}: [{dn_section}] is empty", path.display()));
         }
-        Ok(Profile { conf, subject, extensions })
+        Ok(Profile {
+            conf,
+            subject,
+            extensions,
+        })
     }
 }
 
@@ -63,12 +67,15 @@ pub fn build_self_signed(
     let op = BridgeError::openssl;
     let mut name = X509NameBuilder::new().map_err(op("allocate the subject"))?;
     for (field, value) in &profile.subject {
-        name.append_entry_by_text(field, value).map_err(op("add a subject field from the profile"))?;
+        name.append_entry_by_text(field, value)
+            .map_err(op("add a subject field from the profile"))?;
     }
     let name = name.build();
     let mut b = X509::builder().map_err(op("allocate the certificate"))?;
     b.set_version(2).map_err(op("set version 3"))?;
-    let serial = BigNum::from_slice(serial).and_then(|n| n.to_asn1_integer()).map_err(op("encode the serial"))?;
+    let serial = BigNum::from_slice(serial)
+        .and_then(|n| n.to_asn1_integer())
+        .map_err(op("encode the serial"))?;
     b.set_serial_number(&serial).map_err(op("set the serial"))?;
     b.set_subject_name(&name).map_err(op("set the subject"))?;
     b.set_issuer_name(&name).map_err(op("set the issuer"))?;
@@ -82,20 +89,31 @@ pub fn build_self_signed(
         .conf
         .add_extensions_self_signed(&profile.extensions, &mut cert)
         .map_err(op("add the profile's extensions (X509V3_EXT_add_nconf)"))?;
-    ffi::sign_certificate(&mut cert, private, MessageDigest::sha256()).map_err(op("sign the certificate in the token (X509_sign)"))?;
+    ffi::sign_certificate(&mut cert, private, MessageDigest::sha256())
+        .map_err(op("sign the certificate in the token (X509_sign)"))?;
     super::clear_openssl_errors();
     Ok(cert)
 }
 
 /// The checks made before anything is written: the certificate carries the token's
 /// key, its signature verifies with that key, and OpenSSL accepts it as a trust anchor.
-pub fn check_self_signed(cert: &X509, token_public: &PKey<Public>) -> Result<Vec<&'static str>, String> {
-    let key = cert.public_key().map_err(|e| format!("certificate public key unreadable: {e}"))?;
+pub fn check_self_signed(
+    cert: &X509,
+    token_public: &PKey<Public>,
+) -> Result<Vec<&'static str>, String> {
+    let key = cert
+        .public_key()
+        .map_err(|e| format!("certificate public key unreadable: {e}"))?;
     if !key.public_eq(token_public) {
         return Err("the certificate's public key is not the token key".into());
     }
-    if !cert.verify(token_public).map_err(|e| format!("signature check failed: {e}"))? {
-        return Err("the certificate's signature does not verify with the token's public key".into());
+    if !cert
+        .verify(token_public)
+        .map_err(|e| format!("signature check failed: {e}"))?
+    {
+        return Err(
+            "the certificate's signature does not verify with the token's public key".into(),
+        );
     }
     let mut store = X509StoreBuilder::new().map_err(|e| e.to_string())?;
     store.add_cert(cert.clone()).map_err(|e| e.to_string())?;
@@ -109,13 +127,22 @@ pub fn check_self_signed(cert: &X509, token_public: &PKey<Public>) -> Result<Vec
         })
         .map_err(|e| e.to_string())?;
     if !ok {
-        return Err(format!("OpenSSL does not accept it as a trust anchor: {why}"));
+        return Err(format!(
+            "OpenSSL does not accept it as a trust anchor: {why}"
+        ));
     }
     let ski = cert.subject_key_id().map(|k| k.as_slice().to_vec());
     let aki = cert.authority_key_id().map(|k| k.as_slice().to_vec());
     if ski.is_none() || ski != aki {
-        return Err("subjectKeyIdentifier missing or not equal to authorityKeyIdentifier keyid".into());
+        return Err(
+            "subjectKeyIdentifier missing or not equal to authorityKeyIdentifier keyid".into(),
+        );
     }
     super::clear_openssl_errors();
-    Ok(vec!["public key = token key", "signature verifies", "self-signed trust anchor verifies", "SKI = AKI keyid"])
+    Ok(vec![
+        "public key = token key",
+        "signature verifies",
+        "self-signed trust anchor verifies",
+        "SKI = AKI keyid",
+    ])
 }

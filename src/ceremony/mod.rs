@@ -48,29 +48,51 @@ const SHARE_PURPOSE: &str = "SO PIN of a PKCS#11 token holding an offline root C
 /// Runs the ceremony and returns the output directory.
 pub fn run(c: Custodian, opts: &Options) -> anyhow::Result<PathBuf> {
     let profile = Profile::load(&opts.config).map_err(crate::error::usage)?;
-    let parent = opts.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let parent = opts
+        .out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
     let mut t = transcript::Transcript::default();
     t.record("hsm-demo root CA key ceremony transcript");
     t.record(&format!("tool:     hsm-demo {}", env!("CARGO_PKG_VERSION")));
     t.record(&format!("started:  {}", transcript::utc_now()));
     t.record(&format!("module:   {}", c.module.path().display()));
-    t.record(&format!("token:    label={} serial={} model={} manufacturer={}", c.token.label, c.token.serial, c.token.model, c.token.manufacturer));
-    t.record(&format!("profile:  {} (sha256 {})", opts.config_name, hex::encode(sha256(&fs::read(&opts.config)?))));
+    t.record(&format!(
+        "token:    label={} serial={} model={} manufacturer={}",
+        c.token.label, c.token.serial, c.token.model, c.token.manufacturer
+    ));
+    t.record(&format!(
+        "profile:  {} (sha256 {})",
+        opts.config_name,
+        hex::encode(sha256(&fs::read(&opts.config)?))
+    ));
     match opts.quorum {
         Some(q) => t.record(&format!("quorum:   {q} over the SO PIN")),
         None => t.record("quorum:   none (--no-quorum)"),
     }
     t.record("");
     println!("=== ROOT CA KEY CEREMONY ===");
-    println!("Token '{}' (serial {}) in {}", c.token.label, c.token.serial, c.module.path().display());
+    println!(
+        "Token '{}' (serial {}) in {}",
+        c.token.label,
+        c.token.serial,
+        c.module.path().display()
+    );
     println!();
 
     // A label in use (public objects are visible without a PIN) stops the ceremony
     // before the SO PIN is tried; generation checks private objects again.
-    c.module.public_session(&c.token)?.ensure_label_free(&opts.label)?;
+    c.module
+        .public_session(&c.token)?
+        .ensure_label_free(&opts.label)?;
     // The SO PIN is checked before anything is created: a wrong one stops here.
     if let Some(so) = &c.so_pin {
-        let so_session = c.module.login_so(&c.token, so).context("check the current SO PIN before Step 1")?;
+        let so_session = c
+            .module
+            .login_so(&c.token, so)
+            .context("check the current SO PIN before Step 1")?;
         so_session.logout()?;
     }
 
@@ -82,7 +104,9 @@ pub fn run(c: Custodian, opts: &Options) -> anyhow::Result<PathBuf> {
         Ok(s) => s,
         Err(e) => {
             let _ = session.destroy_key_pair(&pair);
-            return Err(e.context("the ceremony stopped; the new key pair was destroyed and nothing was written"));
+            return Err(e.context(
+                "the ceremony stopped; the new key pair was destroyed and nothing was written",
+            ));
         }
     };
 
@@ -124,7 +148,10 @@ fn stage(
     t: &mut transcript::Transcript,
 ) -> anyhow::Result<(tempfile::TempDir, String)> {
     let uri = c.token.key_uri(&pair.label, &pair.id, "private");
-    t.step(&format!("[Step 1] Key pair generated: label={}, algo=EC/P-256", opts.label));
+    t.step(&format!(
+        "[Step 1] Key pair generated: label={}, algo=EC/P-256",
+        opts.label
+    ));
     t.detail(&format!("id:       {}", hex::encode(&pair.id)));
     t.detail(&format!("uri:      {uri}"));
     t.detail("template: CKA_TOKEN=true CKA_PRIVATE=true CKA_SENSITIVE=true CKA_EXTRACTABLE=false CKA_SIGN=true");
@@ -132,7 +159,10 @@ fn stage(
     let point = session.ec_point(pair.public)?;
     let public = bridge::p256_public_key(&point)?;
     let spki_fpr = bridge::spki_sha256(&public)?;
-    t.step(&format!("[Step 2] Public key (hex): {}", hex::encode(&point)));
+    t.step(&format!(
+        "[Step 2] Public key (hex): {}",
+        hex::encode(&point)
+    ));
     t.detail(&format!("SPKI SHA-256: {}", colon_hex(&spki_fpr)));
 
     let provider = Provider::load(c.module.path())?;
@@ -141,19 +171,35 @@ fn stage(
     // Positive and 16 bytes long: clear the sign bit, set the next one.
     serial[0] = (serial[0] & 0x7f) | 0x40;
     let cert = bridge::build_self_signed(profile, &public, &private, &serial, opts.days)?;
-    let checks = bridge::check_self_signed(&cert, &public).map_err(|e| anyhow::anyhow!("root certificate check failed: {e}"))?;
+    let checks = bridge::check_self_signed(&cert, &public)
+        .map_err(|e| anyhow::anyhow!("root certificate check failed: {e}"))?;
     let custody = session.custody(pair.private)?;
     let shortfalls = custody.shortfalls();
     if !shortfalls.is_empty() {
         bail!("custody read-back failed: {}", shortfalls.join(", "));
     }
-    let der = cert.to_der().map_err(bridge::BridgeError::openssl("encode the certificate"))?;
+    let der = cert
+        .to_der()
+        .map_err(bridge::BridgeError::openssl("encode the certificate"))?;
     let cert_fpr = colon_hex(&sha256(&der));
-    let subject = profile.subject.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
-    t.step(&format!("[Root CA] Self-signed certificate made by OpenSSL from {}, signed in the token", opts.config_name));
+    let subject = profile
+        .subject
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    t.step(&format!(
+        "[Root CA] Self-signed certificate made by OpenSSL from {}, signed in the token",
+        opts.config_name
+    ));
     t.detail(&format!("subject:  {subject}"));
     t.detail(&format!("serial:   {}", hex::encode(&serial)));
-    t.detail(&format!("validity: {} to {} ({} days)", cert.not_before(), cert.not_after(), opts.days));
+    t.detail(&format!(
+        "validity: {} to {} ({} days)",
+        cert.not_before(),
+        cert.not_after(),
+        opts.days
+    ));
     t.detail(&format!("SHA-256 fingerprint: {cert_fpr}"));
     t.detail(&format!("checks:   {}", checks.join(", ")));
     t.detail(&format!("custody:  {}", describe_custody(&custody)));
@@ -162,8 +208,12 @@ fn stage(
         .prefix(".ceremony-partial-")
         .tempdir_in(parent)
         .with_context(|| format!("cannot create a staging directory in {}", parent.display()))?;
-    let pem = cert.to_pem().map_err(bridge::BridgeError::openssl("encode the certificate"))?;
-    let pub_pem = public.public_key_to_pem().map_err(bridge::BridgeError::openssl("encode the public key"))?;
+    let pem = cert
+        .to_pem()
+        .map_err(bridge::BridgeError::openssl("encode the certificate"))?;
+    let pub_pem = public
+        .public_key_to_pem()
+        .map_err(bridge::BridgeError::openssl("encode the public key"))?;
     write_file(&staging.path().join("root-ca.pem"), &pem, 0o644)?;
     write_file(&staging.path().join("root-ca.pub.pem"), &pub_pem, 0o644)?;
     Ok((staging, cert_fpr.replace(':', "").to_lowercase()))
@@ -193,9 +243,17 @@ fn make_quorum(
     t: &mut transcript::Transcript,
 ) -> Result<(), QuorumFailure> {
     let before = QuorumFailure::BeforeChange;
-    let len = c.module.max_pin_len(&c.token).map_err(|e| before(e.into()))?.min(64) / 2;
+    let len = c
+        .module
+        .max_pin_len(&c.token)
+        .map_err(|e| before(e.into()))?
+        .min(64)
+        / 2;
     if len < 16 {
-        return Err(before(anyhow::anyhow!("the token allows SO PINs of at most {} characters; a quorum secret needs 32", len * 2)));
+        return Err(before(anyhow::anyhow!(
+            "the token allows SO PINs of at most {} characters; a quorum secret needs 32",
+            len * 2
+        )));
     }
     let secret = Zeroizing::new(session.random(len).map_err(|e| before(e.into()))?);
     let new_so = Zeroizing::new(hex::encode(secret.as_slice()));
@@ -210,7 +268,9 @@ fn make_quorum(
     let subset: Vec<PathBuf> = files[files.len() - usize::from(q.threshold)..].to_vec();
     let (recovered, _) = quorum::combine(&subset).map_err(|e| before(e.into()))?;
     if recovered.as_slice() != new_so.as_bytes() {
-        return Err(before(anyhow::anyhow!("the share files do not recombine to the new SO PIN")));
+        return Err(before(anyhow::anyhow!(
+            "the share files do not recombine to the new SO PIN"
+        )));
     }
     set_so_pin_in_child(c, old_so, &recovered)?;
 
@@ -219,7 +279,14 @@ fn make_quorum(
     ));
     t.detail(&format!("ceremony id: {}", binding.ceremony_id));
     for s in &shares {
-        t.detail(&format!("share {} of {}: share-{}-of-{}.json (check {})", s.index, s.shares, s.index, s.shares, &s.share_checks[usize::from(s.index) - 1][..16]));
+        t.detail(&format!(
+            "share {} of {}: share-{}-of-{}.json (check {})",
+            s.index,
+            s.shares,
+            s.index,
+            s.shares,
+            &s.share_checks[usize::from(s.index) - 1][..16]
+        ));
     }
     t.detail(&format!(
         "proof: shares {}..{} read back from disk recombined to the new SO PIN, which then logged in as SO; the PIN itself was never shown or stored",
@@ -243,7 +310,9 @@ fn set_so_pin_in_child(c: &Custodian, old: &AuthPin, new: &[u8]) -> Result<(), Q
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| QuorumFailure::BeforeChange(anyhow::anyhow!("cannot start the SO step: {e}")))?;
+        .map_err(|e| {
+            QuorumFailure::BeforeChange(anyhow::anyhow!("cannot start the SO step: {e}"))
+        })?;
     {
         let mut stdin = child.stdin.take().expect("piped");
         let mut input = Zeroizing::new(Vec::with_capacity(160));
@@ -251,10 +320,17 @@ fn set_so_pin_in_child(c: &Custodian, old: &AuthPin, new: &[u8]) -> Result<(), Q
         input.push(b'\n');
         input.extend_from_slice(new);
         input.push(b'\n');
-        stdin.write_all(&input).map_err(|e| QuorumFailure::BeforeChange(e.into()))?;
+        stdin
+            .write_all(&input)
+            .map_err(|e| QuorumFailure::BeforeChange(e.into()))?;
     }
-    let out = child.wait_with_output().map_err(|e| QuorumFailure::BeforeChange(e.into()))?;
-    let why = String::from_utf8_lossy(&out.stderr).trim().trim_start_matches("hsm-demo: ").to_string();
+    let out = child
+        .wait_with_output()
+        .map_err(|e| QuorumFailure::BeforeChange(e.into()))?;
+    let why = String::from_utf8_lossy(&out.stderr)
+        .trim()
+        .trim_start_matches("hsm-demo: ")
+        .to_string();
     match out.status.code() {
         Some(0) => Ok(()),
         Some(5) => Err(QuorumFailure::AfterChange(anyhow::anyhow!("{why}"))),
@@ -264,7 +340,13 @@ fn set_so_pin_in_child(c: &Custodian, old: &AuthPin, new: &[u8]) -> Result<(), Q
 
 /// Step 4: hashes of every output, the transcript, its signature by the root key, and
 /// the atomic rename into place.
-fn finish(c: &Custodian, opts: &Options, session: UserSession, staging: tempfile::TempDir, t: &mut transcript::Transcript) -> anyhow::Result<PathBuf> {
+fn finish(
+    c: &Custodian,
+    opts: &Options,
+    session: UserSession,
+    staging: tempfile::TempDir,
+    t: &mut transcript::Transcript,
+) -> anyhow::Result<PathBuf> {
     t.step("[Step 4] Ceremony complete. Store HSM in vault.");
     let mut names: Vec<String> = fs::read_dir(staging.path())?
         .filter_map(|e| e.ok())
@@ -279,13 +361,22 @@ fn finish(c: &Custodian, opts: &Options, session: UserSession, staging: tempfile
     }
     t.record(&format!("finished: {}", transcript::utc_now()));
     t.record("signature: transcript.sig, by the root key; check with");
-    t.record("  openssl dgst -sha256 -verify root-ca.pub.pem -signature transcript.sig transcript.txt");
+    t.record(
+        "  openssl dgst -sha256 -verify root-ca.pub.pem -signature transcript.sig transcript.txt",
+    );
     let text = t.text().to_string();
-    let pair = session.find_private_key(&crate::token::KeySelector { label: Some(opts.label.clone()), id: None })?;
+    let pair = session.find_private_key(&crate::token::KeySelector {
+        label: Some(opts.label.clone()),
+        id: None,
+    })?;
     let provider = Provider::load(c.module.path())?;
     let key = provider.private_key(&pair.uri, &c.user_pin)?;
     let sig = bridge::sign_sha256(&key, |sink| Ok(sink(text.as_bytes())?))?;
-    write_file(&staging.path().join("transcript.txt"), text.as_bytes(), 0o644)?;
+    write_file(
+        &staging.path().join("transcript.txt"),
+        text.as_bytes(),
+        0o644,
+    )?;
     write_file(&staging.path().join("transcript.sig"), sig.der(), 0o644)?;
 
     let staged = staging.keep();
@@ -293,7 +384,11 @@ fn finish(c: &Custodian, opts: &Options, session: UserSession, staging: tempfile
         let _ = fs::remove_dir_all(&staged);
         bail!("cannot move the outputs into {}: {e}", opts.out.display());
     }
-    for name in names.iter().map(String::as_str).chain(["transcript.txt", "transcript.sig"]) {
+    for name in names
+        .iter()
+        .map(String::as_str)
+        .chain(["transcript.txt", "transcript.sig"])
+    {
         println!("         {}", opts.out.join(name).display());
     }
     Ok(opts.out.clone())
@@ -323,7 +418,11 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
 }
 
 fn colon_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn describe_custody(c: &Custody) -> String {

@@ -8,7 +8,9 @@ use time::OffsetDateTime;
 
 /// UTC now, RFC 3339 to the second.
 pub fn utc_now() -> String {
-    let now = OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 ns is valid");
+    let now = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .expect("0 ns is valid");
     now.format(&Rfc3339).expect("RFC 3339 formats any UTC time")
 }
 
@@ -33,7 +35,8 @@ impl Transcript {
     /// A detail under a step: printed and recorded indented.
     pub fn detail(&mut self, line: &str) {
         println!("         {line}");
-        self.text.push_str(&format!("                     {line}\n"));
+        self.text
+            .push_str(&format!("                     {line}\n"));
     }
 
     /// A line recorded in the file only (headers, file hashes).

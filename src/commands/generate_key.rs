@@ -18,10 +18,15 @@ pub fn run(g: &GlobalArgs, label: &str, id: Option<&str>) -> anyhow::Result<()> 
     let pair = session.generate_p256(label, id)?;
     let point = session.ec_point(pair.public)?;
     let public = bridge::p256_public_key(&point)?;
-    let pem = public.public_key_to_pem().map_err(bridge::BridgeError::openssl("encode the public key as PEM"))?;
+    let pem = public
+        .public_key_to_pem()
+        .map_err(bridge::BridgeError::openssl("encode the public key as PEM"))?;
     println!("Generated ECDSA P-256 key pair, label: {label}");
     println!("  id:      {}", hex::encode(&pair.id));
-    println!("  uri:     {}", session.token().key_uri(&pair.label, &pair.id, "private"));
+    println!(
+        "  uri:     {}",
+        session.token().key_uri(&pair.label, &pair.id, "private")
+    );
     println!("  custody: sensitive, never extractable, generated in the token (read back)");
     print!("{}", String::from_utf8_lossy(&pem));
     Ok(())

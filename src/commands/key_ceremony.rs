@@ -29,18 +29,42 @@ pub fn run(g: &GlobalArgs, a: Args) -> anyhow::Result<()> {
         return Err(usage("--label must not be empty"));
     }
     if a.days == 0 || a.days > MAX_DAYS {
-        return Err(usage(format!("--days {} is out of range: 1 to {MAX_DAYS} (25 years)", a.days)));
+        return Err(usage(format!(
+            "--days {} is out of range: 1 to {MAX_DAYS} (25 years)",
+            a.days
+        )));
     }
-    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("ceremony-{}", ceremony::utc_stamp())));
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("ceremony-{}", ceremony::utc_stamp())));
     if out.exists() {
-        return Err(usage(format!("--out {} already exists; a ceremony never overwrites", out.display())));
+        return Err(usage(format!(
+            "--out {} already exists; a ceremony never overwrites",
+            out.display()
+        )));
+    }
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if !parent.is_dir() {
+        return Err(usage(format!(
+            "--out {}: the directory {} does not exist",
+            out.display(),
+            parent.display()
+        )));
     }
     // The profile: the file named, else the repository's, else the built-in copy.
     let mut _builtin = None;
     let (config, config_name) = match &a.config {
-        Some(p) if !p.is_file() => return Err(usage(format!("--config {} does not exist", p.display()))),
+        Some(p) if !p.is_file() => {
+            return Err(usage(format!("--config {} does not exist", p.display())))
+        }
         Some(p) => (p.clone(), p.display().to_string()),
-        None if std::path::Path::new(DEFAULT_PROFILE).is_file() => (PathBuf::from(DEFAULT_PROFILE), DEFAULT_PROFILE.to_string()),
+        None if std::path::Path::new(DEFAULT_PROFILE).is_file() => {
+            (PathBuf::from(DEFAULT_PROFILE), DEFAULT_PROFILE.to_string())
+        }
         None => {
             let mut f = tempfile::NamedTempFile::new()?;
             f.write_all(BUILTIN_PROFILE.as_bytes())?;
@@ -57,11 +81,30 @@ pub fn run(g: &GlobalArgs, a: Args) -> anyhow::Result<()> {
     }
     let (module, token) = open_token(g, None)?;
     let so_pin = match a.quorum {
-        Some(_) => Some(pin::read_pin(PinRole::SecurityOfficer, a.so_pin_file.as_deref(), &token.label)?),
+        Some(_) => Some(pin::read_pin(
+            PinRole::SecurityOfficer,
+            a.so_pin_file.as_deref(),
+            &token.label,
+        )?),
         None => None,
     };
     let user_pin = pin::read_pin(PinRole::User, g.pin_file.as_deref(), &token.label)?;
-    let opts = Options { label: a.label, config, config_name, out, quorum: a.quorum, days: a.days };
-    ceremony::run(Custodian { module, token, user_pin, so_pin }, &opts)?;
+    let opts = Options {
+        label: a.label,
+        config,
+        config_name,
+        out,
+        quorum: a.quorum,
+        days: a.days,
+    };
+    ceremony::run(
+        Custodian {
+            module,
+            token,
+            user_pin,
+            so_pin,
+        },
+        &opts,
+    )?;
     Ok(())
 }

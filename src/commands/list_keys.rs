@@ -14,15 +14,30 @@ pub fn run(g: &GlobalArgs, json: bool) -> anyhow::Result<()> {
             token: &'a crate::token::TokenRef,
             keys: &'a [KeyInfo],
         }
-        return print_json(&Listing { token: session.token(), keys: &keys });
+        return print_json(&Listing {
+            token: session.token(),
+            keys: &keys,
+        });
     }
     let t = session.token();
-    println!("Token '{}' (serial {}): {} key object(s)", t.label, t.serial, keys.len());
+    println!(
+        "Token '{}' (serial {}): {} key object(s)",
+        t.label,
+        t.serial,
+        keys.len()
+    );
     for k in &keys {
         println!();
         println!("{} key '{}'", capitalise(k.class), k.label);
         row("id", &k.id);
-        row("type", &format!("{}{}", k.key_type, k.curve.map(|c| format!(" {c}")).unwrap_or_default()));
+        row(
+            "type",
+            &format!(
+                "{}{}",
+                k.key_type,
+                k.curve.map(|c| format!(" {c}")).unwrap_or_default()
+            ),
+        );
         if let Some(c) = &k.custody {
             let flag = |name: &str, v: bool| format!("{name}={}", if v { "yes" } else { "no" });
             row(
@@ -47,7 +62,9 @@ pub fn run(g: &GlobalArgs, json: bool) -> anyhow::Result<()> {
 
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 fn row(name: &str, value: &str) {

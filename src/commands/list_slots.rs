@@ -13,12 +13,18 @@ struct Listing {
 
 pub fn run(g: &GlobalArgs, json: bool) -> anyhow::Result<()> {
     let module = open_module(g)?;
-    let listing = Listing { module: module.report()?, slots: module.slots()? };
+    let listing = Listing {
+        module: module.report()?,
+        slots: module.slots()?,
+    };
     if json {
         return print_json(&listing);
     }
     let m = &listing.module;
-    println!("Module:  {} ({}, {} {}, Cryptoki {})", m.path, m.manufacturer, m.description, m.library_version, m.cryptoki_version);
+    println!(
+        "Module:  {} ({}, {} {}, Cryptoki {})",
+        m.path, m.manufacturer, m.description, m.library_version, m.cryptoki_version
+    );
     if let Ok(conf) = std::env::var("SOFTHSM2_CONF") {
         println!("Config:  SOFTHSM2_CONF={conf}");
     }
@@ -47,9 +53,23 @@ fn print_slot(s: &SlotReport) {
     row("model", &t.model);
     row("serial", &t.serial);
     row("flags", &flags(t));
-    row("EC keygen", if t.can_generate_ec { "yes (CKM_EC_KEY_PAIR_GEN)" } else { "no (CKM_EC_KEY_PAIR_GEN missing)" });
-    let sign = if t.ecdsa_mechanisms.is_empty() { "none".to_string() } else { t.ecdsa_mechanisms.join(", ") };
-    row("ECDSA sign", &format!("{} ({sign})", if t.can_sign_ecdsa { "yes" } else { "no" }));
+    row(
+        "EC keygen",
+        if t.can_generate_ec {
+            "yes (CKM_EC_KEY_PAIR_GEN)"
+        } else {
+            "no (CKM_EC_KEY_PAIR_GEN missing)"
+        },
+    );
+    let sign = if t.ecdsa_mechanisms.is_empty() {
+        "none".to_string()
+    } else {
+        t.ecdsa_mechanisms.join(", ")
+    };
+    row(
+        "ECDSA sign",
+        &format!("{} ({sign})", if t.can_sign_ecdsa { "yes" } else { "no" }),
+    );
     row("uri", &t.uri);
 }
 
@@ -58,7 +78,11 @@ fn flags(t: &TokenReport) -> String {
     if t.login_required {
         f.push("login required");
     }
-    f.push(if t.user_pin_initialized { "user PIN initialized" } else { "user PIN NOT initialized" });
+    f.push(if t.user_pin_initialized {
+        "user PIN initialized"
+    } else {
+        "user PIN NOT initialized"
+    });
     if t.user_pin_count_low {
         f.push("user PIN count low");
     }

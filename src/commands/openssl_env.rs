@@ -10,10 +10,19 @@ use crate::token::{data_dir, ModuleChoice};
 use super::io::write_new_file;
 
 pub fn run(g: &GlobalArgs) -> anyhow::Result<()> {
-    let module = ModuleChoice { path: g.module.clone() }.resolve()?;
+    let module = ModuleChoice {
+        path: g.module.clone(),
+    }
+    .resolve()?;
     let conf = provider_conf_path()?;
-    println!("export OPENSSL_CONF={}", shell_quote(&conf.display().to_string()));
-    println!("export PKCS11_PROVIDER_MODULE={}", shell_quote(&module.display().to_string()));
+    println!(
+        "export OPENSSL_CONF={}",
+        shell_quote(&conf.display().to_string())
+    );
+    println!(
+        "export PKCS11_PROVIDER_MODULE={}",
+        shell_quote(&module.display().to_string())
+    );
     if let Ok(softhsm) = std::env::var("SOFTHSM2_CONF") {
         println!("export SOFTHSM2_CONF={}", shell_quote(&softhsm));
     }
@@ -39,7 +48,9 @@ fn provider_conf_path() -> anyhow::Result<PathBuf> {
 }
 
 fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=@%".contains(c)) {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@%".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))

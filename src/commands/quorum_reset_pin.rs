@@ -20,7 +20,10 @@ pub fn run(g: &GlobalArgs, shares: &[PathBuf], new_pin_file: Option<&Path>) -> a
     // The shares name their token; an explicit --token/--serial must agree with it.
     let mut selector = token_selector(g, None)?;
     if selector.label.is_none() && selector.serial.is_none() && selector.uri.is_none() {
-        selector = TokenSelector { serial: Some(binding.token_serial.clone()), ..Default::default() };
+        selector = TokenSelector {
+            serial: Some(binding.token_serial.clone()),
+            ..Default::default()
+        };
     }
     let module = open_module(g)?;
     let token = module.select_token(&selector)?;
@@ -30,7 +33,11 @@ pub fn run(g: &GlobalArgs, shares: &[PathBuf], new_pin_file: Option<&Path>) -> a
             binding.token_serial, binding.token_label, token.label, token.serial
         )));
     }
-    let new_pin = pin::read_new_pin(PinRole::NewUser, new_pin_file, &format!("token '{}'", token.label))?;
+    let new_pin = pin::read_new_pin(
+        PinRole::NewUser,
+        new_pin_file,
+        &format!("token '{}'", token.label),
+    )?;
     let so_pin = AuthPin::from(String::from_utf8_lossy(&secret).as_ref());
     let so = module.login_so(&token, &so_pin)?;
     so.init_user_pin(&new_pin)?;
@@ -50,7 +57,11 @@ pub fn set_so_pin(g: &GlobalArgs) -> anyhow::Result<()> {
     use std::io::BufRead;
     let mut lines = std::io::stdin().lock().lines();
     let mut next = || -> anyhow::Result<AuthPin> {
-        let line = zeroize::Zeroizing::new(lines.next().ok_or_else(|| usage("__set-so-pin: expected two PIN lines on stdin"))??);
+        let line = zeroize::Zeroizing::new(
+            lines
+                .next()
+                .ok_or_else(|| usage("__set-so-pin: expected two PIN lines on stdin"))??,
+        );
         Ok(AuthPin::from(line.as_str()))
     };
     let (old, new) = (next()?, next()?);

@@ -9,10 +9,19 @@ use crate::error::usage;
 use super::io::{write_new_file, Input};
 use super::{load_signing_key, KeyHandle};
 
-pub fn run(g: &GlobalArgs, key: &KeyArgs, data: &DataArgs, format: SigFormat, out: Option<&Path>) -> anyhow::Result<()> {
+pub fn run(
+    g: &GlobalArgs,
+    key: &KeyArgs,
+    data: &DataArgs,
+    format: SigFormat,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
     if let Some(out) = out {
         if out.exists() {
-            return Err(usage(format!("--out {} already exists; refusing to overwrite", out.display())));
+            return Err(usage(format!(
+                "--out {} already exists; refusing to overwrite",
+                out.display()
+            )));
         }
     }
     let mut input = Input::open(data)?;
@@ -41,7 +50,9 @@ pub fn sign_checked(handle: &KeyHandle, input: &mut Input) -> anyhow::Result<Ecd
     })?;
     let ok = bridge::verify_sha256(&handle.public, &signature, |sink| Ok(sink(&data)?))?;
     if !ok {
-        anyhow::bail!("the token produced a signature that does not verify with its own public key");
+        anyhow::bail!(
+            "the token produced a signature that does not verify with its own public key"
+        );
     }
     Ok(signature)
 }

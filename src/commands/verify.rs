@@ -21,7 +21,13 @@ pub struct Verifier {
     pub cert: Option<PathBuf>,
 }
 
-pub fn run(g: &GlobalArgs, verifier: &Verifier, data: &DataArgs, sig: Option<&str>, sig_file: Option<&Path>) -> anyhow::Result<()> {
+pub fn run(
+    g: &GlobalArgs,
+    verifier: &Verifier,
+    data: &DataArgs,
+    sig: Option<&str>,
+    sig_file: Option<&Path>,
+) -> anyhow::Result<()> {
     // Everything the user typed is checked before any token is touched.
     let sig_bytes = match (sig, sig_file) {
         (Some(hex), None) => parse_hex("--sig", hex)?,
@@ -41,19 +47,47 @@ pub fn run(g: &GlobalArgs, verifier: &Verifier, data: &DataArgs, sig: Option<&st
 
 fn public_key(g: &GlobalArgs, v: &Verifier) -> anyhow::Result<PKey<Public>> {
     if let Some(path) = &v.pubkey {
-        let pem = std::fs::read(path).map_err(|e| usage(format!("cannot read --pubkey {}: {}", path.display(), io_reason(&e))))?;
-        return PKey::public_key_from_pem(&pem).map_err(|_| usage(format!("--pubkey {} is not a PEM public key", path.display())));
+        let pem = std::fs::read(path).map_err(|e| {
+            usage(format!(
+                "cannot read --pubkey {}: {}",
+                path.display(),
+                io_reason(&e)
+            ))
+        })?;
+        return PKey::public_key_from_pem(&pem).map_err(|_| {
+            usage(format!(
+                "--pubkey {} is not a PEM public key",
+                path.display()
+            ))
+        });
     }
     if let Some(path) = &v.cert {
-        let pem = std::fs::read(path).map_err(|e| usage(format!("cannot read --cert {}: {}", path.display(), io_reason(&e))))?;
-        let cert = X509::from_pem(&pem).map_err(|_| usage(format!("--cert {} is not a PEM certificate", path.display())))?;
-        return cert.public_key().map_err(|_| usage(format!("--cert {}: unreadable public key", path.display())));
+        let pem = std::fs::read(path).map_err(|e| {
+            usage(format!(
+                "cannot read --cert {}: {}",
+                path.display(),
+                io_reason(&e)
+            ))
+        })?;
+        let cert = X509::from_pem(&pem).map_err(|_| {
+            usage(format!(
+                "--cert {} is not a PEM certificate",
+                path.display()
+            ))
+        })?;
+        return cert
+            .public_key()
+            .map_err(|_| usage(format!("--cert {}: unreadable public key", path.display())));
     }
     token_public_key(g, v.label.as_deref(), v.key.as_deref())
 }
 
 /// The public key of a token key pair, read without logging in.
-pub fn token_public_key(g: &GlobalArgs, label: Option<&str>, key: Option<&str>) -> anyhow::Result<PKey<Public>> {
+pub fn token_public_key(
+    g: &GlobalArgs,
+    label: Option<&str>,
+    key: Option<&str>,
+) -> anyhow::Result<PKey<Public>> {
     let (selector, uri) = key_selector(label, key)?;
     let (module, token) = open_token(g, uri.as_ref())?;
     let session = module.public_session(&token)?;

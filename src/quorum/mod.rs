@@ -23,16 +23,29 @@ impl std::str::FromStr for Quorum {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (m, n) = s.split_once('/').ok_or_else(|| format!("quorum '{s}' is not M/N (e.g. 3/5)"))?;
-        let m: u8 = m.trim().parse().map_err(|_| format!("quorum '{s}': M is not a number"))?;
-        let n: u8 = n.trim().parse().map_err(|_| format!("quorum '{s}': N is not a number"))?;
+        let (m, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("quorum '{s}' is not M/N (e.g. 3/5)"))?;
+        let m: u8 = m
+            .trim()
+            .parse()
+            .map_err(|_| format!("quorum '{s}': M is not a number"))?;
+        let n: u8 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("quorum '{s}': N is not a number"))?;
         if m < 2 {
-            return Err(format!("quorum '{s}': M must be at least 2 (one custodian alone is no quorum)"));
+            return Err(format!(
+                "quorum '{s}': M must be at least 2 (one custodian alone is no quorum)"
+            ));
         }
         if n < m || n > 10 {
             return Err(format!("quorum '{s}': N must be between M and 10"));
         }
-        Ok(Quorum { threshold: m, shares: n })
+        Ok(Quorum {
+            threshold: m,
+            shares: n,
+        })
     }
 }
 
@@ -77,14 +90,20 @@ pub enum QuorumError {
     Unreadable { path: String, reason: String },
     #[error("share file {path} (share {index}) is corrupted or altered: it does not match its check value")]
     BadShare { path: String, index: u8 },
-    #[error("share files disagree on the share set; {path} differs from the others and was altered")]
+    #[error(
+        "share files disagree on the share set; {path} differs from the others and was altered"
+    )]
     Inconsistent { path: String },
     #[error("share files disagree and there is no majority to tell which was altered ({0})")]
     Undecidable(String),
     #[error("share {index} was given twice ({a} and {b})")]
     Duplicate { index: u8, a: String, b: String },
     #[error("{given} distinct share(s) given; this quorum needs {threshold} of {shares}")]
-    TooFew { given: usize, threshold: u8, shares: u8 },
+    TooFew {
+        given: usize,
+        threshold: u8,
+        shares: u8,
+    },
     #[error("the shares combine to a value that fails the quorum's check; nothing was sent to the token")]
     WrongSecret,
 }
@@ -109,8 +128,14 @@ fn secret_check(binding: &Binding, secret: &[u8]) -> String {
 
 /// Splits `secret` into share files (not yet written) for `quorum`.
 pub fn split(secret: &[u8], quorum: Quorum, binding: &Binding, purpose: &str) -> Vec<ShareFile> {
-    let shares: Vec<Share> = Sharks(quorum.threshold).dealer(secret).take(quorum.shares as usize).collect();
-    let bytes: Vec<Zeroizing<Vec<u8>>> = shares.iter().map(|s| Zeroizing::new(Vec::from(s))).collect();
+    let shares: Vec<Share> = Sharks(quorum.threshold)
+        .dealer(secret)
+        .take(quorum.shares as usize)
+        .collect();
+    let bytes: Vec<Zeroizing<Vec<u8>>> = shares
+        .iter()
+        .map(|s| Zeroizing::new(Vec::from(s)))
+        .collect();
     let checks: Vec<String> = bytes
         .iter()
         .map(|b| share_check(binding, b[0], quorum.threshold, b))
@@ -140,7 +165,13 @@ pub fn combine(paths: &[PathBuf]) -> Result<(Zeroizing<Vec<u8>>, Binding), Quoru
     }
     // The share set every file claims: the majority wins, a minority file is named.
     let set_key = |f: &ShareFile| {
-        (f.binding.clone(), f.threshold, f.shares, f.share_checks.clone(), f.secret_check.clone())
+        (
+            f.binding.clone(),
+            f.threshold,
+            f.shares,
+            f.share_checks.clone(),
+            f.secret_check.clone(),
+        )
     };
     let mut votes: HashMap<_, Vec<String>> = HashMap::new();
     for (path, f) in &files {
@@ -151,35 +182,64 @@ pub fn combine(paths: &[PathBuf]) -> Result<(Zeroizing<Vec<u8>>, Binding), Quoru
         ranked.sort_by_key(|v| std::cmp::Reverse(v.len()));
         if ranked[0].len() > ranked[1].len() {
             let majority = ranked[0];
-            let odd = files.iter().find(|(p, _)| !majority.contains(p)).map(|(p, _)| p.clone()).unwrap_or_default();
+            let odd = files
+                .iter()
+                .find(|(p, _)| !majority.contains(p))
+                .map(|(p, _)| p.clone())
+                .unwrap_or_default();
             return Err(QuorumError::Inconsistent { path: odd });
         }
-        return Err(QuorumError::Undecidable(files.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join(", ")));
+        return Err(QuorumError::Undecidable(
+            files
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
     }
     let (_, first) = &files[0];
     let (binding, threshold, total) = (first.binding.clone(), first.threshold, first.shares);
     let mut by_index: BTreeMap<u8, (String, Zeroizing<Vec<u8>>)> = BTreeMap::new();
     for (path, f) in &files {
-        let bytes = Zeroizing::new(hex::decode(&f.share).map_err(|_| QuorumError::BadShare { path: path.clone(), index: f.index })?);
+        let bytes = Zeroizing::new(hex::decode(&f.share).map_err(|_| QuorumError::BadShare {
+            path: path.clone(),
+            index: f.index,
+        })?);
         let ok = bytes.first() == Some(&f.index)
             && f.index >= 1
-            && f.share_checks.get(usize::from(f.index) - 1) == Some(&share_check(&binding, f.index, threshold, &bytes));
+            && f.share_checks.get(usize::from(f.index) - 1)
+                == Some(&share_check(&binding, f.index, threshold, &bytes));
         if !ok {
-            return Err(QuorumError::BadShare { path: path.clone(), index: f.index });
+            return Err(QuorumError::BadShare {
+                path: path.clone(),
+                index: f.index,
+            });
         }
         if let Some((other, _)) = by_index.get(&f.index) {
-            return Err(QuorumError::Duplicate { index: f.index, a: other.clone(), b: path.clone() });
+            return Err(QuorumError::Duplicate {
+                index: f.index,
+                a: other.clone(),
+                b: path.clone(),
+            });
         }
         by_index.insert(f.index, (path.clone(), bytes));
     }
     if by_index.len() < usize::from(threshold) {
-        return Err(QuorumError::TooFew { given: by_index.len(), threshold, shares: total });
+        return Err(QuorumError::TooFew {
+            given: by_index.len(),
+            threshold,
+            shares: total,
+        });
     }
     let shares: Vec<Share> = by_index
         .values()
         .map(|(_, b)| Share::try_from(b.as_slice()).expect("at least 2 bytes, checked above"))
         .collect();
-    let secret = Zeroizing::new(Sharks(threshold).recover(&shares).map_err(|_| QuorumError::WrongSecret)?);
+    let secret = Zeroizing::new(
+        Sharks(threshold)
+            .recover(&shares)
+            .map_err(|_| QuorumError::WrongSecret)?,
+    );
     if secret_check(&binding, &secret) != first.secret_check {
         return Err(QuorumError::WrongSecret);
     }
@@ -187,9 +247,14 @@ pub fn combine(paths: &[PathBuf]) -> Result<(Zeroizing<Vec<u8>>, Binding), Quoru
 }
 
 fn read_share_file(path: &Path) -> Result<ShareFile, QuorumError> {
-    let unreadable = |reason: String| QuorumError::Unreadable { path: path.display().to_string(), reason };
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?);
-    let f: ShareFile = serde_json::from_str(&text).map_err(|e| unreadable(format!("not a share file ({e})")))?;
+    let unreadable = |reason: String| QuorumError::Unreadable {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text =
+        Zeroizing::new(std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?);
+    let f: ShareFile =
+        serde_json::from_str(&text).map_err(|e| unreadable(format!("not a share file ({e})")))?;
     if f.format != FORMAT {
         return Err(unreadable(format!("format '{}' is not {FORMAT}", f.format)));
     }
@@ -204,7 +269,12 @@ mod tests {
     use super::*;
 
     fn binding() -> Binding {
-        Binding { ceremony_id: "c1".into(), token_label: "t".into(), token_serial: "s".into(), root_cert_sha256: "f".into() }
+        Binding {
+            ceremony_id: "c1".into(),
+            token_label: "t".into(),
+            token_serial: "s".into(),
+            root_cert_sha256: "f".into(),
+        }
     }
 
     fn write_all(dir: &Path, files: &[ShareFile]) -> Vec<PathBuf> {
@@ -222,27 +292,47 @@ mod tests {
     fn any_threshold_subset_recovers_and_fewer_do_not() {
         let dir = tempfile::tempdir().unwrap();
         let secret = b"0123456789abcdef0123456789abcdef";
-        let paths = write_all(dir.path(), &split(secret, "3/5".parse().unwrap(), &binding(), "test"));
+        let paths = write_all(
+            dir.path(),
+            &split(secret, "3/5".parse().unwrap(), &binding(), "test"),
+        );
         for subset in [[0, 1, 2], [0, 2, 4], [1, 3, 4], [2, 3, 4]] {
             let chosen: Vec<PathBuf> = subset.iter().map(|&i| paths[i].clone()).collect();
             assert_eq!(combine(&chosen).unwrap().0.as_slice(), secret);
         }
-        assert!(matches!(combine(&paths[..2]), Err(QuorumError::TooFew { given: 2, threshold: 3, shares: 5 })));
+        assert!(matches!(
+            combine(&paths[..2]),
+            Err(QuorumError::TooFew {
+                given: 2,
+                threshold: 3,
+                shares: 5
+            })
+        ));
         let dup = vec![paths[0].clone(), paths[0].clone(), paths[1].clone()];
-        assert!(matches!(combine(&dup), Err(QuorumError::Duplicate { index: 1, .. })));
+        assert!(matches!(
+            combine(&dup),
+            Err(QuorumError::Duplicate { index: 1, .. })
+        ));
     }
 
     #[test]
     fn a_tampered_share_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let mut files = split(b"secret-secret-secret", "3/5".parse().unwrap(), &binding(), "test");
+        let mut files = split(
+            b"secret-secret-secret",
+            "3/5".parse().unwrap(),
+            &binding(),
+            "test",
+        );
         // Flip a byte of share 2's y values.
         let mut bytes = hex::decode(&files[1].share).unwrap();
         bytes[3] ^= 1;
         files[1].share = hex::encode(bytes);
         let paths = write_all(dir.path(), &files);
         match combine(&paths[..3]) {
-            Err(QuorumError::BadShare { index: 2, path }) => assert!(path.ends_with("share-2.json")),
+            Err(QuorumError::BadShare { index: 2, path }) => {
+                assert!(path.ends_with("share-2.json"))
+            }
             other => panic!("{other:?}"),
         }
         // Altering the check list too makes that file the odd one out.
@@ -258,7 +348,13 @@ mod tests {
 
     #[test]
     fn quorum_bounds() {
-        assert_eq!("3/5".parse::<Quorum>().unwrap(), Quorum { threshold: 3, shares: 5 });
+        assert_eq!(
+            "3/5".parse::<Quorum>().unwrap(),
+            Quorum {
+                threshold: 3,
+                shares: 5
+            }
+        );
         assert!("1/5".parse::<Quorum>().is_err());
         assert!("4/3".parse::<Quorum>().is_err());
         assert!("3/11".parse::<Quorum>().is_err());

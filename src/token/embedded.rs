@@ -16,9 +16,9 @@ pub fn data_dir() -> anyhow::Result<PathBuf> {
             return Ok(xdg.join("hsm-demo"));
         }
     }
-    let home = std::env::var_os("HOME")
-        .filter(|v| !v.is_empty())
-        .context("neither XDG_DATA_HOME nor HOME is set: cannot place the embedded SoftHSM2 token store")?;
+    let home = std::env::var_os("HOME").filter(|v| !v.is_empty()).context(
+        "neither XDG_DATA_HOME nor HOME is set: cannot place the embedded SoftHSM2 token store",
+    )?;
     Ok(PathBuf::from(home).join(".local/share/hsm-demo"))
 }
 
@@ -31,11 +31,20 @@ pub fn ensure_softhsm_conf() -> anyhow::Result<PathBuf> {
         .recursive(true)
         .mode(0o700)
         .create(&tokens)
-        .with_context(|| format!("cannot create the embedded token directory {}", tokens.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot create the embedded token directory {}",
+                tokens.display()
+            )
+        })?;
     let conf = dir.join("softhsm2.conf");
     if !conf.exists() {
-        write_conf(&conf, &tokens)
-            .with_context(|| format!("cannot write the embedded SoftHSM2 config {}", conf.display()))?;
+        write_conf(&conf, &tokens).with_context(|| {
+            format!(
+                "cannot write the embedded SoftHSM2 config {}",
+                conf.display()
+            )
+        })?;
     }
     Ok(conf)
 }
@@ -49,7 +58,10 @@ fn write_conf(conf: &Path, tokens: &Path) -> std::io::Result<()> {
         .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    writeln!(f, "# hsm-demo's embedded SoftHSM2 token store, created on first use.")?;
+    writeln!(
+        f,
+        "# hsm-demo's embedded SoftHSM2 token store, created on first use."
+    )?;
     writeln!(f, "directories.tokendir = {}", tokens.display())?;
     writeln!(f, "objectstore.backend = file")?;
     writeln!(f, "log.level = ERROR")?;

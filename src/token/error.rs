@@ -24,10 +24,18 @@ pub enum TokenError {
     #[error("no initialized token matches {selector} (present: {present})")]
     TokenNotFound { selector: String, present: String },
 
-    #[error("{selector} matches {count} tokens ({list}): labels are not unique, select by --serial")]
-    AmbiguousSelector { selector: String, count: usize, list: String },
+    #[error(
+        "{selector} matches {count} tokens ({list}): labels are not unique, select by --serial"
+    )]
+    AmbiguousSelector {
+        selector: String,
+        count: usize,
+        list: String,
+    },
 
-    #[error("a token labelled '{0}' already exists; token labels must be unique for selection by label")]
+    #[error(
+        "a token labelled '{0}' already exists; token labels must be unique for selection by label"
+    )]
     TokenLabelExists(String),
 
     #[error("no free (uninitialized) slot in the module to initialize a new token")]
@@ -40,16 +48,29 @@ pub enum TokenError {
     PinLocked { role: &'static str, token: String },
 
     #[error("the {role} does not fit token '{token}': {detail}")]
-    PinInvalid { role: &'static str, token: String, detail: String },
+    PinInvalid {
+        role: &'static str,
+        token: String,
+        detail: String,
+    },
 
     #[error("token '{token}' already holds an object with {what}; nothing was created")]
     ObjectExists { token: String, what: String },
 
     #[error("no {kind} key matches {selector} in token '{token}'")]
-    KeyNotFound { kind: &'static str, selector: String, token: String },
+    KeyNotFound {
+        kind: &'static str,
+        selector: String,
+        token: String,
+    },
 
     #[error("{count} {kind} keys match {selector} in token '{token}' (labels are not unique); select one with --key 'pkcs11:...;id=...'")]
-    AmbiguousKey { kind: &'static str, selector: String, token: String, count: usize },
+    AmbiguousKey {
+        kind: &'static str,
+        selector: String,
+        token: String,
+        count: usize,
+    },
 
     #[error("key '{label}' cannot sign: {why}")]
     KeyCannotSign { label: String, why: String },
@@ -58,7 +79,11 @@ pub enum TokenError {
     NoPublicKey { label: String },
 
     #[error("token '{token}' did not honour key custody on '{label}': {what}")]
-    CustodyViolation { token: String, label: String, what: String },
+    CustodyViolation {
+        token: String,
+        label: String,
+        what: String,
+    },
 
     #[error("unexpected token data: {0}")]
     Malformed(String),
@@ -97,7 +122,10 @@ pub fn rv_of(err: &CkError) -> Option<RvError> {
 pub fn describe(err: &CkError) -> String {
     match err {
         CkError::Pkcs11(rv, function) => {
-            format!("C_{function:?} returned CKR_{}", screaming_snake(&format!("{rv:?}")))
+            format!(
+                "C_{function:?} returned CKR_{}",
+                screaming_snake(&format!("{rv:?}"))
+            )
         }
         other => other.to_string(),
     }

@@ -105,10 +105,16 @@ impl UserSession {
 
     /// Fails with `ObjectExists` when an object this session can see carries `label`.
     pub fn ensure_label_free(&self, label: &str) -> Result<(), TokenError> {
-        if self.objects_with(Attribute::Label(label.as_bytes().to_vec()))?.is_empty() {
+        if self
+            .objects_with(Attribute::Label(label.as_bytes().to_vec()))?
+            .is_empty()
+        {
             Ok(())
         } else {
-            Err(TokenError::ObjectExists { token: self.token.label.clone(), what: format!("label '{label}'") })
+            Err(TokenError::ObjectExists {
+                token: self.token.label.clone(),
+                what: format!("label '{label}'"),
+            })
         }
     }
 
@@ -124,7 +130,10 @@ impl UserSession {
             None => self.random(16)?,
         };
         if !self.objects_with(Attribute::Id(id.clone()))?.is_empty() {
-            return Err(TokenError::ObjectExists { token, what: format!("id {}", hex::encode(&id)) });
+            return Err(TokenError::ObjectExists {
+                token,
+                what: format!("id {}", hex::encode(&id)),
+            });
         }
         let public_template = [
             Attribute::Token(true),
@@ -151,9 +160,18 @@ impl UserSession {
         ];
         let (public, private) = self
             .session
-            .generate_key_pair(&Mechanism::EccKeyPairGen, &public_template, &private_template)
+            .generate_key_pair(
+                &Mechanism::EccKeyPairGen,
+                &public_template,
+                &private_template,
+            )
             .map_err(TokenError::pkcs11("generate an EC P-256 key pair"))?;
-        let pair = KeyPair { private, public, label: label.to_string(), id };
+        let pair = KeyPair {
+            private,
+            public,
+            label: label.to_string(),
+            id,
+        };
         let custody = self.custody(private)?;
         let shortfalls = custody.shortfalls();
         if !shortfalls.is_empty() {
@@ -171,8 +189,20 @@ impl UserSession {
 
     /// Destroys both halves of a key pair this run created (undo after a failed ceremony).
     pub fn destroy_key_pair(&self, pair: &KeyPair) -> Result<(), TokenError> {
-        self.session.destroy_object(pair.private).map_err(TokenError::pkcs11("destroy the private key"))?;
-        self.session.destroy_object(pair.public).map_err(TokenError::pkcs11("destroy the public key"))
+        self.session
+            .destroy_object(pair.private)
+            .map_err(TokenError::pkcs11("destroy the private key"))?;
+        self.session
+            .destroy_object(pair.public)
+            .map_err(TokenError::pkcs11("destroy the public key"))
+    }
+
+    /// C_Sign with CKM_ECDSA over a digest computed by the caller: the raw PKCS#11
+    /// path (r||s), used by `bench` to compare with OpenSSL's provider path.
+    pub fn sign_digest(&self, key: ObjectHandle, digest: &[u8]) -> Result<Vec<u8>, TokenError> {
+        self.session
+            .sign(&Mechanism::Ecdsa, key, digest)
+            .map_err(TokenError::pkcs11("sign a digest (C_Sign, CKM_ECDSA)"))
     }
 
     /// Reads the custody attributes of a private key.
@@ -222,7 +252,10 @@ impl UserSession {
             })
             .ok_or_else(|| TokenError::Malformed("public key has no CKA_EC_POINT".into()))?;
         unwrap_ec_point(&raw).ok_or_else(|| {
-            TokenError::Malformed(format!("CKA_EC_POINT is neither a point nor a DER OCTET STRING: {}", hex::encode(&raw)))
+            TokenError::Malformed(format!(
+                "CKA_EC_POINT is neither a point nor a DER OCTET STRING: {}",
+                hex::encode(&raw)
+            ))
         })
     }
 
@@ -241,10 +274,18 @@ impl UserSession {
             .session
             .find_objects(&selector.template(class))
             .map_err(TokenError::pkcs11("search keys"))?;
-        let kind = if class == ObjectClass::PRIVATE_KEY { "private" } else { "public" };
+        let kind = if class == ObjectClass::PRIVATE_KEY {
+            "private"
+        } else {
+            "public"
+        };
         match found.as_slice() {
             [one] => self.describe_key(*one, class),
-            [] => Err(TokenError::KeyNotFound { kind, selector: selector.describe(), token: self.token.label.clone() }),
+            [] => Err(TokenError::KeyNotFound {
+                kind,
+                selector: selector.describe(),
+                token: self.token.label.clone(),
+            }),
             many => Err(TokenError::AmbiguousKey {
                 kind,
                 selector: selector.describe(),
@@ -258,14 +299,22 @@ impl UserSession {
     /// when the id is empty).
     pub fn public_key_for(&self, private: &KeyInfo) -> Result<ObjectHandle, TokenError> {
         let id = hex::decode(&private.id).unwrap_or_default();
-        let mut template = vec![Attribute::Class(ObjectClass::PUBLIC_KEY), Attribute::Id(id.clone())];
+        let mut template = vec![
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::Id(id.clone()),
+        ];
         if id.is_empty() {
             template.push(Attribute::Label(private.label.as_bytes().to_vec()));
         }
-        let found = self.session.find_objects(&template).map_err(TokenError::pkcs11("search public keys"))?;
+        let found = self
+            .session
+            .find_objects(&template)
+            .map_err(TokenError::pkcs11("search public keys"))?;
         match found.as_slice() {
             [one] => Ok(*one),
-            _ => Err(TokenError::NoPublicKey { label: private.label.clone() }),
+            _ => Err(TokenError::NoPublicKey {
+                label: private.label.clone(),
+            }),
         }
     }
 
@@ -285,15 +334,31 @@ impl UserSession {
         Ok(out)
     }
 
-    fn describe_key(&self, handle: ObjectHandle, class: ObjectClass) -> Result<KeyInfo, TokenError> {
+    fn describe_key(
+        &self,
+        handle: ObjectHandle,
+        class: ObjectClass,
+    ) -> Result<KeyInfo, TokenError> {
         let attrs = self
             .session
             .get_attributes(
                 handle,
-                &[AttributeType::Label, AttributeType::Id, AttributeType::KeyType, AttributeType::EcParams, AttributeType::Sign],
+                &[
+                    AttributeType::Label,
+                    AttributeType::Id,
+                    AttributeType::KeyType,
+                    AttributeType::EcParams,
+                    AttributeType::Sign,
+                ],
             )
             .map_err(TokenError::pkcs11("read key attributes"))?;
-        let (mut label, mut id, mut key_type, mut curve, mut sign) = (String::new(), Vec::new(), String::from("unknown"), None, None);
+        let (mut label, mut id, mut key_type, mut curve, mut sign) = (
+            String::new(),
+            Vec::new(),
+            String::from("unknown"),
+            None,
+            None,
+        );
         for a in attrs {
             match a {
                 Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
@@ -305,7 +370,11 @@ impl UserSession {
             }
         }
         let is_private = class == ObjectClass::PRIVATE_KEY;
-        let custody = if is_private { Some(self.custody(handle)?) } else { None };
+        let custody = if is_private {
+            Some(self.custody(handle)?)
+        } else {
+            None
+        };
         let type_name = if is_private { "private" } else { "public" };
         Ok(KeyInfo {
             handle,
@@ -340,15 +409,28 @@ fn curve_name(params: &[u8]) -> &'static str {
 
 /// Accepts a raw uncompressed/compressed point or one wrapped in a DER OCTET STRING.
 pub fn unwrap_ec_point(bytes: &[u8]) -> Option<Vec<u8>> {
-    let is_point = |p: &[u8]| matches!((p.first(), p.len()), (Some(4), 65) | (Some(2 | 3), 33) | (Some(4), 97) | (Some(4), 133));
+    let is_point = |p: &[u8]| {
+        matches!(
+            (p.first(), p.len()),
+            (Some(4), 65) | (Some(2 | 3), 33) | (Some(4), 97) | (Some(4), 133)
+        )
+    };
     // DER: 0x04 tag, short-form length equal to the rest, content a valid point.
-    if bytes.len() >= 2 && bytes[0] == 0x04 && usize::from(bytes[1]) == bytes.len() - 2 && bytes[1] < 0x80 {
+    if bytes.len() >= 2
+        && bytes[0] == 0x04
+        && usize::from(bytes[1]) == bytes.len() - 2
+        && bytes[1] < 0x80
+    {
         let inner = &bytes[2..];
         if is_point(inner) {
             return Some(inner.to_vec());
         }
     }
-    if bytes.len() >= 3 && bytes[0] == 0x04 && bytes[1] == 0x81 && usize::from(bytes[2]) == bytes.len() - 3 {
+    if bytes.len() >= 3
+        && bytes[0] == 0x04
+        && bytes[1] == 0x81
+        && usize::from(bytes[2]) == bytes.len() - 3
+    {
         let inner = &bytes[3..];
         if is_point(inner) {
             return Some(inner.to_vec());
@@ -381,9 +463,18 @@ mod tests {
 
     #[test]
     fn custody_shortfalls_name_each_attribute() {
-        let good = Custody { sensitive: true, extractable: false, always_sensitive: true, never_extractable: true, local: true };
+        let good = Custody {
+            sensitive: true,
+            extractable: false,
+            always_sensitive: true,
+            never_extractable: true,
+            local: true,
+        };
         assert!(good.shortfalls().is_empty());
-        let bad = Custody { extractable: true, ..good };
+        let bad = Custody {
+            extractable: true,
+            ..good
+        };
         assert_eq!(bad.shortfalls(), vec!["CKA_EXTRACTABLE is true"]);
     }
 }

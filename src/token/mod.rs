@@ -117,13 +117,23 @@ pub struct TokenSelector {
 
 impl TokenSelector {
     fn is_empty(&self) -> bool {
-        self.label.is_none() && self.serial.is_none() && self.uri.as_ref().is_none_or(|u| u.token.is_none() && u.serial.is_none() && u.model.is_none() && u.manufacturer.is_none())
+        self.label.is_none()
+            && self.serial.is_none()
+            && self.uri.as_ref().is_none_or(|u| {
+                u.token.is_none()
+                    && u.serial.is_none()
+                    && u.model.is_none()
+                    && u.manufacturer.is_none()
+            })
     }
 
     fn matches(&self, t: &TokenRef) -> bool {
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         let uri_ok = self.uri.as_ref().is_none_or(|u| {
-            eq(&u.token, &t.label) && eq(&u.serial, &t.serial) && eq(&u.model, &t.model) && eq(&u.manufacturer, &t.manufacturer)
+            eq(&u.token, &t.label)
+                && eq(&u.serial, &t.serial)
+                && eq(&u.model, &t.model)
+                && eq(&u.manufacturer, &t.manufacturer)
         });
         eq(&self.label, &t.label) && eq(&self.serial, &t.serial) && uri_ok
     }
@@ -196,7 +206,13 @@ impl Module {
         match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
             Ok(()) => {}
             Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-            Err(e) => return Err(TokenError::Pkcs11 { op: "initialize the PKCS#11 module", err: e }.into()),
+            Err(e) => {
+                return Err(TokenError::Pkcs11 {
+                    op: "initialize the PKCS#11 module",
+                    err: e,
+                }
+                .into())
+            }
         }
         // SoftHSM's C_Initialize leaves "rdrand engine" errors on OpenSSL's queue;
         // drop them so they never surface in an unrelated ErrorStack.
@@ -209,7 +225,10 @@ impl Module {
     }
 
     pub fn report(&self) -> Result<ModuleReport, TokenError> {
-        let info = self.ctx.get_library_info().map_err(TokenError::pkcs11("read the module info"))?;
+        let info = self
+            .ctx
+            .get_library_info()
+            .map_err(TokenError::pkcs11("read the module info"))?;
         Ok(ModuleReport {
             path: self.path.display().to_string(),
             manufacturer: info.manufacturer_id().trim_end().to_string(),
@@ -221,10 +240,16 @@ impl Module {
 
     /// Every slot, with its token when one is present.
     pub fn slots(&self) -> Result<Vec<SlotReport>, TokenError> {
-        let slots = self.ctx.get_all_slots().map_err(TokenError::pkcs11("list slots"))?;
+        let slots = self
+            .ctx
+            .get_all_slots()
+            .map_err(TokenError::pkcs11("list slots"))?;
         let mut out = Vec::with_capacity(slots.len());
         for slot in slots {
-            let info = self.ctx.get_slot_info(slot).map_err(TokenError::pkcs11("read slot info"))?;
+            let info = self
+                .ctx
+                .get_slot_info(slot)
+                .map_err(TokenError::pkcs11("read slot info"))?;
             let token = if info.token_present() {
                 Some(self.token_report(slot)?)
             } else {
@@ -242,8 +267,14 @@ impl Module {
     }
 
     fn token_report(&self, slot: Slot) -> Result<TokenReport, TokenError> {
-        let info = self.ctx.get_token_info(slot).map_err(TokenError::pkcs11("read token info"))?;
-        let mechanisms = self.ctx.get_mechanism_list(slot).map_err(TokenError::pkcs11("list mechanisms"))?;
+        let info = self
+            .ctx
+            .get_token_info(slot)
+            .map_err(TokenError::pkcs11("read token info"))?;
+        let mechanisms = self
+            .ctx
+            .get_mechanism_list(slot)
+            .map_err(TokenError::pkcs11("list mechanisms"))?;
         let ecdsa: Vec<String> = mechanisms
             .iter()
             .filter(|m| m.to_string().starts_with("CKM_ECDSA"))
@@ -264,7 +295,8 @@ impl Module {
             user_pin_locked: info.user_pin_locked(),
             so_pin_locked: info.so_pin_locked(),
             can_generate_ec: mechanisms.contains(&MechanismType::ECC_KEY_PAIR_GEN),
-            can_sign_ecdsa: mechanisms.contains(&MechanismType::ECDSA) || mechanisms.contains(&MechanismType::ECDSA_SHA256),
+            can_sign_ecdsa: mechanisms.contains(&MechanismType::ECDSA)
+                || mechanisms.contains(&MechanismType::ECDSA_SHA256),
             ecdsa_mechanisms: ecdsa,
         })
     }
@@ -278,7 +310,10 @@ impl Module {
         slots
             .into_iter()
             .map(|slot| {
-                let info = self.ctx.get_token_info(slot).map_err(TokenError::pkcs11("read token info"))?;
+                let info = self
+                    .ctx
+                    .get_token_info(slot)
+                    .map_err(TokenError::pkcs11("read token info"))?;
                 Ok(TokenRef::new(slot, &info))
             })
             .collect()
@@ -288,7 +323,12 @@ impl Module {
     /// initialized token. Never "the first slot".
     pub fn select_token(&self, selector: &TokenSelector) -> Result<TokenRef, TokenError> {
         let tokens = self.tokens()?;
-        let list = |ts: &[&TokenRef]| ts.iter().map(|t| t.describe()).collect::<Vec<_>>().join(", ");
+        let list = |ts: &[&TokenRef]| {
+            ts.iter()
+                .map(|t| t.describe())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let all: Vec<&TokenRef> = tokens.iter().collect();
         if selector.is_empty() {
             return match all.as_slice() {
@@ -297,7 +337,10 @@ impl Module {
                     hint: self.no_token_hint(),
                 }),
                 [one] => Ok((*one).clone()),
-                many => Err(TokenError::AmbiguousToken { count: many.len(), list: list(many) }),
+                many => Err(TokenError::AmbiguousToken {
+                    count: many.len(),
+                    list: list(many),
+                }),
             };
         }
         let matching: Vec<&TokenRef> = tokens.iter().filter(|t| selector.matches(t)).collect();
@@ -305,7 +348,11 @@ impl Module {
             [one] => Ok((*one).clone()),
             [] => Err(TokenError::TokenNotFound {
                 selector: selector.describe(),
-                present: if all.is_empty() { "none".into() } else { list(&all) },
+                present: if all.is_empty() {
+                    "none".into()
+                } else {
+                    list(&all)
+                },
             }),
             many => Err(TokenError::AmbiguousSelector {
                 selector: selector.describe(),
@@ -320,20 +367,33 @@ impl Module {
         if conf.is_empty() {
             "; initialize one with 'hsm-demo init-token --label NAME'".to_string()
         } else {
-            format!(" (SOFTHSM2_CONF={conf}); initialize one with 'hsm-demo init-token --label NAME'")
+            format!(
+                " (SOFTHSM2_CONF={conf}); initialize one with 'hsm-demo init-token --label NAME'"
+            )
         }
     }
 
     /// C_InitToken on a free slot, then the user PIN (C_Login as SO, C_InitPIN).
     /// Refuses a label that an initialized token already carries.
-    pub fn init_token(&self, label: &str, so_pin: &AuthPin, user_pin: &AuthPin) -> Result<TokenRef, TokenError> {
+    pub fn init_token(
+        &self,
+        label: &str,
+        so_pin: &AuthPin,
+        user_pin: &AuthPin,
+    ) -> Result<TokenRef, TokenError> {
         if self.tokens()?.iter().any(|t| t.label == label) {
             return Err(TokenError::TokenLabelExists(label.to_string()));
         }
-        let slots = self.ctx.get_slots_with_token().map_err(TokenError::pkcs11("list slots"))?;
+        let slots = self
+            .ctx
+            .get_slots_with_token()
+            .map_err(TokenError::pkcs11("list slots"))?;
         let mut free = None;
         for slot in slots {
-            let info = self.ctx.get_token_info(slot).map_err(TokenError::pkcs11("read token info"))?;
+            let info = self
+                .ctx
+                .get_token_info(slot)
+                .map_err(TokenError::pkcs11("read token info"))?;
             if !info.token_initialized() {
                 free = Some(slot);
                 break;
@@ -349,8 +409,13 @@ impl Module {
             .tokens()?
             .into_iter()
             .find(|t| t.label == label)
-            .ok_or_else(|| TokenError::Malformed(format!("token '{label}' vanished after C_InitToken")))?;
-        let session = self.ctx.open_rw_session(token.slot).map_err(TokenError::pkcs11("open a session"))?;
+            .ok_or_else(|| {
+                TokenError::Malformed(format!("token '{label}' vanished after C_InitToken"))
+            })?;
+        let session = self
+            .ctx
+            .open_rw_session(token.slot)
+            .map_err(TokenError::pkcs11("open a session"))?;
         session
             .login(UserType::So, Some(so_pin))
             .map_err(|e| pin_error(e, "SO PIN", label, "log in as SO"))?;
@@ -363,7 +428,11 @@ impl Module {
 
     /// The longest PIN the token accepts (CK_TOKEN_INFO.ulMaxPinLen).
     pub fn max_pin_len(&self, token: &TokenRef) -> Result<usize, TokenError> {
-        Ok(self.ctx.get_token_info(token.slot).map_err(TokenError::pkcs11("read token info"))?.max_pin_length())
+        Ok(self
+            .ctx
+            .get_token_info(token.slot)
+            .map_err(TokenError::pkcs11("read token info"))?
+            .max_pin_length())
     }
 
     /// A read-write session logged in as the user. The PIN is tried exactly once.
@@ -376,22 +445,56 @@ impl Module {
         self.login(token, UserType::So, pin)
     }
 
-    fn login(&self, token: &TokenRef, user: UserType, pin: &AuthPin) -> Result<UserSession, TokenError> {
-        let session = self.ctx.open_rw_session(token.slot).map_err(TokenError::pkcs11("open a session"))?;
-        let role = if matches!(user, UserType::So) { "SO PIN" } else { "user PIN" };
+    fn login(
+        &self,
+        token: &TokenRef,
+        user: UserType,
+        pin: &AuthPin,
+    ) -> Result<UserSession, TokenError> {
+        let session = self
+            .ctx
+            .open_rw_session(token.slot)
+            .map_err(TokenError::pkcs11("open a session"))?;
+        let role = if matches!(user, UserType::So) {
+            "SO PIN"
+        } else {
+            "user PIN"
+        };
         match session.login(user, Some(pin)) {
             Ok(()) => {}
             // Login state is per application: another session of this process is already in.
             Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
             Err(e) => return Err(pin_error(e, role, &token.label, "log in")),
         }
-        Ok(UserSession { session, token: token.clone() })
+        Ok(UserSession {
+            session,
+            token: token.clone(),
+        })
+    }
+
+    /// Another read-write session on a token this process is already logged in to
+    /// (PKCS#11 login state is per application), e.g. one per benchmark thread.
+    pub fn extra_session(&self, token: &TokenRef) -> Result<UserSession, TokenError> {
+        let session = self
+            .ctx
+            .open_rw_session(token.slot)
+            .map_err(TokenError::pkcs11("open a session"))?;
+        Ok(UserSession {
+            session,
+            token: token.clone(),
+        })
     }
 
     /// An unauthenticated read-only session (public objects only).
     pub fn public_session(&self, token: &TokenRef) -> Result<UserSession, TokenError> {
-        let session = self.ctx.open_ro_session(token.slot).map_err(TokenError::pkcs11("open a session"))?;
-        Ok(UserSession { session, token: token.clone() })
+        let session = self
+            .ctx
+            .open_ro_session(token.slot)
+            .map_err(TokenError::pkcs11("open a session"))?;
+        Ok(UserSession {
+            session,
+            token: token.clone(),
+        })
     }
 }
 
@@ -401,8 +504,16 @@ fn pin_error(err: CkError, role: &'static str, token: &str, op: &'static str) ->
     match error::rv_of(&err) {
         Some(RvError::PinIncorrect) => TokenError::PinIncorrect { role, token },
         Some(RvError::PinLocked) => TokenError::PinLocked { role, token },
-        Some(RvError::PinLenRange) => TokenError::PinInvalid { role, token, detail: "length out of the token's range".into() },
-        Some(RvError::PinInvalid) => TokenError::PinInvalid { role, token, detail: "contains characters the token refuses".into() },
+        Some(RvError::PinLenRange) => TokenError::PinInvalid {
+            role,
+            token,
+            detail: "length out of the token's range".into(),
+        },
+        Some(RvError::PinInvalid) => TokenError::PinInvalid {
+            role,
+            token,
+            detail: "contains characters the token refuses".into(),
+        },
         _ => TokenError::Pkcs11 { op, err },
     }
 }
@@ -445,7 +556,12 @@ impl UserSession {
     }
 
     /// C_SetPIN on the logged-in user (or SO) of this session.
-    pub fn set_pin(&self, old: &AuthPin, new: &AuthPin, role: &'static str) -> Result<(), TokenError> {
+    pub fn set_pin(
+        &self,
+        old: &AuthPin,
+        new: &AuthPin,
+        role: &'static str,
+    ) -> Result<(), TokenError> {
         self.session
             .set_pin(old, new)
             .map_err(|e| pin_error(e, role, &self.token.label, "change the PIN"))

@@ -26,7 +26,9 @@ pub enum UriError {
     Repeated(String),
     #[error("PKCS#11 URI carries a PIN ({0}); PINs never go on the command line: use HSM_DEMO_PIN, --pin-file or the prompt")]
     PinInUri(String),
-    #[error("PKCS#11 URI attribute 'type' must be private, public, cert, secret-key or data, not '{0}'")]
+    #[error(
+        "PKCS#11 URI attribute 'type' must be private, public, cert, secret-key or data, not '{0}'"
+    )]
     BadType(String),
 }
 
@@ -61,7 +63,10 @@ impl Pkcs11Uri {
                 "object" => Some(&mut out.object),
                 "type" => {
                     let t = text();
-                    if !matches!(t.as_str(), "private" | "public" | "cert" | "secret-key" | "data") {
+                    if !matches!(
+                        t.as_str(),
+                        "private" | "public" | "cert" | "secret-key" | "data"
+                    ) {
                         return Err(UriError::BadType(t));
                     }
                     Some(&mut out.object_type)
@@ -159,7 +164,9 @@ mod tests {
 
     #[test]
     fn parses_path_attributes_and_ids() {
-        let uri = Pkcs11Uri::parse("pkcs11:token=my%20hsm;object=root-ca-key;id=%01%ab;type=private").unwrap();
+        let uri =
+            Pkcs11Uri::parse("pkcs11:token=my%20hsm;object=root-ca-key;id=%01%ab;type=private")
+                .unwrap();
         assert_eq!(uri.token.as_deref(), Some("my hsm"));
         assert_eq!(uri.object.as_deref(), Some("root-ca-key"));
         assert_eq!(uri.id, Some(vec![0x01, 0xab]));
@@ -177,18 +184,42 @@ mod tests {
             ..Default::default()
         };
         let text = uri.to_uri_string();
-        assert_eq!(text, "pkcs11:serial=0123;token=a%3Bb%20c;id=%00%FF;object=k;type=private");
+        assert_eq!(
+            text,
+            "pkcs11:serial=0123;token=a%3Bb%20c;id=%00%FF;object=k;type=private"
+        );
         assert_eq!(Pkcs11Uri::parse(&text).unwrap(), uri);
     }
 
     #[test]
     fn refuses_pins_and_bad_input() {
-        assert!(matches!(Pkcs11Uri::parse("pkcs11:token=a?pin-value=1234"), Err(UriError::PinInUri(_))));
-        assert!(matches!(Pkcs11Uri::parse("pkcs11:token=a?pin-source=file:x"), Err(UriError::PinInUri(_))));
-        assert!(matches!(Pkcs11Uri::parse("token=a"), Err(UriError::Scheme(_))));
-        assert!(matches!(Pkcs11Uri::parse("pkcs11:id=%zz"), Err(UriError::Percent(_))));
-        assert!(matches!(Pkcs11Uri::parse("pkcs11:token"), Err(UriError::NoValue(_))));
-        assert!(matches!(Pkcs11Uri::parse("pkcs11:token=a;token=b"), Err(UriError::Repeated(_))));
-        assert!(matches!(Pkcs11Uri::parse("pkcs11:type=secret"), Err(UriError::BadType(_))));
+        assert!(matches!(
+            Pkcs11Uri::parse("pkcs11:token=a?pin-value=1234"),
+            Err(UriError::PinInUri(_))
+        ));
+        assert!(matches!(
+            Pkcs11Uri::parse("pkcs11:token=a?pin-source=file:x"),
+            Err(UriError::PinInUri(_))
+        ));
+        assert!(matches!(
+            Pkcs11Uri::parse("token=a"),
+            Err(UriError::Scheme(_))
+        ));
+        assert!(matches!(
+            Pkcs11Uri::parse("pkcs11:id=%zz"),
+            Err(UriError::Percent(_))
+        ));
+        assert!(matches!(
+            Pkcs11Uri::parse("pkcs11:token"),
+            Err(UriError::NoValue(_))
+        ));
+        assert!(matches!(
+            Pkcs11Uri::parse("pkcs11:token=a;token=b"),
+            Err(UriError::Repeated(_))
+        ));
+        assert!(matches!(
+            Pkcs11Uri::parse("pkcs11:type=secret"),
+            Err(UriError::BadType(_))
+        ));
     }
 }

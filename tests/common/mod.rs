@@ -37,10 +37,17 @@ impl SoftHsm {
         let conf = dir.path().join("softhsm2.conf");
         std::fs::write(
             &conf,
-            format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
         )
         .unwrap();
-        SoftHsm { dir, conf, label: "test-hsm".into() }
+        SoftHsm {
+            dir,
+            conf,
+            label: "test-hsm".into(),
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -50,17 +57,31 @@ impl SoftHsm {
     pub fn add_token(&self, label: &str) {
         let out = StdCommand::new("softhsm2-util")
             .env("SOFTHSM2_CONF", &self.conf)
-            .args(["--init-token", "--free", "--label", label, "--so-pin", SO_PIN, "--pin", USER_PIN])
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                label,
+                "--so-pin",
+                SO_PIN,
+                "--pin",
+                USER_PIN,
+            ])
             .output()
             .expect("softhsm2-util runs (scripts/setup.sh installs softhsm2)");
-        assert!(out.status.success(), "softhsm2-util failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "softhsm2-util failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// `hsm-demo` with a clean environment: this store's SOFTHSM2_CONF, HOME inside the
     /// TempDir, the user PIN in HSM_DEMO_PIN.
     pub fn cmd(&self) -> Command {
         let mut cmd = self.bare_cmd();
-        cmd.env("SOFTHSM2_CONF", &self.conf).env("HSM_DEMO_PIN", USER_PIN);
+        cmd.env("SOFTHSM2_CONF", &self.conf)
+            .env("HSM_DEMO_PIN", USER_PIN);
         cmd
     }
 
@@ -89,7 +110,8 @@ impl SoftHsm {
     /// `pkcs11-tool` against this store's SoftHSM module.
     pub fn pkcs11_tool(&self) -> StdCommand {
         let mut cmd = StdCommand::new("pkcs11-tool");
-        cmd.env("SOFTHSM2_CONF", &self.conf).args(["--module", SOFTHSM]);
+        cmd.env("SOFTHSM2_CONF", &self.conf)
+            .args(["--module", SOFTHSM]);
         cmd
     }
 
@@ -116,7 +138,9 @@ pub fn line_value(text: &str, key: &str) -> Option<String> {
 /// Counts PKCS#11 calls of one name in a pkcs11-spy log.
 pub fn spy_calls(log: &Path, function: &str) -> usize {
     let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines().filter(|l| l.split_whitespace().nth(1) == Some(function)).count()
+    text.lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some(function))
+        .count()
 }
 
 /// openssl-conf/pkcs11.cnf in this tree.

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Benchmarks (never run as tests): `hsm-demo bench` on a throwaway SoftHSM2 token, then
+# whole-process wall time of one signature, as paired alternating runs of
+#   hsm-demo sign  |  openssl dgst -sha256 -sign (same provider config, same key)  |  pkcs11-tool --sign
+# Tunables: COUNT (signatures per path, default 2000), THREADS (default 2), ROUNDS (default 60).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo build --release --locked --quiet
+COUNT=${COUNT:-2000} THREADS=${THREADS:-2} ROUNDS=${ROUNDS:-60}
+ROOT=$PWD
+BIN="$ROOT/target/release/hsm-demo"
+SOFTHSM=/usr/lib/softhsm/libsofthsm2.so
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$work/tokens" > "$work/softhsm2.conf"
+export SOFTHSM2_CONF="$work/softhsm2.conf" HSM_DEMO_PIN=123456
+unset HSM_DEMO_MODULE OPENSSL_CONF PKCS11_PROVIDER_MODULE
+softhsm2-util --init-token --free --label bench --so-pin 12345678 --pin "$HSM_DEMO_PIN" >/dev/null
+"$BIN" generate-key --label bench-key --id 01 >/dev/null
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(openssl version)"
+echo "== software ceiling: openssl speed ecdsap256"
+openssl speed -seconds 3 ecdsap256 2>/dev/null | tail -1
+echo
+echo "== hsm-demo bench --label bench-key --count $COUNT --threads $THREADS"
+"$BIN" bench --label bench-key --count "$COUNT" --threads "$THREADS"
+
+echo
+echo "== whole process, one signature, $ROUNDS paired alternating rounds (median ms)"
+head -c 1024 /dev/urandom > "$work/data"
+openssl dgst -sha256 -binary "$work/data" > "$work/digest"
+run_hsm_demo() { "$BIN" sign --label bench-key --in "$work/data" >/dev/null; }
+run_openssl() {
+    OPENSSL_CONF="$ROOT/openssl-conf/pkcs11.cnf" PKCS11_PROVIDER_MODULE="$SOFTHSM" \
+        openssl dgst -sha256 -sign 'pkcs11:token=bench;object=bench-key;type=private' \
+        -passin env:HSM_DEMO_PIN -out /dev/null "$work/data"
+}
+# pkcs11-tool takes its PIN in argv; acceptable for this throwaway token only.
+run_pkcs11_tool() {
+    pkcs11-tool --module "$SOFTHSM" --token-label bench --login --pin "$HSM_DEMO_PIN" \
+        --sign --mechanism ECDSA --id 01 --input-file "$work/digest" --output-file /dev/null >/dev/null 2>&1
+}
+names=(hsm_demo openssl pkcs11_tool)
+for n in "${names[@]}"; do : > "$work/$n.ms"; done
+for r in $(seq "$ROUNDS"); do
+    if (( r % 2 )); then order=(hsm_demo openssl pkcs11_tool); else order=(pkcs11_tool openssl hsm_demo); fi
+    for n in "${order[@]}"; do
+        t0=$(date +%s%N); "run_$n"; t1=$(date +%s%N)
+        awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e6 }' >> "$work/$n.ms"
+    done
+done
+median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+h=$(median "$work/hsm_demo.ms"); o=$(median "$work/openssl.ms"); p=$(median "$work/pkcs11_tool.ms")
+printf '  %-40s %8.2f\n' "hsm-demo sign" "$h" "openssl dgst -sha256 -sign (provider)" "$o" "pkcs11-tool --sign -m ECDSA" "$p"
+awk -v h="$h" -v o="$o" -v p="$p" 'BEGIN { printf "  hsm-demo / openssl: %.2f   hsm-demo / pkcs11-tool: %.2f\n", h / o, h / p }'

@@ -1,0 +1,182 @@
+//! Signing benchmark: cold-start phases, and per-signature latency and throughput for
+//! three paths on P-256 (EVP through the pkcs11-provider, raw cryptoki C_Sign, an
+//! in-memory software key), every path checked by verifying a sample of its output.
+
+use std::time::{Duration, Instant};
+
+use openssl::ec::{EcGroup, EcKey};
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private, Public};
+use openssl::sha::sha256;
+use serde::Serialize;
+
+use crate::bridge::{self, EcdsaSignature};
+use crate::token::{Module, TokenRef, UserSession};
+
+/// The message every path signs (SHA-256 of it for the raw C_Sign path).
+pub const MESSAGE: &[u8] = b"hsm-demo bench: a 64-byte message, about the size of a TBS hash.";
+
+/// The three signing paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Path {
+    /// (a) EVP_DigestSign with the token key through the pkcs11-provider.
+    EvpProvider,
+    /// (b) C_Sign(CKM_ECDSA) over a host SHA-256 digest, straight through cryptoki.
+    CryptokiCSign,
+    /// (c) EVP_DigestSign with an in-memory key in OpenSSL's default provider.
+    SoftwareKey,
+}
+
+impl Path {
+    pub const ALL: [Path; 3] = [Path::EvpProvider, Path::CryptokiCSign, Path::SoftwareKey];
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Path::EvpProvider => "(a) OpenSSL EVP + pkcs11-provider",
+            Path::CryptokiCSign => "(b) cryptoki C_Sign(CKM_ECDSA)",
+            Path::SoftwareKey => "(c) software key (default provider)",
+        }
+    }
+}
+
+/// Latency percentiles in microseconds and throughput for one path and thread count.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathResult {
+    pub path: Path,
+    pub threads: usize,
+    pub signatures: usize,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+    pub wall_s: f64,
+    pub per_second: f64,
+    pub verified: usize,
+}
+
+/// What each signing loop needs: the token key both ways and a software key.
+pub struct Keys<'a> {
+    pub provider_key: &'a PKey<Private>,
+    pub public: &'a PKey<Public>,
+    pub token_key: cryptoki::object::ObjectHandle,
+    pub software_key: PKey<Private>,
+    pub software_public: PKey<Public>,
+}
+
+/// A fresh P-256 key in OpenSSL's default provider.
+pub fn software_key() -> anyhow::Result<(PKey<Private>, PKey<Public>)> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+    let ec = EcKey::generate(&group)?;
+    let public = PKey::from_ec_key(EcKey::from_public_key(&group, ec.public_key())?)?;
+    Ok((PKey::from_ec_key(ec)?, public))
+}
+
+/// Whether signature `i` of `n` is verified: the first, the last, and 1 in 100.
+fn sampled(i: usize, n: usize) -> bool {
+    i == 0 || i + 1 == n || i % 100 == 0
+}
+
+/// Signs `n` times on one path in this thread; returns the latencies and the sampled
+/// signatures (verified later, outside the timed loop).
+fn sign_loop(
+    path: Path,
+    keys: &Keys,
+    session: &UserSession,
+    n: usize,
+    tick: &(dyn Fn() + Sync),
+) -> anyhow::Result<(Vec<Duration>, Vec<EcdsaSignature>)> {
+    let mut lat = Vec::with_capacity(n);
+    let mut samples = Vec::new();
+    for i in 0..n {
+        let t0 = Instant::now();
+        let sig = match path {
+            Path::EvpProvider => bridge::sign_sha256(keys.provider_key, |sink| Ok(sink(MESSAGE)?))?,
+            Path::SoftwareKey => {
+                bridge::sign_sha256(&keys.software_key, |sink| Ok(sink(MESSAGE)?))?
+            }
+            Path::CryptokiCSign => {
+                let raw = session.sign_digest(keys.token_key, &sha256(MESSAGE))?;
+                EcdsaSignature::parse(&raw)
+                    .map_err(|e| anyhow::anyhow!("C_Sign returned {} bytes: {e}", raw.len()))?
+            }
+        };
+        lat.push(t0.elapsed());
+        if sampled(i, n) {
+            samples.push(sig);
+        }
+        tick();
+    }
+    Ok((lat, samples))
+}
+
+/// Runs one path with `threads` threads, each with its own PKCS#11 session, `n`
+/// signatures in all. Fails (exit 4 at the command edge) if any sampled signature
+/// does not verify.
+pub fn run_path(
+    path: Path,
+    keys: &Keys,
+    module: &Module,
+    token: &TokenRef,
+    n: usize,
+    threads: usize,
+    tick: &(dyn Fn() + Sync),
+) -> anyhow::Result<PathResult> {
+    let per_thread: Vec<usize> = (0..threads)
+        .map(|t| n / threads + usize::from(t < n % threads))
+        .collect();
+    let sessions = (0..threads)
+        .map(|_| module.extra_session(token))
+        .collect::<Result<Vec<_>, _>>()?;
+    let start = Instant::now();
+    let results: Vec<anyhow::Result<(Vec<Duration>, Vec<EcdsaSignature>)>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = sessions
+                .into_iter()
+                .zip(&per_thread)
+                .map(|(session, &count)| {
+                    scope.spawn(move || sign_loop(path, keys, &session, count, tick))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("bench thread panicked"))
+                .collect()
+        });
+    let wall = start.elapsed();
+    let mut lat = Vec::with_capacity(n);
+    let mut samples = Vec::new();
+    for r in results {
+        let (l, s) = r?;
+        lat.extend(l);
+        samples.extend(s);
+    }
+    let public = if path == Path::SoftwareKey {
+        &keys.software_public
+    } else {
+        keys.public
+    };
+    for (i, sig) in samples.iter().enumerate() {
+        if !bridge::verify_sha256(public, sig, |sink| Ok(sink(MESSAGE)?))? {
+            anyhow::bail!(
+                "{}: sampled signature {i} does not verify; this path is broken",
+                path.describe()
+            );
+        }
+    }
+    lat.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let pct = |p: f64| us(lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1]);
+    Ok(PathResult {
+        path,
+        threads,
+        signatures: lat.len(),
+        p50_us: pct(0.50),
+        p90_us: pct(0.90),
+        p99_us: pct(0.99),
+        max_us: us(*lat.last().expect("n >= 1")),
+        wall_s: wall.as_secs_f64(),
+        per_second: lat.len() as f64 / wall.as_secs_f64(),
+        verified: samples.len(),
+    })
+}

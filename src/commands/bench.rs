@@ -1,0 +1,247 @@
+//! `bench`: time the cold start phases, then the three signing paths.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::bench::{self, Keys, Path, PathResult};
+use crate::bridge;
+use crate::cli::{GlobalArgs, KeyArgs};
+use crate::pin::{self, PinRole};
+
+use super::{key_selector, open_module, provider_key, signing_public_key, token_selector};
+
+#[derive(Serialize)]
+struct Phase {
+    name: &'static str,
+    ms: f64,
+}
+
+#[derive(Serialize)]
+struct Ratios {
+    /// Throughput of (a) over (b), one thread: the provider path's overhead.
+    evp_over_cryptoki: f64,
+    /// Throughput of (a) over (c), one thread: the token against the software ceiling.
+    evp_over_software: f64,
+    /// Throughput with --threads over one thread, per path (absent with one thread).
+    scaling: Vec<(Path, f64)>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    module: String,
+    token: String,
+    serial: String,
+    key: String,
+    curve: &'static str,
+    count: usize,
+    threads: usize,
+    cold_start: Vec<Phase>,
+    cold_start_total_ms: f64,
+    one_thread: Vec<PathResult>,
+    multi_thread: Vec<PathResult>,
+    ratios: Ratios,
+}
+
+pub fn run(
+    g: &GlobalArgs,
+    key: &KeyArgs,
+    count: u32,
+    threads: u32,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (count, threads) = (count as usize, threads as usize);
+    let (selector, uri) = key_selector(key.label.as_deref(), key.key.as_deref())?;
+    let token_sel = token_selector(g, uri.as_ref())?;
+    let mut phases = Vec::new();
+    let mut timed = |name: &'static str, t: Instant| {
+        phases.push(Phase {
+            name,
+            ms: t.elapsed().as_secs_f64() * 1e3,
+        })
+    };
+
+    let t = Instant::now();
+    let module = open_module(g)?;
+    timed("module load + C_Initialize", t);
+    let token = module.select_token(&token_sel)?;
+    let pin = pin::read_pin(PinRole::User, g.pin_file.as_deref(), &token.label)?;
+    let t = Instant::now();
+    let session = module.login_user(&token, &pin)?;
+    timed("open session + C_Login", t);
+    let t = Instant::now();
+    let info = session.find_private_key(&selector)?;
+    let (public, _point) = signing_public_key(&session, &info)?;
+    timed("key lookup (C_FindObjects, public key)", t);
+    let t = Instant::now();
+    let provider_private = provider_key(&module, &info, &pin)?;
+    timed("provider load + OSSL_STORE key load", t);
+    let t = Instant::now();
+    bridge::sign_sha256(&provider_private, |sink| Ok(sink(bench::MESSAGE)?))?;
+    timed("first signature (EVP, provider)", t);
+    let cold_total = phases.iter().map(|p| p.ms).sum();
+
+    let (software_key, software_public) = bench::software_key()?;
+    let keys = Keys {
+        provider_key: &provider_private,
+        public: &public,
+        token_key: info.handle,
+        software_key,
+        software_public,
+    };
+
+    let rounds = if threads > 1 { 2 } else { 1 };
+    let progress = Progress::new((count * Path::ALL.len() * rounds) as u64, json);
+    let tick = || progress.tick();
+    let mut one_thread = Vec::new();
+    let mut multi_thread = Vec::new();
+    for path in Path::ALL {
+        one_thread.push(bench::run_path(
+            path, &keys, &module, &token, count, 1, &tick,
+        )?);
+    }
+    if threads > 1 {
+        for path in Path::ALL {
+            multi_thread.push(bench::run_path(
+                path, &keys, &module, &token, count, threads, &tick,
+            )?);
+        }
+    }
+    progress.finish();
+
+    let rate = |results: &[PathResult], p: Path| {
+        results
+            .iter()
+            .find(|r| r.path == p)
+            .map(|r| r.per_second)
+            .unwrap_or(0.0)
+    };
+    let ratios = Ratios {
+        evp_over_cryptoki: rate(&one_thread, Path::EvpProvider)
+            / rate(&one_thread, Path::CryptokiCSign),
+        evp_over_software: rate(&one_thread, Path::EvpProvider)
+            / rate(&one_thread, Path::SoftwareKey),
+        scaling: multi_thread
+            .iter()
+            .map(|r| (r.path, r.per_second / rate(&one_thread, r.path)))
+            .collect(),
+    };
+    let report = Report {
+        module: module.path().display().to_string(),
+        token: token.label.clone(),
+        serial: token.serial.clone(),
+        key: info.label.clone(),
+        curve: "P-256",
+        count,
+        threads,
+        cold_start: phases,
+        cold_start_total_ms: cold_total,
+        one_thread,
+        multi_thread,
+        ratios,
+    };
+    if json {
+        return super::print_json(&report);
+    }
+    print_text(&report);
+    Ok(())
+}
+
+fn print_text(r: &Report) {
+    println!(
+        "hsm-demo bench: key '{}' ({}) in token '{}' (serial {})",
+        r.key, r.curve, r.token, r.serial
+    );
+    println!("module: {}", r.module);
+    println!();
+    println!("Cold start                                      ms");
+    for p in &r.cold_start {
+        println!("  {:<42}{:>8.2}", p.name, p.ms);
+    }
+    println!("  {:<42}{:>8.2}", "total", r.cold_start_total_ms);
+    for (title, results) in [("1 thread", &r.one_thread), ("threads", &r.multi_thread)] {
+        if results.is_empty() {
+            continue;
+        }
+        let heading = if title == "threads" {
+            format!("{} threads", r.threads)
+        } else {
+            title.to_string()
+        };
+        println!();
+        println!("Signing, {} signatures, {heading:<10}     p50 µs   p90 µs   p99 µs   max µs      sig/s  verified", r.count);
+        for p in results.iter() {
+            println!(
+                "  {:<40}{:>9.1}{:>9.1}{:>9.1}{:>9.1}{:>11.0}{:>10}",
+                p.path.describe(),
+                p.p50_us,
+                p.p90_us,
+                p.p99_us,
+                p.max_us,
+                p.per_second,
+                p.verified
+            );
+        }
+    }
+    println!();
+    println!(
+        "(a)/(b) throughput, 1 thread: {:.2}   (provider path against raw PKCS#11)",
+        r.ratios.evp_over_cryptoki
+    );
+    println!(
+        "(a)/(c) throughput, 1 thread: {:.2}   (token against the in-memory software ceiling)",
+        r.ratios.evp_over_software
+    );
+    for (path, s) in &r.ratios.scaling {
+        println!(
+            "{} threads / 1 thread, {}: {:.2}x",
+            r.threads,
+            path.describe(),
+            s
+        );
+    }
+}
+
+/// A progress bar on stderr, shown only on a terminal, not under --json, and only once
+/// a run has lasted a second.
+struct Progress {
+    bar: ProgressBar,
+    start: Instant,
+    enabled: bool,
+    shown: AtomicBool,
+}
+
+impl Progress {
+    fn new(total: u64, json: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:40} {pos}/{len} signatures, {per_sec}, eta {eta}")
+        {
+            bar.set_style(style);
+        }
+        Progress {
+            bar,
+            start: Instant::now(),
+            enabled: !json && std::io::stderr().is_terminal(),
+            shown: AtomicBool::new(false),
+        }
+    }
+
+    fn tick(&self) {
+        self.bar.inc(1);
+        if self.enabled
+            && !self.shown.load(Ordering::Relaxed)
+            && self.start.elapsed().as_secs() >= 1
+            && !self.shown.swap(true, Ordering::Relaxed)
+        {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
