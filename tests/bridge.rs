@@ -3,18 +3,8 @@
 
 mod common;
 
-use common::{ok, signature_hex, spy_calls, SoftHsm, SOFTHSM, SPY};
+use common::{fails_with, ok, signature_hex, spy_calls, SoftHsm, SOFTHSM, SPY};
 use predicates::prelude::*;
-
-fn one_line(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr).to_string();
-    assert_eq!(
-        text.trim_end().lines().count(),
-        1,
-        "expected one line on stderr, got: {text}"
-    );
-    text
-}
 
 /// A DER INTEGER from unsigned big-endian bytes (independent of hsm-demo's code).
 fn der_integer(bytes: &[u8]) -> Vec<u8> {
@@ -353,40 +343,22 @@ fn bad_inputs_are_one_line_with_the_documented_code() {
             "d".into(),
         ];
         args.extend(sig_args);
-        let out = hsm
-            .cmd()
-            .args(&args)
-            .assert()
-            .code(code)
-            .get_output()
-            .clone();
-        assert!(
-            one_line(&out.stderr).contains(message),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let line = fails_with(hsm.cmd().args(&args), code);
+        assert!(line.contains(message), "{args:?}: {line}");
     }
-    let out = hsm
-        .cmd()
-        .args(["sign", "--label", "nope", "--data", "d"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(one_line(&out.stderr).contains("no private key matches label 'nope'"));
-    let out = hsm
-        .cmd()
-        .args(["sign", "--label", "k", "--in", "missing.txt"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(
-        one_line(&out.stderr).contains("cannot read --in missing.txt: No such file or directory")
-    );
-    let out = hsm
-        .cmd()
-        .args([
+    assert!(fails_with(
+        hsm.cmd().args(["sign", "--label", "nope", "--data", "d"]),
+        2
+    )
+    .contains("no private key matches label 'nope'"));
+    assert!(fails_with(
+        hsm.cmd()
+            .args(["sign", "--label", "k", "--in", "missing.txt"]),
+        2
+    )
+    .contains("cannot read --in missing.txt: No such file or directory"));
+    fails_with(
+        hsm.cmd().args([
             "verify",
             "--label",
             "k",
@@ -394,12 +366,9 @@ fn bad_inputs_are_one_line_with_the_documented_code() {
             "missing.txt",
             "--sig",
             "00",
-        ])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    one_line(&out.stderr);
+        ]),
+        2,
+    );
     // --out never overwrites.
     hsm.write("exists.sig", "keep me");
     hsm.cmd()
@@ -418,29 +387,9 @@ fn an_ambiguous_label_is_refused() {
     let hsm = SoftHsm::new();
     // Another client happily makes two key pairs with one label (PLATFORM.md).
     for id in ["01", "02"] {
-        ok(hsm.pkcs11_tool().args([
-            "--token-label",
-            "test-hsm",
-            "--login",
-            "--pin",
-            common::USER_PIN,
-            "--keypairgen",
-            "--key-type",
-            "EC:prime256v1",
-            "--label",
-            "dup",
-            "--id",
-            id,
-        ]));
+        hsm.pkcs11_tool_keypair("dup", id, "EC:prime256v1");
     }
-    let out = hsm
-        .cmd()
-        .args(["sign", "--label", "dup", "--data", "d"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let line = one_line(&out.stderr);
+    let line = fails_with(hsm.cmd().args(["sign", "--label", "dup", "--data", "d"]), 2);
     assert!(
         line.contains("2 private keys match label 'dup'") && line.contains("--key"),
         "{line}"
@@ -451,20 +400,7 @@ fn an_ambiguous_label_is_refused() {
         .assert()
         .success();
     // A key hsm-demo cannot sign with is refused before OpenSSL is involved.
-    ok(hsm.pkcs11_tool().args([
-        "--token-label",
-        "test-hsm",
-        "--login",
-        "--pin",
-        common::USER_PIN,
-        "--keypairgen",
-        "--key-type",
-        "rsa:2048",
-        "--label",
-        "rsa",
-        "--id",
-        "03",
-    ]));
+    hsm.pkcs11_tool_keypair("rsa", "03", "rsa:2048");
     hsm.cmd()
         .args(["sign", "--label", "rsa", "--data", "d"])
         .assert()

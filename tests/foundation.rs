@@ -3,19 +3,8 @@
 
 mod common;
 
-use common::{line_value, spy_calls, SoftHsm, SOFTHSM, SPY, USER_PIN};
+use common::{fails_with, line_value, spy_calls, SoftHsm, SOFTHSM, SPY, USER_PIN};
 use predicates::prelude::*;
-
-/// The one line of stderr a failing command prints.
-fn one_line(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr).to_string();
-    assert_eq!(
-        text.trim_end().lines().count(),
-        1,
-        "expected one line on stderr, got: {text}"
-    );
-    text
-}
 
 #[test]
 fn list_slots_shows_the_fixture_token_in_text() {
@@ -194,23 +183,16 @@ fn duplicate_label_or_id_is_refused_and_creates_nothing() {
     let hsm = SoftHsm::new();
     hsm.run_ok(&["generate-key", "--label", "k1", "--id", "01"]);
     let before = hsm.keys_json();
-    let out = hsm
-        .cmd()
-        .args(["generate-key", "--label", "k1"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(one_line(&out.stderr)
-        .contains("already holds an object with label 'k1'; nothing was created"));
-    let out = hsm
-        .cmd()
-        .args(["generate-key", "--label", "k2", "--id", "01"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(one_line(&out.stderr).contains("already holds an object with id 01"));
+    assert!(
+        fails_with(hsm.cmd().args(["generate-key", "--label", "k1"]), 2)
+            .contains("already holds an object with label 'k1'; nothing was created")
+    );
+    assert!(fails_with(
+        hsm.cmd()
+            .args(["generate-key", "--label", "k2", "--id", "01"]),
+        2
+    )
+    .contains("already holds an object with id 01"));
     assert_eq!(hsm.keys_json(), before);
 }
 
@@ -218,17 +200,14 @@ fn duplicate_label_or_id_is_refused_and_creates_nothing() {
 fn wrong_pin_is_one_line_exit_3_and_exactly_one_login_attempt() {
     let hsm = SoftHsm::new();
     let log = hsm.path("spy.log");
-    let out = hsm
-        .cmd()
-        .env("HSM_DEMO_PIN", "000000")
-        .env("PKCS11SPY", SOFTHSM)
-        .env("PKCS11SPY_OUTPUT", &log)
-        .args(["--module", SPY, "list-keys"])
-        .assert()
-        .code(3)
-        .get_output()
-        .clone();
-    let line = one_line(&out.stderr);
+    let line = fails_with(
+        hsm.cmd()
+            .env("HSM_DEMO_PIN", "000000")
+            .env("PKCS11SPY", SOFTHSM)
+            .env("PKCS11SPY_OUTPUT", &log)
+            .args(["--module", SPY, "list-keys"]),
+        3,
+    );
     assert!(
         line.contains("user PIN incorrect for token 'test-hsm'"),
         "{line}"
@@ -251,15 +230,7 @@ fn pin_file_with_trailing_newline_works_and_missing_pin_is_explained() {
         .arg("list-keys")
         .assert()
         .success();
-    let out = hsm
-        .cmd()
-        .env_remove("HSM_DEMO_PIN")
-        .arg("list-keys")
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let line = one_line(&out.stderr);
+    let line = fails_with(hsm.cmd().env_remove("HSM_DEMO_PIN").arg("list-keys"), 2);
     assert!(
         line.contains("HSM_DEMO_PIN") && line.contains("--pin-file") && line.contains("prompted"),
         "{line}"
@@ -269,14 +240,7 @@ fn pin_file_with_trailing_newline_works_and_missing_pin_is_explained() {
 #[test]
 fn no_token_and_two_tokens_are_clear_errors() {
     let empty = SoftHsm::empty();
-    let out = empty
-        .cmd()
-        .arg("list-keys")
-        .assert()
-        .code(3)
-        .get_output()
-        .clone();
-    let line = one_line(&out.stderr);
+    let line = fails_with(empty.cmd().arg("list-keys"), 3);
     assert!(
         line.contains("no initialized token") && line.contains("hsm-demo init-token"),
         "{line}"
@@ -284,14 +248,7 @@ fn no_token_and_two_tokens_are_clear_errors() {
 
     let two = SoftHsm::new();
     two.add_token("second-hsm");
-    let out = two
-        .cmd()
-        .arg("list-keys")
-        .assert()
-        .code(3)
-        .get_output()
-        .clone();
-    let line = one_line(&out.stderr);
+    let line = fails_with(two.cmd().arg("list-keys"), 3);
     assert!(
         line.contains("2 initialized tokens")
             && line.contains("'test-hsm'")
@@ -339,14 +296,7 @@ fn bad_module_paths_are_exit_3_with_a_clear_line() {
             "not a PKCS#11 module (no C_GetFunctionList)",
         ),
     ] {
-        let out = hsm
-            .cmd()
-            .args(["--module", module, "list-slots"])
-            .assert()
-            .code(3)
-            .get_output()
-            .clone();
-        let line = one_line(&out.stderr);
+        let line = fails_with(hsm.cmd().args(["--module", module, "list-slots"]), 3);
         assert!(
             line.contains(&format!("cannot load PKCS#11 module {module}")) && line.contains(reason),
             "{line}"
@@ -363,18 +313,14 @@ fn bad_module_paths_are_exit_3_with_a_clear_line() {
 #[test]
 fn pins_in_uris_are_refused() {
     let hsm = SoftHsm::new();
-    let out = hsm
-        .cmd()
-        .args([
+    let line = fails_with(
+        hsm.cmd().args([
             "--token",
             "pkcs11:token=test-hsm?pin-value=123456",
             "list-keys",
-        ])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let line = one_line(&out.stderr);
+        ]),
+        2,
+    );
     assert!(
         line.contains("PINs never go on the command line") && !line.contains("123456"),
         "{line}"

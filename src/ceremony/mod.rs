@@ -45,15 +45,18 @@ pub struct Custodian {
 
 const SHARE_PURPOSE: &str = "SO PIN of a PKCS#11 token holding an offline root CA key";
 
+/// The directory the output directory goes in (where the staging directory is made,
+/// so that the final rename stays on one filesystem).
+pub fn output_parent(out: &Path) -> &Path {
+    out.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Runs the ceremony and returns the output directory.
 pub fn run(c: Custodian, opts: &Options) -> anyhow::Result<PathBuf> {
     let profile = Profile::load(&opts.config).map_err(crate::error::usage)?;
-    let parent = opts
-        .out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    let parent = output_parent(&opts.out).to_path_buf();
     let mut t = transcript::Transcript::default();
     t.record("hsm-demo root CA key ceremony transcript");
     t.record(&format!("tool:     hsm-demo {}", env!("CARGO_PKG_VERSION")));

@@ -44,10 +44,7 @@ pub fn run(g: &GlobalArgs, a: Args) -> anyhow::Result<()> {
             out.display()
         )));
     }
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
+    let parent = ceremony::output_parent(&out);
     if !parent.is_dir() {
         return Err(usage(format!(
             "--out {}: the directory {} does not exist",

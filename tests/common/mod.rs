@@ -115,6 +115,25 @@ impl SoftHsm {
         cmd
     }
 
+    /// A key pair made by pkcs11-tool, an independent client (which, unlike hsm-demo,
+    /// happily reuses labels).
+    pub fn pkcs11_tool_keypair(&self, label: &str, id: &str, key_type: &str) {
+        ok(self.pkcs11_tool().args([
+            "--token-label",
+            &self.label,
+            "--login",
+            "--pin",
+            USER_PIN,
+            "--keypairgen",
+            "--key-type",
+            key_type,
+            "--label",
+            label,
+            "--id",
+            id,
+        ]));
+    }
+
     /// The key objects hsm-demo lists, as JSON.
     pub fn keys_json(&self) -> serde_json::Value {
         let out = self.run_ok(&["list-keys", "--json"]);
@@ -133,6 +152,19 @@ pub fn line_value(text: &str, key: &str) -> Option<String> {
     text.lines()
         .map(str::trim)
         .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+}
+
+/// Runs a command that must fail with `code`, and returns its stderr, which must be
+/// exactly one line.
+pub fn fails_with(cmd: &mut Command, code: i32) -> String {
+    let out = cmd.assert().code(code).get_output().clone();
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(
+        text.trim_end().lines().count(),
+        1,
+        "expected one line on stderr, got: {text}"
+    );
+    text
 }
 
 /// Counts PKCS#11 calls of one name in a pkcs11-spy log.
