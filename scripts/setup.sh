@@ -8,7 +8,7 @@ set -euo pipefail
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
 
-APT_PACKAGES=(softhsm2 opensc gnutls-bin p11-kit libssl-dev pkg-config openssl python3-venv)
+APT_PACKAGES=(softhsm2 opensc gnutls-bin p11-kit p11-kit-modules libssl-dev pkg-config openssl python3-venv)
 BACKPORTS_PACKAGES=(pkcs11-provider)
 BACKPORTS_LINE='deb http://deb.debian.org/debian bookworm-backports main'
 BACKPORTS_FILE=/etc/apt/sources.list.d/hsm-demo-bookworm-backports.list
