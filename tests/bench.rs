@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::SoftHsm;
+use common::{succeeds, SoftHsm};
 
 fn positive(v: &serde_json::Value, what: &str) -> f64 {
     let x = v
@@ -17,25 +17,16 @@ fn positive(v: &serde_json::Value, what: &str) -> f64 {
 fn bench_json_has_every_field_positive_and_consistent_ratios() {
     let hsm = SoftHsm::new();
     hsm.generate("bench-key");
-    let out = hsm
-        .cmd()
-        .args([
-            "bench",
-            "--label",
-            "bench-key",
-            "--count",
-            "50",
-            "--threads",
-            "2",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeds(hsm.cmd().args([
+        "bench",
+        "--label",
+        "bench-key",
+        "--count",
+        "50",
+        "--threads",
+        "2",
+        "--json",
+    ]));
     assert!(
         out.stderr.is_empty(),
         "no progress bar under --json: {}",

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fails_with, ok, signature_hex, spy_calls, SoftHsm, SOFTHSM, SPY};
+use common::{fails_with, ok, signature_hex, spy_calls, succeeds, SoftHsm, SOFTHSM, SPY};
 use predicates::prelude::*;
 
 /// A DER INTEGER from unsigned big-endian bytes (independent of hsm-demo's code).
@@ -216,17 +216,11 @@ fn signing_happens_in_the_token_and_the_private_value_never_leaves_it() {
     let hsm = SoftHsm::new();
     hsm.generate("k");
     let log = hsm.path("spy.log");
-    let out = hsm
-        .cmd()
-        .env("PKCS11SPY", SOFTHSM)
-        .env("PKCS11SPY_OUTPUT", &log)
-        .args(["--module", SPY, "sign", "--label", "k", "--data", "x"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        hsm.cmd()
+            .env("PKCS11SPY", SOFTHSM)
+            .env("PKCS11SPY_OUTPUT", &log)
+            .args(["--module", SPY, "sign", "--label", "k", "--data", "x"]),
     );
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(spy_calls(&log, "C_SignInit"), 1);

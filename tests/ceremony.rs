@@ -6,25 +6,14 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::{ok, SoftHsm, SO_PIN, USER_PIN};
+use common::{ok, succeeds, SoftHsm, SO_PIN, USER_PIN};
 use predicates::prelude::*;
 
 fn ceremony(hsm: &SoftHsm, extra: &[&str]) -> (String, PathBuf) {
     let out_dir = hsm.path("ceremony");
     let mut args = vec!["key-ceremony", "--out", out_dir.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let out = hsm
-        .cmd()
-        .env("HSM_DEMO_SO_PIN", SO_PIN)
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ceremony failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeds(hsm.cmd().env("HSM_DEMO_SO_PIN", SO_PIN).args(&args));
     (String::from_utf8(out.stdout).unwrap(), out_dir)
 }
 
@@ -344,18 +333,12 @@ fn an_existing_label_is_refused_before_anything_changes() {
     assert!(!hsm.path("c").exists());
     assert_eq!(object_count(&hsm), 2);
     // The SO PIN is unchanged: the fixture's SO PIN still works.
-    ok(hsm.pkcs11_tool().args([
-        "--token-label",
-        "test-hsm",
-        "--login",
-        "--login-type",
-        "so",
-        "--so-pin",
-        SO_PIN,
-        "--init-pin",
-        "--new-pin",
-        USER_PIN,
-    ]));
+    let so = hsm.pkcs11_tool_so_init_pin(SO_PIN, USER_PIN);
+    assert!(
+        so.status.success(),
+        "{}",
+        String::from_utf8_lossy(&so.stderr)
+    );
 }
 
 #[test]
@@ -462,22 +445,7 @@ fn the_quorum_opens_with_any_m_shares_not_fewer_and_names_a_tampered_share() {
         cmd
     };
     // The old SO PIN no longer works: the quorum replaced it.
-    let old = hsm
-        .pkcs11_tool()
-        .args([
-            "--token-label",
-            "test-hsm",
-            "--login",
-            "--login-type",
-            "so",
-            "--so-pin",
-            SO_PIN,
-            "--init-pin",
-            "--new-pin",
-            "111111",
-        ])
-        .output()
-        .unwrap();
+    let old = hsm.pkcs11_tool_so_init_pin(SO_PIN, "111111");
     assert!(!old.status.success());
     // M-1 shares: a clear line, nothing changes.
     reset(&[share(1), share(2)], "222222")

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fails_with, line_value, spy_calls, SoftHsm, SOFTHSM, SPY, USER_PIN};
+use common::{fails_with, line_value, ok, spy_calls, SoftHsm, SOFTHSM, SPY, USER_PIN};
 use predicates::prelude::*;
 
 #[test]
@@ -75,20 +75,14 @@ fn generate_key_makes_a_non_extractable_pair_another_client_sees() {
     );
 
     // pkcs11-tool, an independent PKCS#11 client, sees both objects with the right attributes.
-    let listing = hsm
-        .pkcs11_tool()
-        .args([
-            "--token-label",
-            "test-hsm",
-            "--login",
-            "--pin",
-            USER_PIN,
-            "--list-objects",
-        ])
-        .output()
-        .unwrap();
-    assert!(listing.status.success());
-    let text = String::from_utf8_lossy(&listing.stdout);
+    let text = ok(hsm.pkcs11_tool().args([
+        "--token-label",
+        "test-hsm",
+        "--login",
+        "--pin",
+        USER_PIN,
+        "--list-objects",
+    ]));
     let private = text
         .split("Private Key Object; EC")
         .nth(1)
@@ -118,7 +112,7 @@ fn generate_key_makes_a_non_extractable_pair_another_client_sees() {
     let pem_start = out.find("-----BEGIN PUBLIC KEY-----").unwrap();
     std::fs::write(hsm.path("ours.pem"), &out[pem_start..]).unwrap();
     let der = hsm.path("theirs.der");
-    let exported = hsm
+    ok(hsm
         .pkcs11_tool()
         .args([
             "--token-label",
@@ -130,14 +124,7 @@ fn generate_key_makes_a_non_extractable_pair_another_client_sees() {
             "a1b2c3",
             "-o",
         ])
-        .arg(&der)
-        .output()
-        .unwrap();
-    assert!(
-        exported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&exported.stderr)
-    );
+        .arg(&der));
     let ours = std::process::Command::new("openssl")
         .args(["pkey", "-pubin", "-outform", "DER", "-in"])
         .arg(hsm.path("ours.pem"))
@@ -365,7 +352,7 @@ fn embedded_default_creates_its_own_store_and_init_token_works() {
         .code(2)
         .stderr(predicate::str::contains("already exists"));
     // The SO PIN really is the one given: pkcs11-tool uses it to reset the user PIN.
-    let out = std::process::Command::new("pkcs11-tool")
+    ok(std::process::Command::new("pkcs11-tool")
         .env("SOFTHSM2_CONF", &conf)
         .args([
             "--module",
@@ -378,14 +365,7 @@ fn embedded_default_creates_its_own_store_and_init_token_works() {
             "--so-pin",
             "87654321",
         ])
-        .args(["--init-pin", "--new-pin", "24682468"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(["--init-pin", "--new-pin", "24682468"]));
     run(&["list-keys"])
         .env("HSM_DEMO_PIN", "24682468")
         .assert()

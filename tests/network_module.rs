@@ -9,7 +9,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ok, signature_hex, SoftHsm, SOFTHSM};
+use common::{ok, signature_hex, succeeds, SoftHsm, SOFTHSM};
 
 const CLIENT: &str = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so";
 
@@ -67,30 +67,17 @@ fn a_token_behind_a_socket_works_by_changing_only_the_module_path() {
             .args(args);
         cmd
     };
-    let out = remote(&["list-slots"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeds(&mut remote(&["list-slots"]));
     assert!(String::from_utf8_lossy(&out.stdout).contains("label:        test-hsm"));
 
-    let out = remote(&["generate-key", "--label", "remote-key"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = remote(&["sign", "--label", "remote-key", "--data", "over the wire"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(&mut remote(&["generate-key", "--label", "remote-key"]));
+    let out = succeeds(&mut remote(&[
+        "sign",
+        "--label",
+        "remote-key",
+        "--data",
+        "over the wire",
+    ]));
     let sig = signature_hex(&String::from_utf8_lossy(&out.stdout));
 
     // The key really lives in the SoftHSM store behind the server: verify locally

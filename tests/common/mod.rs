@@ -134,6 +134,24 @@ impl SoftHsm {
         ]));
     }
 
+    /// pkcs11-tool logs in as SO with `so_pin` and sets the user PIN to `new_pin`: proves
+    /// which SO PIN the token has.
+    pub fn pkcs11_tool_so_init_pin(&self, so_pin: &str, new_pin: &str) -> std::process::Output {
+        self.pkcs11_tool()
+            .args([
+                "--token-label",
+                &self.label,
+                "--login",
+                "--login-type",
+                "so",
+                "--so-pin",
+                so_pin,
+            ])
+            .args(["--init-pin", "--new-pin", new_pin])
+            .output()
+            .unwrap()
+    }
+
     /// The key objects hsm-demo lists, as JSON.
     pub fn keys_json(&self) -> serde_json::Value {
         let out = self.run_ok(&["list-keys", "--json"]);
@@ -152,6 +170,19 @@ pub fn line_value(text: &str, key: &str) -> Option<String> {
     text.lines()
         .map(str::trim)
         .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+}
+
+/// Runs hsm-demo (or any assert_cmd command) that must succeed; shows stderr if not.
+pub fn succeeds(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({:?}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// Runs a command that must fail with `code`, and returns its stderr, which must be
