@@ -2,12 +2,15 @@
 # Benchmarks (never run as tests): `hsm-demo bench` on a throwaway SoftHSM2 token, then
 # whole-process wall time of one signature, as paired alternating runs of
 #   hsm-demo sign  |  openssl dgst -sha256 -sign (same provider config, same key)  |  pkcs11-tool --sign
-# Tunables: COUNT (signatures per path, default 2000), THREADS (default 2), ROUNDS (default 60).
+# and the ratios of REPEAT further `bench --json` runs (median, min, max): one run's
+# ratios move with the machine's other load.
+# Tunables: COUNT (signatures per path, default 2000), THREADS (default 2), ROUNDS (default 60),
+# REPEAT (default 9).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release --locked --quiet
-COUNT=${COUNT:-2000} THREADS=${THREADS:-2} ROUNDS=${ROUNDS:-60}
+COUNT=${COUNT:-2000} THREADS=${THREADS:-2} ROUNDS=${ROUNDS:-60} REPEAT=${REPEAT:-9}
 ROOT=$PWD
 BIN="$ROOT/target/release/hsm-demo"
 SOFTHSM=/usr/lib/softhsm/libsofthsm2.so
@@ -27,6 +30,30 @@ openssl speed -seconds 3 ecdsap256 2>/dev/null | tail -1
 echo
 echo "== hsm-demo bench --label bench-key --count $COUNT --threads $THREADS"
 "$BIN" bench --label bench-key --count "$COUNT" --threads "$THREADS"
+
+echo
+echo "== ratios over $REPEAT more runs of hsm-demo bench --count $COUNT --threads $THREADS --json"
+for _ in $(seq "$REPEAT"); do "$BIN" bench --label bench-key --count "$COUNT" --threads "$THREADS" --json; done > "$work/runs.json"
+python3 - "$work/runs.json" <<'PY'
+import json, statistics, sys
+text, dec, i, runs = open(sys.argv[1]).read(), json.JSONDecoder(), 0, []
+while True:
+    while i < len(text) and text[i].isspace():
+        i += 1
+    if i >= len(text):
+        break
+    run, i = dec.raw_decode(text, i)
+    runs.append(run)
+def show(name, xs):
+    print(f"  {name:<44} median {statistics.median(xs):.2f}  (min {min(xs):.2f}, max {max(xs):.2f})")
+rate = lambda run, key, path: next(r["per_second"] for r in run[key] if r["path"] == path)
+show("(a)/(b), 1 thread", [r["ratios"]["evp_over_cryptoki"] for r in runs])
+if runs[0]["multi_thread"]:
+    show("(a)/(b), threads", [rate(r, "multi_thread", "evp_provider") / rate(r, "multi_thread", "cryptoki_c_sign") for r in runs])
+    for path in ("evp_provider", "cryptoki_c_sign", "software_key"):
+        show(f"scaling, {path}", [dict(r["ratios"]["scaling"])[path] for r in runs])
+show("(a)/(c), 1 thread", [r["ratios"]["evp_over_software"] for r in runs])
+PY
 
 echo
 echo "== whole process, one signature, $ROUNDS paired alternating rounds (median ms)"

@@ -78,17 +78,18 @@ fn sampled(i: usize, n: usize) -> bool {
 }
 
 /// Signs `n` times on one path in this thread; returns the latencies and the sampled
-/// signatures (verified later, outside the timed loop).
+/// signatures (verified later, outside the timed loop). `first` is the index of the
+/// first signature within the path's whole run of `total`.
 fn sign_loop(
     path: Path,
     keys: &Keys,
     session: &UserSession,
-    n: usize,
+    (first, n, total): (usize, usize, usize),
     tick: &(dyn Fn() + Sync),
 ) -> anyhow::Result<(Vec<Duration>, Vec<EcdsaSignature>)> {
     let mut lat = Vec::with_capacity(n);
     let mut samples = Vec::new();
-    for i in 0..n {
+    for i in first..first + n {
         let t0 = Instant::now();
         let sig = match path {
             Path::EvpProvider => bridge::sign_sha256(keys.provider_key, |sink| Ok(sink(MESSAGE)?))?,
@@ -102,7 +103,7 @@ fn sign_loop(
             }
         };
         lat.push(t0.elapsed());
-        if sampled(i, n) {
+        if sampled(i, total) {
             samples.push(sig);
         }
         tick();
@@ -110,32 +111,103 @@ fn sign_loop(
     Ok((lat, samples))
 }
 
-/// Runs one path with `threads` threads, each with its own PKCS#11 session, `n`
-/// signatures in all. Fails (exit 4 at the command edge) if any sampled signature
-/// does not verify.
-pub fn run_path(
-    path: Path,
+/// What one path has gathered so far.
+#[derive(Default)]
+struct Tally {
+    lat: Vec<Duration>,
+    samples: Vec<EcdsaSignature>,
+    wall: Duration,
+    done: usize,
+}
+
+/// How many interleaved rounds a run is cut into (fewer for tiny counts).
+pub const ROUNDS: usize = 10;
+
+/// Runs every path for `n` signatures at every thread count in `thread_counts`, each
+/// thread with its own PKCS#11 session. The runs are interleaved: cut into rounds, each
+/// round runs a slice of every (path, thread count) pair, in an order that rotates from
+/// round to round, so that drift in the machine's speed (other load, frequency changes)
+/// falls on all of them alike and the ratios between them stay meaningful. Returns one
+/// list of results per thread count. Fails (exit 4 at the command edge) if any sampled
+/// signature does not verify.
+pub fn run_paths(
     keys: &Keys,
     module: &Module,
     token: &TokenRef,
     n: usize,
-    threads: usize,
+    thread_counts: &[usize],
     tick: &(dyn Fn() + Sync),
-) -> anyhow::Result<PathResult> {
-    let per_thread: Vec<usize> = (0..threads)
-        .map(|t| n / threads + usize::from(t < n % threads))
+) -> anyhow::Result<Vec<Vec<PathResult>>> {
+    let configs: Vec<(Path, usize)> = thread_counts
+        .iter()
+        .flat_map(|&t| Path::ALL.iter().map(move |&p| (p, t)))
         .collect();
+    let rounds = ROUNDS.min(n);
+    let mut tallies: Vec<Tally> = configs.iter().map(|_| Tally::default()).collect();
+    for round in 0..rounds {
+        let slice = n / rounds + usize::from(round < n % rounds);
+        for k in 0..configs.len() {
+            let idx = (round + k) % configs.len();
+            let (path, threads) = configs[idx];
+            run_slice(
+                path,
+                threads,
+                slice,
+                n,
+                keys,
+                module,
+                token,
+                &mut tallies[idx],
+                tick,
+            )?;
+        }
+    }
+    let mut results: Vec<Vec<PathResult>> = thread_counts.iter().map(|_| Vec::new()).collect();
+    for ((path, threads), tally) in configs.into_iter().zip(tallies) {
+        let at = thread_counts
+            .iter()
+            .position(|&t| t == threads)
+            .expect("a configured thread count");
+        results[at].push(summarise(path, keys, threads, tally)?);
+    }
+    Ok(results)
+}
+
+/// One timed slice of one path: `slice` signatures over `threads` threads.
+#[allow(clippy::too_many_arguments)]
+fn run_slice(
+    path: Path,
+    threads: usize,
+    slice: usize,
+    total: usize,
+    keys: &Keys,
+    module: &Module,
+    token: &TokenRef,
+    tally: &mut Tally,
+    tick: &(dyn Fn() + Sync),
+) -> anyhow::Result<()> {
+    let per_thread: Vec<usize> = (0..threads)
+        .map(|t| slice / threads + usize::from(t < slice % threads))
+        .collect();
+    // Sessions are opened before the clock starts.
     let sessions = (0..threads)
         .map(|_| module.extra_session(token))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut firsts = Vec::with_capacity(threads);
+    let mut next = tally.done;
+    for c in &per_thread {
+        firsts.push(next);
+        next += c;
+    }
     let start = Instant::now();
     let results: Vec<anyhow::Result<(Vec<Duration>, Vec<EcdsaSignature>)>> =
         std::thread::scope(|scope| {
             let handles: Vec<_> = sessions
                 .into_iter()
-                .zip(&per_thread)
-                .map(|(session, &count)| {
-                    scope.spawn(move || sign_loop(path, keys, &session, count, tick))
+                .zip(per_thread.iter().zip(&firsts))
+                .map(|(session, (&count, &first))| {
+                    scope
+                        .spawn(move || sign_loop(path, keys, &session, (first, count, total), tick))
                 })
                 .collect();
             handles
@@ -143,20 +215,23 @@ pub fn run_path(
                 .map(|h| h.join().expect("bench thread panicked"))
                 .collect()
         });
-    let wall = start.elapsed();
-    let mut lat = Vec::with_capacity(n);
-    let mut samples = Vec::new();
+    tally.wall += start.elapsed();
+    tally.done += slice;
     for r in results {
         let (l, s) = r?;
-        lat.extend(l);
-        samples.extend(s);
+        tally.lat.extend(l);
+        tally.samples.extend(s);
     }
+    Ok(())
+}
+
+fn summarise(path: Path, keys: &Keys, threads: usize, mut t: Tally) -> anyhow::Result<PathResult> {
     let public = if path == Path::SoftwareKey {
         &keys.software_public
     } else {
         keys.public
     };
-    for (i, sig) in samples.iter().enumerate() {
+    for (i, sig) in t.samples.iter().enumerate() {
         if !bridge::verify_sha256(public, sig, |sink| Ok(sink(MESSAGE)?))? {
             anyhow::bail!(
                 "{}: sampled signature {i} does not verify; this path is broken",
@@ -164,7 +239,8 @@ pub fn run_path(
             );
         }
     }
-    lat.sort();
+    t.lat.sort();
+    let lat = &t.lat;
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let pct = |p: f64| us(lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1]);
     Ok(PathResult {
@@ -175,8 +251,8 @@ pub fn run_path(
         p90_us: pct(0.90),
         p99_us: pct(0.99),
         max_us: us(*lat.last().expect("n >= 1")),
-        wall_s: wall.as_secs_f64(),
-        per_second: lat.len() as f64 / wall.as_secs_f64(),
-        verified: samples.len(),
+        wall_s: t.wall.as_secs_f64(),
+        per_second: lat.len() as f64 / t.wall.as_secs_f64(),
+        verified: t.samples.len(),
     })
 }

@@ -96,20 +96,15 @@ pub fn run(
     let rounds = if threads > 1 { 2 } else { 1 };
     let progress = Progress::new((count * Path::ALL.len() * rounds) as u64, json);
     let tick = || progress.tick();
-    let mut one_thread = Vec::new();
-    let mut multi_thread = Vec::new();
-    for path in Path::ALL {
-        one_thread.push(bench::run_path(
-            path, &keys, &module, &token, count, 1, &tick,
-        )?);
-    }
-    if threads > 1 {
-        for path in Path::ALL {
-            multi_thread.push(bench::run_path(
-                path, &keys, &module, &token, count, threads, &tick,
-            )?);
-        }
-    }
+    let thread_counts: Vec<usize> = if threads > 1 {
+        vec![1, threads]
+    } else {
+        vec![1]
+    };
+    let mut results =
+        bench::run_paths(&keys, &module, &token, count, &thread_counts, &tick)?.into_iter();
+    let one_thread = results.next().unwrap_or_default();
+    let multi_thread = results.next().unwrap_or_default();
     progress.finish();
 
     let rate = |results: &[PathResult], p: Path| {
