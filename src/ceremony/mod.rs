@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use cryptoki::types::AuthPin;
+use openssl::pkey::{PKey, Private};
 use openssl::sha::sha256;
 use zeroize::Zeroizing;
 
@@ -103,7 +104,11 @@ pub fn run(c: Custodian, opts: &Options) -> anyhow::Result<PathBuf> {
     let pair = session.generate_p256(&opts.label, None)?;
     // Until the SO PIN changes, any failure undoes the key pair and leaves no output.
     let staged = stage(&c, opts, &profile, &parent, &session, &pair, &mut t);
-    let (staging, cert_fpr) = match staged {
+    let Staged {
+        dir: staging,
+        cert_fpr,
+        key,
+    } = match staged {
         Ok(s) => s,
         Err(e) => {
             let _ = session.destroy_key_pair(&pair);
@@ -137,7 +142,21 @@ pub fn run(c: Custodian, opts: &Options) -> anyhow::Result<PathBuf> {
         }
         _ => t.step("[Step 3] No quorum made (--no-quorum): the SO PIN is unchanged, and whoever holds it can reset the user PIN"),
     }
-    finish(&c, opts, session, staging, &mut t)
+    // The SO step ran in a child process, so this process's login, and with it the
+    // provider key loaded for the certificate, are still valid for the transcript.
+    let out = finish(opts, &key, staging, &mut t);
+    drop(session);
+    out
+}
+
+/// What the certificate step leaves for the rest of the ceremony.
+struct Staged {
+    /// The staging directory with root-ca.pem and root-ca.pub.pem.
+    dir: tempfile::TempDir,
+    /// SHA-256 of the certificate's DER, lowercase hex.
+    cert_fpr: String,
+    /// The root key through the provider (signs the transcript at the end).
+    key: PKey<Private>,
 }
 
 /// Steps 1 and 2 and the root certificate, written into a staging directory.
@@ -149,7 +168,7 @@ fn stage(
     session: &UserSession,
     pair: &crate::token::KeyPair,
     t: &mut transcript::Transcript,
-) -> anyhow::Result<(tempfile::TempDir, String)> {
+) -> anyhow::Result<Staged> {
     let uri = c.token.key_uri(&pair.label, &pair.id, "private");
     t.step(&format!(
         "[Step 1] Key pair generated: label={}, algo=EC/P-256",
@@ -219,7 +238,11 @@ fn stage(
         .map_err(bridge::BridgeError::openssl("encode the public key"))?;
     write_file(&staging.path().join("root-ca.pem"), &pem, 0o644)?;
     write_file(&staging.path().join("root-ca.pub.pem"), &pub_pem, 0o644)?;
-    Ok((staging, cert_fpr.replace(':', "").to_lowercase()))
+    Ok(Staged {
+        dir: staging,
+        cert_fpr: cert_fpr.replace(':', "").to_lowercase(),
+        key: private,
+    })
 }
 
 enum QuorumFailure {
@@ -344,9 +367,8 @@ fn set_so_pin_in_child(c: &Custodian, old: &AuthPin, new: &[u8]) -> Result<(), Q
 /// Step 4: hashes of every output, the transcript, its signature by the root key, and
 /// the atomic rename into place.
 fn finish(
-    c: &Custodian,
     opts: &Options,
-    session: UserSession,
+    key: &PKey<Private>,
     staging: tempfile::TempDir,
     t: &mut transcript::Transcript,
 ) -> anyhow::Result<PathBuf> {
@@ -368,13 +390,7 @@ fn finish(
         "  openssl dgst -sha256 -verify root-ca.pub.pem -signature transcript.sig transcript.txt",
     );
     let text = t.text().to_string();
-    let pair = session.find_private_key(&crate::token::KeySelector {
-        label: Some(opts.label.clone()),
-        id: None,
-    })?;
-    let provider = Provider::load(c.module.path())?;
-    let key = provider.private_key(&pair.uri, &c.user_pin)?;
-    let sig = bridge::sign_sha256(&key, |sink| Ok(sink(text.as_bytes())?))?;
+    let sig = bridge::sign_sha256(key, |sink| Ok(sink(text.as_bytes())?))?;
     write_file(
         &staging.path().join("transcript.txt"),
         text.as_bytes(),

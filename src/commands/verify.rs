@@ -47,13 +47,7 @@ pub fn run(
 
 fn public_key(g: &GlobalArgs, v: &Verifier) -> anyhow::Result<PKey<Public>> {
     if let Some(path) = &v.pubkey {
-        let pem = std::fs::read(path).map_err(|e| {
-            usage(format!(
-                "cannot read --pubkey {}: {}",
-                path.display(),
-                io_reason(&e)
-            ))
-        })?;
+        let pem = read_pem("--pubkey", path)?;
         return PKey::public_key_from_pem(&pem).map_err(|_| {
             usage(format!(
                 "--pubkey {} is not a PEM public key",
@@ -62,13 +56,7 @@ fn public_key(g: &GlobalArgs, v: &Verifier) -> anyhow::Result<PKey<Public>> {
         });
     }
     if let Some(path) = &v.cert {
-        let pem = std::fs::read(path).map_err(|e| {
-            usage(format!(
-                "cannot read --cert {}: {}",
-                path.display(),
-                io_reason(&e)
-            ))
-        })?;
+        let pem = read_pem("--cert", path)?;
         let cert = X509::from_pem(&pem).map_err(|_| {
             usage(format!(
                 "--cert {} is not a PEM certificate",
@@ -80,6 +68,16 @@ fn public_key(g: &GlobalArgs, v: &Verifier) -> anyhow::Result<PKey<Public>> {
             .map_err(|_| usage(format!("--cert {}: unreadable public key", path.display())));
     }
     token_public_key(g, v.label.as_deref(), v.key.as_deref())
+}
+
+fn read_pem(flag: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        usage(format!(
+            "cannot read {flag} {}: {}",
+            path.display(),
+            io_reason(&e)
+        ))
+    })
 }
 
 /// The public key of a token key pair, read without logging in.

@@ -175,6 +175,11 @@ pub fn line_value(text: &str, key: &str) -> Option<String> {
 /// Runs hsm-demo (or any assert_cmd command) that must succeed; shows stderr if not.
 pub fn succeeds(cmd: &mut Command) -> std::process::Output {
     let out = cmd.output().unwrap();
+    assert_success(&*cmd, out)
+}
+
+/// Fails the test, with both outputs, unless the command succeeded.
+fn assert_success(cmd: &dyn std::fmt::Debug, out: std::process::Output) -> std::process::Output {
     assert!(
         out.status.success(),
         "{cmd:?} failed ({:?}): {}{}",
@@ -235,13 +240,7 @@ impl SoftHsm {
 /// Runs a std command, asserting success, and returns stdout.
 pub fn ok(cmd: &mut StdCommand) -> String {
     let out = cmd.output().expect("command runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({:?}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = assert_success(&*cmd, out);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
