@@ -1,7 +1,9 @@
-//! Exit codes, and the small error types the command edge uses to pick one.
+//! Exit codes: the one place that maps what went wrong to the documented code. The
+//! layers below say what kind of failure they report; they never pick a code.
 
-use crate::bridge::BridgeError;
-use crate::token::TokenError;
+use crate::output::OutputError;
+use crate::quorum::QuorumError;
+use crate::{bridge, token};
 
 /// The documented exit codes (README "Exit codes").
 pub mod exit {
@@ -30,20 +32,51 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 #[error("signature verification failed")]
 pub struct VerificationFailed;
 
+/// A setting that cannot be resolved (exit code 3: the token store cannot be found).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SetupError(pub String);
+
+fn token_code(kind: token::ErrorKind) -> u8 {
+    match kind {
+        token::ErrorKind::Selection => exit::USAGE,
+        token::ErrorKind::Token => exit::TOKEN,
+        token::ErrorKind::Malformed => exit::OTHER,
+    }
+}
+
+fn bridge_code(kind: bridge::ErrorKind) -> u8 {
+    match kind {
+        bridge::ErrorKind::Token => exit::TOKEN,
+        bridge::ErrorKind::Internal => exit::OTHER,
+    }
+}
+
 /// The exit code for an error: the first typed error found in its chain decides.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if cause.is::<VerificationFailed>() {
             return exit::VERIFY_FAILED;
         }
-        if cause.is::<UsageError>() {
+        if cause.is::<UsageError>() || cause.is::<OutputError>() {
             return exit::USAGE;
         }
-        if let Some(e) = cause.downcast_ref::<TokenError>() {
-            return e.exit_code();
+        if cause.is::<SetupError>() {
+            return exit::TOKEN;
         }
-        if let Some(e) = cause.downcast_ref::<BridgeError>() {
-            return e.exit_code();
+        if let Some(e) = cause.downcast_ref::<token::TokenError>() {
+            return token_code(e.kind());
+        }
+        if let Some(e) = cause.downcast_ref::<bridge::BridgeError>() {
+            return bridge_code(e.kind());
+        }
+        if let Some(e) = cause.downcast_ref::<QuorumError>() {
+            // Shares the user handed in that are unreadable, too few or altered are
+            // their input; shares that combine to a wrong secret are not.
+            return match e {
+                QuorumError::WrongSecret => exit::OTHER,
+                _ => exit::USAGE,
+            };
         }
     }
     exit::OTHER

@@ -1,4 +1,6 @@
-//! hsm-demo: PKCS#11 key custody with OpenSSL 3 doing every signature (entry point).
+//! hsm-demo: PKCS#11 key custody with OpenSSL 3 doing every signature (entry point):
+//! parse, resolve the settings, export what the token libraries read from the
+//! environment, run the command, print one error line and pick the exit code.
 
 mod bench;
 mod bridge;
@@ -6,26 +8,65 @@ mod ceremony;
 mod cli;
 mod commands;
 mod error;
+mod hsm;
+mod output;
 mod pin;
 mod quorum;
+mod settings;
 mod token;
 
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::Parser;
 
+use crate::settings::{PinRole, Settings};
+
 fn main() -> ExitCode {
-    // PLATFORM.md: initialise OpenSSL before anything else touches libcrypto (SoftHSM
-    // uses it too) so that its state outlives the token libraries; openssl-sys
-    // registers no atexit cleanup, and we never call OPENSSL_cleanup.
+    // Initialise OpenSSL before anything else touches libcrypto (SoftHSM uses it too),
+    // so that its state outlives the token libraries; openssl-sys registers no atexit
+    // cleanup, and we never call OPENSSL_cleanup (docs/platform.md, "exit").
     openssl::init();
-    let cli = cli::Cli::parse();
-    match commands::run(cli) {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(e),
+    };
+    let settings = Settings::resolve(&cli.global);
+    // The only writes to the environment, made here once before any thread exists
+    // (set_var is not thread-safe). SoftHSM2 reads its config, and the pkcs11-provider
+    // the module it drives, from the environment only (docs/platform.md, "one module").
+    for (name, value) in settings.exports() {
+        std::env::set_var(name, value);
+    }
+    // The settings hold the PINs now; no child process (the ceremony's SO step, which
+    // gets its PINs on stdin) inherits them.
+    for role in PinRole::ALL {
+        std::env::remove_var(role.env_var());
+    }
+    if let cli::Command::SetSoPin = cli.command {
+        return ceremony::so_step::child_main(&settings);
+    }
+    match commands::run(cli.command, &settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // One line: the context chain joined with ": ".
             eprintln!("hsm-demo: {}", error::one_line(&err));
             ExitCode::from(error::exit_code(&err))
+        }
+    }
+}
+
+/// Help and version as clap prints them; a usage error as one line and exit 2.
+fn clap_error(e: clap::Error) -> ExitCode {
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        _ => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("hsm-demo: {first} (see 'hsm-demo --help')");
+            ExitCode::from(error::exit::USAGE)
         }
     }
 }

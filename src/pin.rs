@@ -1,9 +1,9 @@
-//! PIN sources: an environment variable, a file, or a terminal prompt; never argv.
+//! PIN sources: a file, the environment as the settings read it at start-up, or a
+//! terminal prompt; never argv.
 //!
 //! PINs are held as `secrecy::SecretString` (cryptoki's `AuthPin`): zeroized on drop
 //! and redacted by `Debug`, so they cannot reach a log or an error message.
 
-use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::Context;
@@ -12,27 +12,10 @@ use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
 use crate::error::usage;
-
-/// Whose PIN is being read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PinRole {
-    /// CKU_USER: signs, generates keys.
-    User,
-    /// CKU_SO: initialises the user PIN.
-    SecurityOfficer,
-    /// A new user PIN being set by the SO (quorum-reset-pin).
-    NewUser,
-}
+pub use crate::settings::PinRole;
+use crate::settings::{EnvPin, Settings};
 
 impl PinRole {
-    pub fn env_var(self) -> &'static str {
-        match self {
-            PinRole::User => "HSM_DEMO_PIN",
-            PinRole::SecurityOfficer => "HSM_DEMO_SO_PIN",
-            PinRole::NewUser => "HSM_DEMO_NEW_PIN",
-        }
-    }
-
     pub fn file_flag(self) -> &'static str {
         match self {
             PinRole::User => "--pin-file",
@@ -61,11 +44,16 @@ impl PinRole {
 
 /// Reads an existing PIN: `file`, else the role's environment variable, else a
 /// terminal prompt when stdin is a terminal.
-pub fn read_pin(role: PinRole, file: Option<&Path>, token_label: &str) -> anyhow::Result<AuthPin> {
-    if let Some(pin) = from_file_or_env(role, file)? {
+pub fn read_pin(
+    settings: &Settings,
+    role: PinRole,
+    file: Option<&Path>,
+    token_label: &str,
+) -> anyhow::Result<AuthPin> {
+    if let Some(pin) = from_file_or_env(settings, role, file)? {
         return Ok(pin);
     }
-    if std::io::stdin().is_terminal() {
+    if settings.interactive {
         return prompt(&format!(
             "{} for token '{token_label}': ",
             capitalised(role)
@@ -79,11 +67,16 @@ pub fn read_pin(role: PinRole, file: Option<&Path>, token_label: &str) -> anyhow
 }
 
 /// Reads a PIN that is about to be set: like [`read_pin`], but a prompt asks twice.
-pub fn read_new_pin(role: PinRole, file: Option<&Path>, what: &str) -> anyhow::Result<AuthPin> {
-    if let Some(pin) = from_file_or_env(role, file)? {
+pub fn read_new_pin(
+    settings: &Settings,
+    role: PinRole,
+    file: Option<&Path>,
+    what: &str,
+) -> anyhow::Result<AuthPin> {
+    if let Some(pin) = from_file_or_env(settings, role, file)? {
         return Ok(pin);
     }
-    if std::io::stdin().is_terminal() {
+    if settings.interactive {
         let first = prompt(&format!("New {} for {what}: ", role.name()))?;
         let again = prompt(&format!("Repeat the new {}: ", role.name()))?;
         if first.expose_secret() != again.expose_secret() {
@@ -95,7 +88,7 @@ pub fn read_new_pin(role: PinRole, file: Option<&Path>, what: &str) -> anyhow::R
         return Ok(first);
     }
     Err(usage(format!(
-        "no new {} given: {}",
+        "no {} given: {}",
         role.name(),
         role.how_to_supply()
     )))
@@ -103,13 +96,15 @@ pub fn read_new_pin(role: PinRole, file: Option<&Path>, what: &str) -> anyhow::R
 
 /// Whether a PIN is available without prompting (used to fail early, before any
 /// token state changes).
-pub fn available(role: PinRole, file: Option<&Path>) -> bool {
-    file.is_some()
-        || std::env::var_os(role.env_var()).is_some_and(|v| !v.is_empty())
-        || std::io::stdin().is_terminal()
+pub fn available(settings: &Settings, role: PinRole, file: Option<&Path>) -> bool {
+    file.is_some() || !matches!(settings.env_pin(role), EnvPin::Unset) || settings.interactive
 }
 
-fn from_file_or_env(role: PinRole, file: Option<&Path>) -> anyhow::Result<Option<AuthPin>> {
+fn from_file_or_env(
+    settings: &Settings,
+    role: PinRole,
+    file: Option<&Path>,
+) -> anyhow::Result<Option<AuthPin>> {
     if let Some(path) = file {
         let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
             usage(format!(
@@ -135,18 +130,10 @@ fn from_file_or_env(role: PinRole, file: Option<&Path>) -> anyhow::Result<Option
         )
         .map(Some);
     }
-    match std::env::var(role.env_var()) {
-        Ok(value) => {
-            let value = Zeroizing::new(value);
-            if value.is_empty() {
-                return Ok(None);
-            }
-            non_empty(role, &value, role.env_var()).map(Some)
-        }
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(usage(format!("{} is not valid UTF-8", role.env_var())))
-        }
+    match settings.env_pin(role) {
+        EnvPin::Unset => Ok(None),
+        EnvPin::Set(value) => Ok(Some(value.clone())),
+        EnvPin::NotUnicode => Err(usage(format!("{} is not valid UTF-8", role.env_var()))),
     }
 }
 

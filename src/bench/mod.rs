@@ -11,7 +11,8 @@ use openssl::sha::sha256;
 use serde::Serialize;
 
 use crate::bridge::{self, EcdsaSignature};
-use crate::token::{Module, TokenRef, UserSession};
+use crate::hsm::{Hsm, SigningKey};
+use crate::token::{Session, User};
 
 /// The message every path signs (SHA-256 of it for the raw C_Sign path).
 pub const MESSAGE: &[u8] = b"hsm-demo bench: a 64-byte message, about the size of a TBS hash.";
@@ -55,11 +56,10 @@ pub struct PathResult {
     pub verified: usize,
 }
 
-/// What each signing loop needs: the token key both ways and a software key.
-pub struct Keys<'a> {
-    pub provider_key: &'a PKey<Private>,
-    pub public: &'a PKey<Public>,
-    pub token_key: cryptoki::object::ObjectHandle,
+/// What each signing loop needs: the token key (through the provider, and by its
+/// object handle for raw C_Sign) and a software key.
+pub struct Keys<'a, 'h> {
+    pub token: &'a SigningKey<'h>,
     pub software_key: PKey<Private>,
     pub software_public: PKey<Public>,
 }
@@ -83,7 +83,7 @@ fn sampled(i: usize, n: usize) -> bool {
 fn sign_loop(
     path: Path,
     keys: &Keys,
-    session: &UserSession,
+    session: &Session<User>,
     (first, n, total): (usize, usize, usize),
     tick: &(dyn Fn() + Sync),
 ) -> anyhow::Result<(Vec<Duration>, Vec<EcdsaSignature>)> {
@@ -92,12 +92,12 @@ fn sign_loop(
     for i in first..first + n {
         let t0 = Instant::now();
         let sig = match path {
-            Path::EvpProvider => bridge::sign_sha256(keys.provider_key, |sink| Ok(sink(MESSAGE)?))?,
+            Path::EvpProvider => bridge::sign_sha256(keys.token.private(), |sink| Ok(sink(MESSAGE)?))?,
             Path::SoftwareKey => {
                 bridge::sign_sha256(&keys.software_key, |sink| Ok(sink(MESSAGE)?))?
             }
             Path::CryptokiCSign => {
-                let raw = session.sign_digest(keys.token_key, &sha256(MESSAGE))?;
+                let raw = session.sign_digest(keys.token.object().handle, &sha256(MESSAGE))?;
                 EcdsaSignature::parse(&raw)
                     .map_err(|e| anyhow::anyhow!("C_Sign returned {} bytes: {e}", raw.len()))?
             }
@@ -132,8 +132,7 @@ pub const ROUNDS: usize = 10;
 /// signature does not verify.
 pub fn run_paths(
     keys: &Keys,
-    module: &Module,
-    token: &TokenRef,
+    hsm: &Hsm,
     n: usize,
     thread_counts: &[usize],
     tick: &(dyn Fn() + Sync),
@@ -149,17 +148,7 @@ pub fn run_paths(
         for k in 0..configs.len() {
             let idx = (round + k) % configs.len();
             let (path, threads) = configs[idx];
-            run_slice(
-                path,
-                threads,
-                slice,
-                n,
-                keys,
-                module,
-                token,
-                &mut tallies[idx],
-                tick,
-            )?;
+            run_slice(path, threads, (slice, n), keys, hsm, &mut tallies[idx], tick)?;
         }
     }
     let mut results: Vec<Vec<PathResult>> = thread_counts.iter().map(|_| Vec::new()).collect();
@@ -173,16 +162,14 @@ pub fn run_paths(
     Ok(results)
 }
 
-/// One timed slice of one path: `slice` signatures over `threads` threads.
-#[allow(clippy::too_many_arguments)]
+/// One timed slice of one path: `slice` signatures (of the path's `total`) over
+/// `threads` threads.
 fn run_slice(
     path: Path,
     threads: usize,
-    slice: usize,
-    total: usize,
+    (slice, total): (usize, usize),
     keys: &Keys,
-    module: &Module,
-    token: &TokenRef,
+    hsm: &Hsm,
     tally: &mut Tally,
     tick: &(dyn Fn() + Sync),
 ) -> anyhow::Result<()> {
@@ -191,7 +178,7 @@ fn run_slice(
         .collect();
     // Sessions are opened before the clock starts.
     let sessions = (0..threads)
-        .map(|_| module.extra_session(token))
+        .map(|_| hsm.extra_session())
         .collect::<Result<Vec<_>, _>>()?;
     let mut firsts = Vec::with_capacity(threads);
     let mut next = tally.done;
@@ -229,7 +216,7 @@ fn summarise(path: Path, keys: &Keys, threads: usize, mut t: Tally) -> anyhow::R
     let public = if path == Path::SoftwareKey {
         &keys.software_public
     } else {
-        keys.public
+        keys.token.public()
     };
     for (i, sig) in t.samples.iter().enumerate() {
         if !bridge::verify_sha256(public, sig, |sink| Ok(sink(MESSAGE)?))? {

@@ -2,10 +2,11 @@
 //! function right here. The only file of the crate with `unsafe` and `extern "C"`.
 
 use std::cell::Cell;
-use std::ffi::{c_char, c_int, c_long, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_long, c_ulong, c_void, CStr, CString};
 use std::ptr;
 
 use foreign_types::{foreign_type, ForeignType, ForeignTypeRef};
+use openssl::conf::{Conf, ConfMethod, ConfRef};
 use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::pkey::PKeyRef;
@@ -47,7 +48,6 @@ type PemPasswordCb =
 const OSSL_STORE_INFO_PKEY: c_int = 4;
 
 extern "C" {
-    fn OSSL_LIB_CTX_load_config(ctx: *mut sys::OSSL_LIB_CTX, config_file: *const c_char) -> c_int;
     fn OSSL_PROVIDER_available(ctx: *mut sys::OSSL_LIB_CTX, name: *const c_char) -> c_int;
     fn OSSL_STORE_open_ex(
         uri: *const c_char,
@@ -68,7 +68,8 @@ extern "C" {
     fn OSSL_STORE_INFO_free(info: *mut OSSL_STORE_INFO);
     fn UI_UTIL_wrap_read_pem_callback(cb: Option<PemPasswordCb>, rwflag: c_int) -> *mut UI_METHOD;
     fn UI_destroy_method(method: *mut UI_METHOD);
-    fn NCONF_load(conf: *mut sys::CONF, file: *const c_char, eline: *mut c_long) -> c_int;
+    fn NCONF_load_bio(conf: *mut sys::CONF, bp: *mut sys::BIO, eline: *mut c_long) -> c_int;
+    fn CONF_modules_load(conf: *const sys::CONF, appname: *const c_char, flags: c_ulong) -> c_int;
     fn NCONF_get_string(
         conf: *const sys::CONF,
         group: *const c_char,
@@ -99,14 +100,60 @@ fn cstring(s: &str) -> Result<CString, ErrorStack> {
     CString::new(s).map_err(|_| ErrorStack::get())
 }
 
-/// `OSSL_LIB_CTX_load_config(NULL, path)`: loads a config file into the default
-/// library context (the providers it activates become available to every EVP call).
-pub fn load_config(path: &str) -> Result<(), ErrorStack> {
-    let path = cstring(path)?;
-    // SAFETY: NULL selects the default library context; `path` is a valid C string
-    // that lives across the call.
-    cvt(unsafe { OSSL_LIB_CTX_load_config(ptr::null_mut(), path.as_ptr()) })?;
+/// Parses an OpenSSL config held in memory and runs its modules
+/// (`NCONF_load_bio` + `CONF_modules_load`, what `OSSL_LIB_CTX_load_config` does for
+/// a file) in the default library context: the providers it activates become
+/// available to every EVP call. No temporary file is involved.
+pub fn load_config_text(text: &str) -> Result<(), String> {
+    let conf = parse_config_text(text)?;
+    // SAFETY: `conf` is a live, loaded CONF; NULL appname reads `openssl_conf` from
+    // its default section; flags 0 reports module errors.
+    cvt(unsafe { CONF_modules_load(conf.as_ptr(), ptr::null(), 0) })
+        .map_err(|e| stack_reason(&e, "the configuration's modules failed to load"))?;
     Ok(())
+}
+
+fn stack_reason(err: &ErrorStack, fallback: &str) -> String {
+    err.errors()
+        .first()
+        .and_then(|e| e.reason())
+        .unwrap_or(fallback)
+        .to_string()
+}
+
+fn new_conf() -> Result<Conf, String> {
+    Conf::new(ConfMethod::default()).map_err(|e| stack_reason(&e, "NCONF_new failed"))
+}
+
+/// `NCONF_load_bio` over a memory BIO: a config file's text, parsed as `openssl req`
+/// would parse the file. On a syntax error the message carries the line number.
+pub fn parse_config_text(text: &str) -> Result<Conf, String> {
+    let conf = new_conf()?;
+    let len = c_int::try_from(text.len()).map_err(|_| "config too large".to_string())?;
+    // SAFETY: the BIO reads `text` in place, which outlives it (freed below, before
+    // return); wrapped right after the null check.
+    let bio = unsafe { sys::BIO_new_mem_buf(text.as_ptr().cast(), len) };
+    if bio.is_null() {
+        return Err(stack_reason(&ErrorStack::get(), "BIO_new_mem_buf failed"));
+    }
+    let mut eline: c_long = 0;
+    // SAFETY: `conf` and `bio` are live; `eline` is valid for the call.
+    let rc = unsafe { NCONF_load_bio(conf.as_ptr(), bio, &mut eline) };
+    // SAFETY: `bio` came from BIO_new_mem_buf above and is freed exactly once.
+    unsafe { sys::BIO_free_all(bio) };
+    loaded(conf, rc, eline)
+}
+
+fn loaded(conf: Conf, rc: c_int, eline: c_long) -> Result<Conf, String> {
+    if rc > 0 {
+        return Ok(conf);
+    }
+    let reason = stack_reason(&ErrorStack::get(), "cannot be read");
+    Err(if eline > 0 {
+        format!("line {eline}: {reason}")
+    } else {
+        reason
+    })
 }
 
 /// `OSSL_PROVIDER_available(NULL, name)`.
@@ -257,54 +304,22 @@ pub fn load_private_keys(uri: &str, pin: &[u8]) -> Result<LoadedKeys, ErrorStack
     })
 }
 
-/// An OpenSSL config file parsed with NCONF (the parser `openssl req -config` uses).
-pub struct Conf(*mut sys::CONF);
-
-impl Drop for Conf {
-    fn drop(&mut self) {
-        // SAFETY: created by NCONF_new, freed once.
-        unsafe { sys::NCONF_free(self.0) }
-    }
+/// Reading a parsed config (`openssl::conf::Conf` only owns it).
+pub trait ConfExt {
+    fn get(&self, section: &str, name: &str) -> Option<String>;
+    fn section(&self, section: &str) -> Option<Vec<(String, String)>>;
+    fn add_extensions_self_signed(&self, section: &str, cert: &mut X509)
+        -> Result<(), ErrorStack>;
 }
 
-impl Conf {
-    /// `NCONF_load`; on a syntax error the message carries the line number.
-    pub fn load(path: &str) -> Result<Conf, String> {
-        let cpath = CString::new(path).map_err(|_| format!("{path}: path contains NUL"))?;
-        // SAFETY: NCONF_new(NULL) uses the default method; wrapped right after the null check.
-        let conf = unsafe {
-            let c = sys::NCONF_new(ptr::null_mut());
-            if c.is_null() {
-                return Err("NCONF_new failed".into());
-            }
-            Conf(c)
-        };
-        let mut eline: c_long = 0;
-        // SAFETY: `conf.0` is live; `cpath` and `eline` are valid for the call.
-        if unsafe { NCONF_load(conf.0, cpath.as_ptr(), &mut eline) } <= 0 {
-            let err = ErrorStack::get();
-            let reason = err
-                .errors()
-                .first()
-                .and_then(|e| e.reason())
-                .unwrap_or("cannot be read")
-                .to_string();
-            return Err(if eline > 0 {
-                format!("{path} line {eline}: {reason}")
-            } else {
-                format!("{path}: {reason}")
-            });
-        }
-        Ok(conf)
-    }
-
+impl ConfExt for ConfRef {
     /// `NCONF_get_string(conf, section, name)`: None when absent.
-    pub fn get(&self, section: &str, name: &str) -> Option<String> {
+    fn get(&self, section: &str, name: &str) -> Option<String> {
         let section = CString::new(section).ok()?;
         let name = CString::new(name).ok()?;
-        // SAFETY: `self.0` is live; the returned string belongs to `conf` and is copied
+        // SAFETY: `self` is a live CONF; the returned string belongs to `conf` and is copied
         // before anything else touches the config.
-        let value = unsafe { NCONF_get_string(self.0, section.as_ptr(), name.as_ptr()) };
+        let value = unsafe { NCONF_get_string(self.as_ptr(), section.as_ptr(), name.as_ptr()) };
         // A missing value leaves an error on the queue; it is not an error here.
         let _ = ErrorStack::get();
         if value.is_null() {
@@ -319,12 +334,12 @@ impl Conf {
     }
 
     /// The (name, value) pairs of a section, in file order.
-    pub fn section(&self, section: &str) -> Option<Vec<(String, String)>> {
+    fn section(&self, section: &str) -> Option<Vec<(String, String)>> {
         let csection = CString::new(section).ok()?;
-        // SAFETY: `self.0` is live; the stack and its values belong to `conf` and are
+        // SAFETY: `self` is a live CONF; the stack and its values belong to `conf` and are
         // copied out before returning.
         unsafe {
-            let stack = NCONF_get_section(self.0, csection.as_ptr());
+            let stack = NCONF_get_section(self.as_ptr(), csection.as_ptr());
             if stack.is_null() {
                 let _ = ErrorStack::get();
                 return None;
@@ -348,7 +363,7 @@ impl Conf {
     /// `X509V3_EXT_add_nconf`: adds the extensions of `section` to `cert`, with the
     /// certificate as its own issuer (self-signed: subjectKeyIdentifier and
     /// authorityKeyIdentifier = keyid resolve against its own public key).
-    pub fn add_extensions_self_signed(
+    fn add_extensions_self_signed(
         &self,
         section: &str,
         cert: &mut X509,
@@ -356,7 +371,7 @@ impl Conf {
         let csection = cstring(section)?;
         let mut ctx = std::mem::MaybeUninit::<sys::X509V3_CTX>::zeroed();
         // SAFETY: X509V3_set_ctx initialises the zeroed context; issuer and subject are
-        // the same live certificate; X509V3_set_nconf stores `self.0`, which outlives
+        // the same live certificate; X509V3_set_nconf stores `self`, which outlives
         // the call that uses it.
         unsafe {
             sys::X509V3_set_ctx(
@@ -367,9 +382,9 @@ impl Conf {
                 ptr::null_mut(),
                 0,
             );
-            sys::X509V3_set_nconf(ctx.as_mut_ptr(), self.0);
+            sys::X509V3_set_nconf(ctx.as_mut_ptr(), self.as_ptr());
             cvt(X509V3_EXT_add_nconf(
-                self.0,
+                self.as_ptr(),
                 ctx.as_mut_ptr(),
                 csection.as_ptr(),
                 cert.as_ptr(),
@@ -390,29 +405,4 @@ pub fn sign_certificate(
     // the call; X509_sign re-encodes the certificate it owns.
     cvt(unsafe { sys::X509_sign(cert.as_ptr(), key.as_ptr(), md.as_ptr()) })?;
     Ok(())
-}
-
-/// `renameat2(RENAME_NOREPLACE)`: moves `from` to `to` only if nothing is at `to`.
-pub fn rename_no_replace(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let from =
-        CString::new(from.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-    let to =
-        CString::new(to.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-    // SAFETY: both paths are valid NUL-terminated strings for the duration of the call;
-    // AT_FDCWD makes them relative to the current directory like rename(2).
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }

@@ -1,5 +1,6 @@
-//! The OpenSSL bridge: public keys from token data, and (with the provider) signing
-//! and X.509 with token-resident keys.
+//! The OpenSSL bridge: every OpenSSL call lives here. Public keys from token data,
+//! the pkcs11-provider and OSSL_STORE key loading, signing and verification through
+//! EVP, and X.509 built from OpenSSL configs. `ffi` is the crate's only `unsafe`.
 
 mod ffi;
 mod provider;
@@ -7,15 +8,21 @@ mod pubkey;
 mod signature;
 mod x509;
 
-pub use ffi::rename_no_replace;
 pub use provider::{Provider, PROVIDER_CONF};
 pub use pubkey::{p256_public_key, spki_sha256};
-pub use signature::{sign_sha256, verify_sha256, EcdsaSignature};
+pub use signature::{sign_sha256, sign_sha256_checked, verify_sha256, EcdsaSignature};
 pub use x509::{build_self_signed, check_self_signed, Profile};
 
 use std::path::PathBuf;
 
-use crate::error::exit;
+/// What kind of failure a [`BridgeError`] is; the command edge picks the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The provider is missing or could not reach the key: fixed at the token or setup.
+    Token,
+    /// OpenSSL failed an operation it should not fail.
+    Internal,
+}
 
 /// Errors from OpenSSL work; each variant names the operation.
 #[derive(Debug, thiserror::Error)]
@@ -32,11 +39,8 @@ pub enum BridgeError {
     #[error("the pkcs11-provider could not load {uri}: {reason}")]
     KeyLoad { uri: String, reason: String },
 
-    #[error("{op}: {source}")]
-    Io {
-        op: &'static str,
-        source: std::io::Error,
-    },
+    #[error("cannot load the provider configuration: {0}")]
+    Config(String),
 }
 
 impl BridgeError {
@@ -44,10 +48,10 @@ impl BridgeError {
         move |source| BridgeError::OpenSsl { op, source }
     }
 
-    pub fn exit_code(&self) -> u8 {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            BridgeError::ProviderMissing { .. } | BridgeError::KeyLoad { .. } => exit::TOKEN,
-            BridgeError::OpenSsl { .. } | BridgeError::Io { .. } => exit::OTHER,
+            BridgeError::ProviderMissing { .. } | BridgeError::KeyLoad { .. } => ErrorKind::Token,
+            BridgeError::OpenSsl { .. } | BridgeError::Config(_) => ErrorKind::Internal,
         }
     }
 }
@@ -70,7 +74,10 @@ fn openssl_reason(stack: &openssl::error::ErrorStack) -> String {
     }
 }
 
-/// Drops whatever is on this thread's OpenSSL error queue.
+/// Drops whatever is on this thread's OpenSSL error queue. The bridge calls it before
+/// its operations: other libraries in the process leave entries behind (SoftHSM's
+/// C_Initialize leaves "rdrand engine" errors: SoftHSMv2 PR #859, pkcs11-provider issue
+/// #606), and an ErrorStack drained after a failure would quote them.
 pub fn clear_openssl_errors() {
     let _ = openssl::error::ErrorStack::get();
 }

@@ -10,6 +10,7 @@ use super::BridgeError;
 
 /// An OpenSSL public key (default provider) from an uncompressed P-256 point.
 pub fn p256_public_key(point: &[u8]) -> Result<PKey<Public>, BridgeError> {
+    super::clear_openssl_errors();
     let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)
         .map_err(BridgeError::openssl("load curve P-256"))?;
     let mut ctx = BigNumContext::new().map_err(BridgeError::openssl("allocate a BN_CTX"))?;

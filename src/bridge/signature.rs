@@ -101,6 +101,7 @@ pub fn sign_sha256(
     key: &PKeyRef<Private>,
     feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<(), BridgeError>) -> anyhow::Result<()>,
 ) -> anyhow::Result<EcdsaSignature> {
+    super::clear_openssl_errors();
     let mut signer = Signer::new(MessageDigest::sha256(), key).map_err(BridgeError::openssl(
         "start the signature (EVP_DigestSignInit)",
     ))?;
@@ -109,6 +110,10 @@ pub fn sign_sha256(
             .update(chunk)
             .map_err(BridgeError::openssl("hash the data (EVP_DigestSignUpdate)"))
     })?;
+    finish_signature(signer)
+}
+
+fn finish_signature(signer: Signer) -> anyhow::Result<EcdsaSignature> {
     let der = signer.sign_to_vec().map_err(BridgeError::openssl(
         "sign in the token (EVP_DigestSignFinal)",
     ))?;
@@ -120,12 +125,49 @@ pub fn sign_sha256(
     })
 }
 
+/// [`sign_sha256`], and the signature checked with `public` (in the default provider)
+/// before it is returned: a faulty token or path must not hand out bad signatures. The
+/// data streams through the signer and the verifier together, so any amount of input
+/// takes constant memory.
+pub fn sign_sha256_checked<T: HasPublic>(
+    key: &PKeyRef<Private>,
+    public: &PKey<T>,
+    feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<(), BridgeError>) -> anyhow::Result<()>,
+) -> anyhow::Result<EcdsaSignature> {
+    super::clear_openssl_errors();
+    let mut signer = Signer::new(MessageDigest::sha256(), key).map_err(BridgeError::openssl(
+        "start the signature (EVP_DigestSignInit)",
+    ))?;
+    let mut verifier = Verifier::new(MessageDigest::sha256(), public)
+        .map_err(BridgeError::openssl("start verification"))?;
+    feed(&mut |chunk| {
+        signer
+            .update(chunk)
+            .map_err(BridgeError::openssl("hash the data (EVP_DigestSignUpdate)"))?;
+        verifier
+            .update(chunk)
+            .map_err(BridgeError::openssl("hash the data"))
+    })?;
+    let signature = finish_signature(signer)?;
+    let ok = verifier
+        .verify(signature.der())
+        .map_err(BridgeError::openssl("verify the signature"))?;
+    super::clear_openssl_errors();
+    if !ok {
+        anyhow::bail!(
+            "the token produced a signature that does not verify with its own public key"
+        );
+    }
+    Ok(signature)
+}
+
 /// EVP_DigestVerify with SHA-256 in OpenSSL's default provider.
 pub fn verify_sha256<T: HasPublic>(
     key: &PKey<T>,
     signature: &EcdsaSignature,
     feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<(), BridgeError>) -> anyhow::Result<()>,
 ) -> anyhow::Result<bool> {
+    super::clear_openssl_errors();
     let mut verifier = Verifier::new(MessageDigest::sha256(), key)
         .map_err(BridgeError::openssl("start verification"))?;
     feed(&mut |chunk| {

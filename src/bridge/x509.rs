@@ -4,14 +4,15 @@
 use std::path::Path;
 
 use openssl::asn1::Asn1Time;
+use openssl::conf::Conf;
 use openssl::bn::BigNum;
 use openssl::hash::MessageDigest;
-use openssl::pkey::{PKey, Private, Public};
+use openssl::pkey::{PKey, PKeyRef, Private, Public};
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509NameBuilder, X509StoreContext, X509};
 
-use super::ffi::{self, Conf};
+use super::ffi::{self, ConfExt as _};
 use super::BridgeError;
 
 /// A certificate profile read from an OpenSSL config file.
@@ -21,33 +22,43 @@ pub struct Profile {
     pub subject: Vec<(String, String)>,
     /// The `[req] x509_extensions` section name.
     pub extensions: String,
+    /// SHA-256 of the config text the profile was read from.
+    pub sha256: [u8; 32],
 }
 
 impl Profile {
-    /// Reads `[req] distinguished_name` (with `prompt = no`) and `[req] x509_extensions`
-    /// as `openssl req` does.
+    /// Reads a profile file (see [`Profile::from_text`]).
     pub fn load(path: &Path) -> Result<Profile, String> {
-        let conf = Conf::load(&path.display().to_string())?;
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
+        Self::from_text(&text, &name)
+    }
+
+    /// A profile from a config's text: `[req] distinguished_name` (with `prompt = no`)
+    /// and `[req] x509_extensions`, as `openssl req` reads them.
+    pub fn from_text(text: &str, name: &str) -> Result<Profile, String> {
+        let conf = ffi::parse_config_text(text).map_err(|e| format!("{name}: {e}"))?;
         let dn_section = conf
             .get("req", "distinguished_name")
-            .ok_or_else(|| format!("{}: [req] has no distinguished_name", path.display()))?;
+            .ok_or_else(|| format!("{name}: [req] has no distinguished_name"))?;
         let extensions = conf
             .get("req", "x509_extensions")
-            .ok_or_else(|| format!("{}: [req] has no x509_extensions", path.display()))?;
+            .ok_or_else(|| format!("{name}: [req] has no x509_extensions"))?;
         if conf.section(&extensions).is_none() {
-            return Err(format!("{}: no [{extensions}] section", path.display()));
+            return Err(format!("{name}: no [{extensions}] section"));
         }
         let subject: Vec<(String, String)> = conf
             .section(&dn_section)
-            .ok_or_else(|| format!("{}: no [{dn_section}] section", path.display()))?
+            .ok_or_else(|| format!("{name}: no [{dn_section}] section"))?
             .into_iter()
             // `openssl req` allows "0.OU = ..." to repeat a field; the prefix is not part of the name.
             .map(|(k, v)| (k.rsplit('.').next().unwrap_or(&k).to_string(), v))
             .collect();
         if subject.is_empty() {
-            return Err(format!("{}: [{dn_section}] is empty", path.display()));
+            return Err(format!("{name}: [{dn_section}] is empty"));
         }
         Ok(Profile {
+            sha256: openssl::sha::sha256(text.as_bytes()),
             conf,
             subject,
             extensions,
@@ -60,10 +71,11 @@ impl Profile {
 pub fn build_self_signed(
     profile: &Profile,
     public: &PKey<Public>,
-    private: &PKey<Private>,
+    private: &PKeyRef<Private>,
     serial: &[u8],
     days: u32,
 ) -> Result<X509, BridgeError> {
+    super::clear_openssl_errors();
     let op = BridgeError::openssl;
     let mut name = X509NameBuilder::new().map_err(op("allocate the subject"))?;
     for (field, value) in &profile.subject {

@@ -1,7 +1,6 @@
-//! The ceremony transcript: each step printed as it happens and recorded with its
-//! UTC time, then written to transcript.txt and signed by the new root key.
-
-use std::io::Write as _;
+//! The ceremony transcript: each step recorded with its UTC time as it happens, then
+//! written to transcript.txt and signed by the new root key. The same lines are handed
+//! to the command's printer as they are recorded.
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -19,24 +18,36 @@ pub fn utc_stamp() -> String {
     utc_now().replace(['-', ':'], "")
 }
 
-#[derive(Default)]
-pub struct Transcript {
+/// The transcript being recorded, and where its printed lines go.
+pub struct Transcript<'p> {
     text: String,
+    print: &'p mut dyn FnMut(&str),
 }
 
-impl Transcript {
+impl<'p> Transcript<'p> {
+    pub fn new(print: &'p mut dyn FnMut(&str)) -> Self {
+        Transcript {
+            text: String::new(),
+            print,
+        }
+    }
+
     /// A step line: printed as given, recorded with its UTC time.
     pub fn step(&mut self, line: &str) {
-        println!("{line}");
-        let _ = std::io::stdout().flush();
+        (self.print)(line);
         self.text.push_str(&format!("{} {line}\n", utc_now()));
     }
 
     /// A detail under a step: printed and recorded indented.
     pub fn detail(&mut self, line: &str) {
-        println!("         {line}");
+        (self.print)(&format!("         {line}"));
         self.text
             .push_str(&format!("                     {line}\n"));
+    }
+
+    /// A line printed only (banners, the output paths).
+    pub fn print(&mut self, line: &str) {
+        (self.print)(line);
     }
 
     /// A line recorded in the file only (headers, file hashes).

@@ -9,10 +9,29 @@ use serde::Serialize;
 
 use crate::bench::{self, Keys, Path, PathResult};
 use crate::bridge;
-use crate::cli::{GlobalArgs, KeyArgs};
-use crate::pin::{self, PinRole};
+use crate::hsm::Hsm;
+use crate::settings::Settings;
 
-use super::{key_selector, open_module, provider_key, signing_public_key, token_selector};
+use super::{open_module, token_selector, user_pin, KeyArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    key: KeyArgs,
+
+    /// Signatures per path (split across threads)
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    count: u32,
+
+    /// Also run with this many threads, each with its own PKCS#11 session, and
+    /// report scaling against one thread
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    threads: u32,
+
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
 
 #[derive(Serialize)]
 struct Phase {
@@ -46,16 +65,10 @@ struct Report {
     ratios: Ratios,
 }
 
-pub fn run(
-    g: &GlobalArgs,
-    key: &KeyArgs,
-    count: u32,
-    threads: u32,
-    json: bool,
-) -> anyhow::Result<()> {
-    let (count, threads) = (count as usize, threads as usize);
-    let (selector, uri) = key_selector(key.label.as_deref(), key.key.as_deref())?;
-    let token_sel = token_selector(g, uri.as_ref())?;
+pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    let (count, threads, json) = (a.count as usize, a.threads as usize, a.json);
+    let (selector, uri) = a.key.selector()?;
+    let token_sel = token_selector(settings, uri.as_ref())?;
     let mut phases = Vec::new();
     let mut timed = |name: &'static str, t: Instant| {
         phases.push(Phase {
@@ -65,30 +78,28 @@ pub fn run(
     };
 
     let t = Instant::now();
-    let module = open_module(g)?;
+    let module = open_module(settings)?;
     timed("module load + C_Initialize", t);
     let token = module.select_token(&token_sel)?;
-    let pin = pin::read_pin(PinRole::User, g.pin_file.as_deref(), &token.label)?;
+    let pin = user_pin(settings, &token)?;
     let t = Instant::now();
-    let session = module.login_user(&token, &pin)?;
+    let hsm = Hsm::login(module, &token, pin, settings.provider.clone())?;
     timed("open session + C_Login", t);
     let t = Instant::now();
-    let info = session.find_private_key(&selector)?;
-    let (public, _point) = signing_public_key(&session, &info)?;
+    let object = hsm.session().find_private_key(&selector)?;
+    let public = hsm.public_key(&object)?;
     timed("key lookup (C_FindObjects, public key)", t);
     let t = Instant::now();
-    let provider_private = provider_key(&module, &info, &pin)?;
+    let key = hsm.load_key_with(object, public)?;
     timed("provider load + OSSL_STORE key load", t);
     let t = Instant::now();
-    bridge::sign_sha256(&provider_private, |sink| Ok(sink(bench::MESSAGE)?))?;
+    bridge::sign_sha256(key.private(), |sink| Ok(sink(bench::MESSAGE)?))?;
     timed("first signature (EVP, provider)", t);
     let cold_total = phases.iter().map(|p| p.ms).sum();
 
     let (software_key, software_public) = bench::software_key()?;
     let keys = Keys {
-        provider_key: &provider_private,
-        public: &public,
-        token_key: info.handle,
+        token: &key,
         software_key,
         software_public,
     };
@@ -102,7 +113,7 @@ pub fn run(
         vec![1]
     };
     let mut results =
-        bench::run_paths(&keys, &module, &token, count, &thread_counts, &tick)?.into_iter();
+        bench::run_paths(&keys, &hsm, count, &thread_counts, &tick)?.into_iter();
     let one_thread = results.next().unwrap_or_default();
     let multi_thread = results.next().unwrap_or_default();
     progress.finish();
@@ -125,10 +136,10 @@ pub fn run(
             .collect(),
     };
     let report = Report {
-        module: module.path().display().to_string(),
+        module: hsm.module().path().display().to_string(),
         token: token.label.clone(),
         serial: token.serial.clone(),
-        key: info.label.clone(),
+        key: key.object().label.clone(),
         curve: "P-256",
         count,
         threads,

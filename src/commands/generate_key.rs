@@ -1,32 +1,40 @@
 //! `generate-key`: an ECDSA P-256 key pair generated and kept in the token.
 
 use crate::bridge;
-use crate::cli::GlobalArgs;
 use crate::error::usage;
+use crate::settings::Settings;
 
-use super::{login_user, parse_hex};
+use super::parse_hex;
 
-pub fn run(g: &GlobalArgs, label: &str, id: Option<&str>) -> anyhow::Result<()> {
-    if label.is_empty() {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// CKA_LABEL of both keys; refused if any object already has it
+    #[arg(long)]
+    label: String,
+
+    /// CKA_ID in hex (default: 16 random bytes from the token's RNG)
+    #[arg(long, value_name = "HEX")]
+    id: Option<String>,
+}
+
+pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    if a.label.is_empty() {
         return Err(usage("--label must not be empty"));
     }
-    let id = id.map(|h| parse_hex("--id", h)).transpose()?;
+    let id = a.id.as_deref().map(|h| parse_hex("--id", h)).transpose()?;
     if id.as_ref().is_some_and(|i| i.is_empty()) {
         return Err(usage("--id must not be empty"));
     }
-    let (_module, session) = login_user(g, None)?;
-    let pair = session.generate_p256(label, id)?;
+    let hsm = super::login(settings, None)?;
+    let session = hsm.session();
+    let pair = session.generate_p256(&a.label, id)?;
     let point = session.ec_point(pair.public)?;
-    let public = bridge::p256_public_key(&point)?;
-    let pem = public
+    let pem = bridge::p256_public_key(&point)?
         .public_key_to_pem()
         .map_err(bridge::BridgeError::openssl("encode the public key as PEM"))?;
-    println!("Generated ECDSA P-256 key pair, label: {label}");
-    println!("  id:      {}", hex::encode(&pair.id));
-    println!(
-        "  uri:     {}",
-        session.token().key_uri(&pair.label, &pair.id, "private")
-    );
+    println!("Generated ECDSA P-256 key pair, label: {}", a.label);
+    println!("  id:      {}", hex::encode(&pair.private.id));
+    println!("  uri:     {}", pair.private.uri);
     println!("  custody: sensitive, never extractable, generated in the token (read back)");
     print!("{}", String::from_utf8_lossy(&pem));
     Ok(())

@@ -1,24 +1,36 @@
 //! `init-token`: C_InitToken on a free slot and the first user PIN, without softhsm2-util.
 
-use std::path::Path;
+use std::path::PathBuf;
 
-use crate::cli::GlobalArgs;
 use crate::error::usage;
 use crate::pin::{self, PinRole};
+use crate::settings::Settings;
 
 use super::open_module;
 
-pub fn run(g: &GlobalArgs, label: &str, so_pin_file: Option<&Path>) -> anyhow::Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Label of the new token (must not exist yet)
+    #[arg(long)]
+    label: String,
+
+    /// File holding the new SO PIN; else HSM_DEMO_SO_PIN, else a prompt
+    #[arg(long, value_name = "FILE")]
+    so_pin_file: Option<PathBuf>,
+}
+
+pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    let label = a.label.as_str();
     if label.is_empty() || label.len() > 32 {
         return Err(usage(format!(
             "token label must be 1 to 32 bytes (PKCS#11 CK_TOKEN_INFO.label), got {}",
             label.len()
         )));
     }
-    let module = open_module(g)?;
+    let module = open_module(settings)?;
     let what = format!("token '{label}'");
-    let so_pin = pin::read_new_pin(PinRole::SecurityOfficer, so_pin_file, &what)?;
-    let user_pin = pin::read_new_pin(PinRole::User, g.pin_file.as_deref(), &what)?;
+    let so_pin = pin::read_new_pin(settings, PinRole::SecurityOfficer, a.so_pin_file.as_deref(), &what)?;
+    let user_pin = pin::read_new_pin(settings, PinRole::User, settings.pin_file.as_deref(), &what)?;
     let token = module.init_token(label, &so_pin, &user_pin)?;
     println!(
         "Initialized token '{}' (serial {}) in slot {}",

@@ -1,13 +1,14 @@
-//! Input and output shared by the commands: data to sign, signature bytes, files that
-//! are written exclusively and atomically.
+//! Input shared by the commands: the data to sign or verify, signature bytes.
 
 use std::fs::File;
-use std::io::{Read, Write as _};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::bridge::BridgeError;
-use crate::cli::DataArgs;
 use crate::error::usage;
+use crate::output::reason as io_reason;
+
+use super::DataArgs;
 
 /// The data of --data or --in, opened before any token work so a missing file fails
 /// fast with exit 2.
@@ -83,45 +84,4 @@ pub fn read_signature_file(path: &Path) -> anyhow::Result<Vec<u8>> {
         return super::parse_hex("--sig-file", trimmed);
     }
     Ok(bytes)
-}
-
-/// Writes `bytes` to `path` only if nothing is there: written to a temporary file in
-/// the same directory, then linked into place without clobbering.
-pub fn write_new_file(path: &Path, bytes: &[u8], what: &str) -> anyhow::Result<()> {
-    if path.exists() {
-        return Err(usage(format!(
-            "{what} {} already exists; refusing to overwrite",
-            path.display()
-        )));
-    }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
-        usage(format!(
-            "cannot write {what} in {}: {}",
-            dir.display(),
-            io_reason(&e)
-        ))
-    })?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist_noclobber(path).map_err(|e| {
-        usage(format!(
-            "cannot write {what} {}: {}",
-            path.display(),
-            io_reason(&e.error)
-        ))
-    })?;
-    Ok(())
-}
-
-/// "No such file or directory" without the "(os error 2)" suffix.
-pub fn io_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }

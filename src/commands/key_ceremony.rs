@@ -1,30 +1,60 @@
-//! `key-ceremony`: argument checks and PINs, then the ceremony module does the work.
+//! `key-ceremony`: argument checks and PINs, then the ceremony module does the work;
+//! this command prints its lines as they come.
 
-use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::ceremony::{self, Custodian, Options, MAX_DAYS};
-use crate::cli::GlobalArgs;
+use crate::bridge::Profile;
+use crate::ceremony::{self, Options, MAX_DAYS};
 use crate::error::usage;
+use crate::output;
 use crate::pin::{self, PinRole};
 use crate::quorum::Quorum;
+use crate::settings::Settings;
 
-use super::open_token;
+use super::{login_on, open_token};
 
 /// openssl-conf/root-ca.cnf, built in for runs outside the source tree.
 const BUILTIN_PROFILE: &str = include_str!("../../openssl-conf/root-ca.cnf");
 const DEFAULT_PROFILE: &str = "openssl-conf/root-ca.cnf";
 
+#[derive(Debug, clap::Args)]
 pub struct Args {
-    pub label: String,
-    pub config: Option<PathBuf>,
-    pub out: Option<PathBuf>,
-    pub quorum: Option<Quorum>,
-    pub days: u32,
-    pub so_pin_file: Option<PathBuf>,
+    /// CKA_LABEL of the root key (refused if any object has it)
+    #[arg(long, default_value = "root-ca-key")]
+    label: String,
+
+    /// Certificate profile: an OpenSSL config with [req] distinguished_name and
+    /// x509_extensions (default: openssl-conf/root-ca.cnf, or its built-in copy)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Output directory (must not exist; default ./ceremony-<UTC time>)
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+
+    /// M/N: split the new SO PIN into N custodian shares, any M of which open it
+    #[arg(
+        long,
+        value_name = "M/N",
+        default_value = "3/5",
+        conflicts_with = "no_quorum"
+    )]
+    quorum: Quorum,
+
+    /// Make no quorum and leave the SO PIN as it is (says so in the transcript)
+    #[arg(long)]
+    no_quorum: bool,
+
+    /// Validity of the root certificate in days (at most 25 years)
+    #[arg(long, default_value_t = 3650, value_name = "N")]
+    days: u32,
+
+    /// File holding the current SO PIN; else HSM_DEMO_SO_PIN, else a prompt
+    #[arg(long, value_name = "FILE")]
+    so_pin_file: Option<PathBuf>,
 }
 
-pub fn run(g: &GlobalArgs, a: Args) -> anyhow::Result<()> {
+pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     if a.label.is_empty() {
         return Err(usage("--label must not be empty"));
     }
@@ -38,13 +68,13 @@ pub fn run(g: &GlobalArgs, a: Args) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("ceremony-{}", ceremony::utc_stamp())));
-    if out.exists() {
+    if out.symlink_metadata().is_ok() {
         return Err(usage(format!(
             "--out {} already exists; a ceremony never overwrites",
             out.display()
         )));
     }
-    let parent = ceremony::output_parent(&out);
+    let parent = output::parent_of(&out);
     if !parent.is_dir() {
         return Err(usage(format!(
             "--out {}: the directory {} does not exist",
@@ -52,56 +82,55 @@ pub fn run(g: &GlobalArgs, a: Args) -> anyhow::Result<()> {
             parent.display()
         )));
     }
-    // The profile: the file named, else the repository's, else the built-in copy.
-    let mut _builtin = None;
-    let (config, config_name) = match &a.config {
-        Some(p) if !p.is_file() => {
-            return Err(usage(format!("--config {} does not exist", p.display())))
-        }
-        Some(p) => (p.clone(), p.display().to_string()),
-        None if std::path::Path::new(DEFAULT_PROFILE).is_file() => {
-            (PathBuf::from(DEFAULT_PROFILE), DEFAULT_PROFILE.to_string())
-        }
-        None => {
-            let mut f = tempfile::NamedTempFile::new()?;
-            f.write_all(BUILTIN_PROFILE.as_bytes())?;
-            let path = f.path().to_path_buf();
-            _builtin = Some(f);
-            (path, format!("{DEFAULT_PROFILE} (built-in copy)"))
-        }
-    };
-    if a.quorum.is_some() && !pin::available(PinRole::SecurityOfficer, a.so_pin_file.as_deref()) {
+    let (profile, profile_name) = profile(a.config.as_deref())?;
+    let quorum = (!a.no_quorum).then_some(a.quorum);
+    let so_file = a.so_pin_file.as_deref();
+    if quorum.is_some() && !pin::available(settings, PinRole::SecurityOfficer, so_file) {
         return Err(usage(format!(
             "the quorum step needs the token's current SO PIN: {}; or pass --no-quorum to make none",
             PinRole::SecurityOfficer.how_to_supply()
         )));
     }
-    let (module, token) = open_token(g, None)?;
-    let so_pin = match a.quorum {
+    let (module, token) = open_token(settings, None)?;
+    let so_pin = match quorum {
         Some(_) => Some(pin::read_pin(
+            settings,
             PinRole::SecurityOfficer,
-            a.so_pin_file.as_deref(),
+            so_file,
             &token.label,
         )?),
         None => None,
     };
-    let user_pin = pin::read_pin(PinRole::User, g.pin_file.as_deref(), &token.label)?;
+    ceremony::preflight(&module, &token, &a.label, so_pin.as_ref())?;
+    let hsm = login_on(settings, module, &token)?;
     let opts = Options {
         label: a.label,
-        config,
-        config_name,
+        profile,
+        profile_name,
         out,
-        quorum: a.quorum,
+        quorum,
         days: a.days,
     };
-    ceremony::run(
-        Custodian {
-            module,
-            token,
-            user_pin,
-            so_pin,
-        },
-        &opts,
-    )?;
+    let mut print = |line: &str| println!("{line}");
+    ceremony::run(&hsm, so_pin.as_ref(), &opts, &mut print)?;
     Ok(())
+}
+
+/// The profile: the file named, else the repository's, else the built-in copy.
+fn profile(config: Option<&Path>) -> anyhow::Result<(Profile, String)> {
+    let (profile, name) = match config {
+        Some(p) if !p.is_file() => {
+            return Err(usage(format!("--config {} does not exist", p.display())))
+        }
+        Some(p) => (Profile::load(p), p.display().to_string()),
+        None if Path::new(DEFAULT_PROFILE).is_file() => (
+            Profile::load(Path::new(DEFAULT_PROFILE)),
+            DEFAULT_PROFILE.to_string(),
+        ),
+        None => {
+            let name = format!("{DEFAULT_PROFILE} (built-in copy)");
+            (Profile::from_text(BUILTIN_PROFILE, &name), name)
+        }
+    };
+    Ok((profile.map_err(usage)?, name))
 }

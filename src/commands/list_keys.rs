@@ -1,25 +1,84 @@
 //! `list-keys`: the token's key objects with custody attributes and URIs.
 
-use crate::cli::GlobalArgs;
-use crate::token::KeyInfo;
+use serde::Serialize;
 
-use super::{login_user, print_json};
+use crate::settings::Settings;
+use crate::token::{Custody, KeyObject, TokenRef};
 
-pub fn run(g: &GlobalArgs, json: bool) -> anyhow::Result<()> {
-    let (_module, session) = login_user(g, None)?;
-    let keys = session.list_keys()?;
-    if json {
-        #[derive(serde::Serialize)]
-        struct Listing<'a> {
-            token: &'a crate::token::TokenRef,
-            keys: &'a [KeyInfo],
+use super::print_json;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+/// `list-keys --json`.
+#[derive(Serialize)]
+struct Listing {
+    token: TokenJson,
+    keys: Vec<KeyJson>,
+}
+
+#[derive(Serialize)]
+pub struct TokenJson {
+    label: String,
+    serial: String,
+    manufacturer: String,
+    model: String,
+}
+
+impl From<&TokenRef> for TokenJson {
+    fn from(t: &TokenRef) -> Self {
+        TokenJson {
+            label: t.label.clone(),
+            serial: t.serial.clone(),
+            manufacturer: t.manufacturer.clone(),
+            model: t.model.clone(),
         }
+    }
+}
+
+#[derive(Serialize)]
+struct KeyJson {
+    label: String,
+    /// CKA_ID, hex.
+    id: String,
+    /// "private" or "public".
+    class: &'static str,
+    key_type: String,
+    curve: Option<&'static str>,
+    can_sign: Option<bool>,
+    custody: Option<Custody>,
+    uri: String,
+}
+
+impl From<&KeyObject> for KeyJson {
+    fn from(k: &KeyObject) -> Self {
+        KeyJson {
+            label: k.label.clone(),
+            id: hex::encode(&k.id),
+            class: k.class.uri_type(),
+            key_type: k.kind.type_name().to_string(),
+            curve: k.kind.curve().map(|c| c.name()),
+            can_sign: k.can_sign,
+            custody: k.custody,
+            uri: k.uri.clone(),
+        }
+    }
+}
+
+pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    let hsm = super::login(settings, None)?;
+    let keys = hsm.session().list_keys()?;
+    let t = hsm.token();
+    if a.json {
         return print_json(&Listing {
-            token: session.token(),
-            keys: &keys,
+            token: t.into(),
+            keys: keys.iter().map(KeyJson::from).collect(),
         });
     }
-    let t = session.token();
     println!(
         "Token '{}' (serial {}): {} key object(s)",
         t.label,
@@ -27,17 +86,12 @@ pub fn run(g: &GlobalArgs, json: bool) -> anyhow::Result<()> {
         keys.len()
     );
     for k in &keys {
+        let json = KeyJson::from(k);
         println!();
-        println!("{} key '{}'", capitalise(k.class), k.label);
-        row("id", &k.id);
-        row(
-            "type",
-            &format!(
-                "{}{}",
-                k.key_type,
-                k.curve.map(|c| format!(" {c}")).unwrap_or_default()
-            ),
-        );
+        println!("{} key '{}'", capitalise(json.class), k.label);
+        row("id", &json.id);
+        let curve = json.curve.map(|c| format!(" {c}")).unwrap_or_default();
+        row("type", &format!("{}{curve}", json.key_type));
         if let Some(c) = &k.custody {
             let flag = |name: &str, v: bool| format!("{name}={}", if v { "yes" } else { "no" });
             row(

@@ -1,23 +1,121 @@
 //! `list-slots`: every slot of the module, its token, flags and EC capabilities.
 
-use crate::cli::GlobalArgs;
-use crate::token::{ModuleReport, SlotReport, TokenReport};
+use cryptoki::mechanism::MechanismType;
+use serde::Serialize;
+
+use crate::settings::Settings;
+use crate::token::{SlotEntry, TokenState};
 
 use super::{open_module, print_json};
 
-#[derive(serde::Serialize)]
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+/// `list-slots --json`.
+#[derive(Serialize)]
 struct Listing {
     module: ModuleReport,
     slots: Vec<SlotReport>,
 }
 
-pub fn run(g: &GlobalArgs, json: bool) -> anyhow::Result<()> {
-    let module = open_module(g)?;
+/// Library-level facts for the header.
+#[derive(Serialize)]
+struct ModuleReport {
+    path: String,
+    manufacturer: String,
+    description: String,
+    library_version: String,
+    cryptoki_version: String,
+}
+
+/// One slot.
+#[derive(Serialize)]
+struct SlotReport {
+    slot_id: u64,
+    description: String,
+    manufacturer: String,
+    token_present: bool,
+    token: Option<TokenReport>,
+}
+
+/// The token in a slot.
+#[derive(Serialize)]
+struct TokenReport {
+    initialized: bool,
+    label: String,
+    manufacturer: String,
+    model: String,
+    serial: String,
+    login_required: bool,
+    user_pin_initialized: bool,
+    user_pin_count_low: bool,
+    user_pin_final_try: bool,
+    user_pin_locked: bool,
+    so_pin_locked: bool,
+    can_generate_ec: bool,
+    can_sign_ecdsa: bool,
+    ecdsa_mechanisms: Vec<String>,
+    uri: String,
+}
+
+impl From<&TokenState> for TokenReport {
+    fn from(s: &TokenState) -> Self {
+        let (t, info, mechanisms) = (&s.token, &s.info, &s.mechanisms);
+        TokenReport {
+            initialized: info.token_initialized(),
+            label: t.label.clone(),
+            manufacturer: t.manufacturer.clone(),
+            model: t.model.clone(),
+            serial: t.serial.clone(),
+            login_required: info.login_required(),
+            user_pin_initialized: info.user_pin_initialized(),
+            user_pin_count_low: info.user_pin_count_low(),
+            user_pin_final_try: info.user_pin_final_try(),
+            user_pin_locked: info.user_pin_locked(),
+            so_pin_locked: info.so_pin_locked(),
+            can_generate_ec: mechanisms.contains(&MechanismType::ECC_KEY_PAIR_GEN),
+            can_sign_ecdsa: mechanisms.contains(&MechanismType::ECDSA)
+                || mechanisms.contains(&MechanismType::ECDSA_SHA256),
+            ecdsa_mechanisms: mechanisms
+                .iter()
+                .map(|m| m.to_string())
+                .filter(|m| m.starts_with("CKM_ECDSA"))
+                .collect(),
+            uri: t.uri().to_uri_string(),
+        }
+    }
+}
+
+impl From<&SlotEntry> for SlotReport {
+    fn from(s: &SlotEntry) -> Self {
+        SlotReport {
+            slot_id: s.slot.id(),
+            description: s.description.clone(),
+            manufacturer: s.manufacturer.clone(),
+            token_present: s.token.is_some(),
+            token: s.token.as_ref().map(TokenReport::from),
+        }
+    }
+}
+
+pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    let module = open_module(settings)?;
+    let info = module.library_info()?;
     let listing = Listing {
-        module: module.report()?,
-        slots: module.slots()?,
+        module: ModuleReport {
+            path: module.path().display().to_string(),
+            manufacturer: info.manufacturer,
+            description: info.description,
+            library_version: info.library_version,
+            cryptoki_version: info.cryptoki_version,
+        },
+        slots: module.slots()?.iter().map(SlotReport::from).collect(),
     };
-    if json {
+    if a.json {
         return print_json(&listing);
     }
     let m = &listing.module;
@@ -25,8 +123,8 @@ pub fn run(g: &GlobalArgs, json: bool) -> anyhow::Result<()> {
         "Module:  {} ({}, {} {}, Cryptoki {})",
         m.path, m.manufacturer, m.description, m.library_version, m.cryptoki_version
     );
-    if let Ok(conf) = std::env::var("SOFTHSM2_CONF") {
-        println!("Config:  SOFTHSM2_CONF={conf}");
+    if let Some(conf) = module.softhsm_conf() {
+        println!("Config:  SOFTHSM2_CONF={}", conf.display());
     }
     println!("Slots:   {}", listing.slots.len());
     for slot in &listing.slots {

@@ -3,28 +3,29 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
+
 use crate::bridge::PROVIDER_CONF;
-use crate::cli::GlobalArgs;
-use crate::token::{data_dir, ModuleChoice};
+use crate::error::SetupError;
+use crate::output;
+use crate::settings::Settings;
 
-use super::io::write_new_file;
-
-pub fn run(g: &GlobalArgs) -> anyhow::Result<()> {
-    let module = ModuleChoice {
-        path: g.module.clone(),
+pub fn run(settings: &Settings) -> anyhow::Result<()> {
+    let conf = provider_conf_path(settings)?;
+    let mut exports = vec![
+        ("OPENSSL_CONF", conf.display().to_string()),
+        (
+            "PKCS11_PROVIDER_MODULE",
+            settings.module_path.display().to_string(),
+        ),
+    ];
+    if let Some(softhsm) = settings.softhsm_conf() {
+        exports.push(("SOFTHSM2_CONF", softhsm.display().to_string()));
     }
-    .resolve()?;
-    let conf = provider_conf_path()?;
-    println!(
-        "export OPENSSL_CONF={}",
-        shell_quote(&conf.display().to_string())
-    );
-    println!(
-        "export PKCS11_PROVIDER_MODULE={}",
-        shell_quote(&module.display().to_string())
-    );
-    if let Ok(softhsm) = std::env::var("SOFTHSM2_CONF") {
-        println!("export SOFTHSM2_CONF={}", shell_quote(&softhsm));
+    for (name, value) in exports {
+        let quoted = shlex::try_quote(&value)
+            .with_context(|| format!("{name} cannot be quoted for a shell: {value:?}"))?;
+        println!("export {name}={quoted}");
     }
     println!("# then e.g.: openssl storeutl -keys -passin env:HSM_DEMO_PIN 'pkcs11:'");
     Ok(())
@@ -32,27 +33,22 @@ pub fn run(g: &GlobalArgs) -> anyhow::Result<()> {
 
 /// openssl-conf/pkcs11.cnf in this source tree when it is there, else an identical
 /// copy kept in hsm-demo's data directory.
-fn provider_conf_path() -> anyhow::Result<PathBuf> {
+fn provider_conf_path(settings: &Settings) -> anyhow::Result<PathBuf> {
     let in_tree = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("openssl-conf/pkcs11.cnf");
     if std::fs::read_to_string(&in_tree).is_ok_and(|text| text == PROVIDER_CONF) {
         return Ok(in_tree);
     }
-    let copy = data_dir()?.join("openssl-pkcs11.cnf");
+    let dir = settings.data_dir.clone().ok_or_else(|| {
+        SetupError("neither XDG_DATA_HOME nor HOME is set: nowhere to keep the provider config".into())
+    })?;
+    let copy = dir.join("openssl-pkcs11.cnf");
     if std::fs::read_to_string(&copy).is_ok_and(|text| text == PROVIDER_CONF) {
         return Ok(copy);
     }
-    std::fs::create_dir_all(data_dir()?)?;
+    output::create_private_dir(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    // An outdated copy from another hsm-demo version is replaced.
     let _ = std::fs::remove_file(&copy);
-    write_new_file(&copy, PROVIDER_CONF.as_bytes(), "provider config")?;
+    output::publish_file(&copy, PROVIDER_CONF.as_bytes(), 0o644, "provider config")?;
     Ok(copy)
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@%".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
 }

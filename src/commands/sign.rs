@@ -1,58 +1,61 @@
 //! `sign`: SHA-256 on the host, ECDSA in the token, via EVP_DigestSign and the provider.
 
-use std::path::Path;
+use std::path::PathBuf;
 
-use crate::bridge::{self, EcdsaSignature};
-use crate::cli::{DataArgs, GlobalArgs, KeyArgs, SigFormat};
-use crate::error::usage;
+use clap::ValueEnum;
 
-use super::io::{write_new_file, Input};
-use super::{load_signing_key, KeyHandle};
+use crate::output;
 
-pub fn run(
-    g: &GlobalArgs,
-    key: &KeyArgs,
-    data: &DataArgs,
+use super::io::Input;
+use super::{DataArgs, KeyArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    key: KeyArgs,
+
+    #[command(flatten)]
+    data: DataArgs,
+
+    /// Signature encoding: der (ECDSA-Sig-Value) or raw (r||s, 64 bytes for P-256)
+    #[arg(long, value_enum, default_value_t = SigFormat::Der)]
     format: SigFormat,
-    out: Option<&Path>,
-) -> anyhow::Result<()> {
-    if let Some(out) = out {
-        if out.exists() {
-            return Err(usage(format!(
-                "--out {} already exists; refusing to overwrite",
-                out.display()
-            )));
+
+    /// Also write the binary signature to FILE (never overwrites)
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SigFormat {
+    /// DER ECDSA-Sig-Value (openssl dgst, X.509, CMS)
+    Der,
+    /// r||s, each 32 bytes (PKCS#11 CKM_ECDSA, JOSE)
+    Raw,
+}
+
+pub fn run(settings: &crate::settings::Settings, a: Args) -> anyhow::Result<()> {
+    if let Some(out) = &a.out {
+        if out.symlink_metadata().is_ok() {
+            return Err(output::OutputError::Exists {
+                what: "--out".into(),
+                path: out.clone(),
+            }
+            .into());
         }
     }
-    let mut input = Input::open(data)?;
-    let handle = load_signing_key(g, key)?;
-    let signature = sign_checked(&handle, &mut input)?;
-    let bytes = match format {
+    let mut input = Input::open(&a.data)?;
+    let (selector, uri) = a.key.selector()?;
+    let hsm = super::login(settings, uri.as_ref())?;
+    let key = hsm.signing_key(&selector)?;
+    let signature = key.sign(|sink| input.feed(sink))?;
+    let bytes = match a.format {
         SigFormat::Der => signature.der().to_vec(),
         SigFormat::Raw => signature.raw()?,
     };
-    if let Some(out) = out {
-        write_new_file(out, &bytes, "--out")?;
+    if let Some(out) = &a.out {
+        output::publish_file(out, &bytes, 0o644, "--out")?;
     }
     println!("Signature: {}", hex::encode(&bytes));
     Ok(())
-}
-
-/// Signs through the provider, then checks the signature with the token's public key
-/// before anyone sees it (a faulty token or path must not hand out bad signatures).
-pub fn sign_checked(handle: &KeyHandle, input: &mut Input) -> anyhow::Result<EcdsaSignature> {
-    let mut data = Vec::new();
-    let signature = bridge::sign_sha256(&handle.private, |sink| {
-        input.feed(&mut |chunk| {
-            data.extend_from_slice(chunk);
-            sink(chunk)
-        })
-    })?;
-    let ok = bridge::verify_sha256(&handle.public, &signature, |sink| Ok(sink(&data)?))?;
-    if !ok {
-        anyhow::bail!(
-            "the token produced a signature that does not verify with its own public key"
-        );
-    }
-    Ok(signature)
 }

@@ -3,40 +3,60 @@
 
 use std::path::{Path, PathBuf};
 
+use clap::ArgGroup;
 use openssl::pkey::{PKey, Public};
 use openssl::x509::X509;
 
 use crate::bridge::{self, EcdsaSignature};
-use crate::cli::{DataArgs, GlobalArgs};
 use crate::error::{usage, VerificationFailed};
+use crate::output::reason as io_reason;
+use crate::settings::Settings;
 
-use super::io::{io_reason, read_signature_file, Input};
-use super::{key_selector, open_token, parse_hex};
+use super::io::{read_signature_file, Input};
+use super::{open_token, parse_hex, DataArgs, KeyArgs};
 
-/// Where the public key comes from.
-pub struct Verifier {
-    pub label: Option<String>,
-    pub key: Option<String>,
-    pub pubkey: Option<PathBuf>,
-    pub cert: Option<PathBuf>,
+#[derive(Debug, clap::Args)]
+#[command(group(ArgGroup::new("signature").required(true).args(["sig", "sig_file"])))]
+#[command(group(ArgGroup::new("verifier").required(true).args(["label", "key", "pubkey", "cert"])))]
+pub struct Args {
+    /// CKA_LABEL of the key pair in the token
+    #[arg(long)]
+    label: Option<String>,
+
+    /// PKCS#11 URI of the key ('pkcs11:object=...;id=...')
+    #[arg(long, value_name = "URI")]
+    key: Option<String>,
+
+    /// PEM public key (SubjectPublicKeyInfo) instead of the token
+    #[arg(long, value_name = "PEM")]
+    pubkey: Option<PathBuf>,
+
+    /// PEM certificate whose public key verifies, instead of the token
+    #[arg(long, value_name = "PEM")]
+    cert: Option<PathBuf>,
+
+    #[command(flatten)]
+    data: DataArgs,
+
+    /// Signature in hex, DER or raw r||s
+    #[arg(long, value_name = "HEX")]
+    sig: Option<String>,
+
+    /// File with the signature: binary DER, binary r||s, or hex text
+    #[arg(long, value_name = "FILE")]
+    sig_file: Option<PathBuf>,
 }
 
-pub fn run(
-    g: &GlobalArgs,
-    verifier: &Verifier,
-    data: &DataArgs,
-    sig: Option<&str>,
-    sig_file: Option<&Path>,
-) -> anyhow::Result<()> {
+pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     // Everything the user typed is checked before any token is touched.
-    let sig_bytes = match (sig, sig_file) {
+    let sig_bytes = match (&a.sig, &a.sig_file) {
         (Some(hex), None) => parse_hex("--sig", hex)?,
         (None, Some(path)) => read_signature_file(path)?,
         _ => return Err(usage("give exactly one of --sig HEX or --sig-file FILE")),
     };
     let signature = EcdsaSignature::parse(&sig_bytes).map_err(|e| usage(e.to_string()))?;
-    let mut input = Input::open(data)?;
-    let public = public_key(g, verifier)?;
+    let mut input = Input::open(&a.data)?;
+    let public = public_key(settings, &a)?;
     let ok = bridge::verify_sha256(&public, &signature, |sink| input.feed(sink))?;
     if !ok {
         return Err(VerificationFailed.into());
@@ -45,19 +65,17 @@ pub fn run(
     Ok(())
 }
 
-fn public_key(g: &GlobalArgs, v: &Verifier) -> anyhow::Result<PKey<Public>> {
-    if let Some(path) = &v.pubkey {
-        let pem = read_pem("--pubkey", path)?;
-        return PKey::public_key_from_pem(&pem).map_err(|_| {
+fn public_key(settings: &Settings, a: &Args) -> anyhow::Result<PKey<Public>> {
+    if let Some(path) = &a.pubkey {
+        return PKey::public_key_from_pem(&read_pem("--pubkey", path)?).map_err(|_| {
             usage(format!(
                 "--pubkey {} is not a PEM public key",
                 path.display()
             ))
         });
     }
-    if let Some(path) = &v.cert {
-        let pem = read_pem("--cert", path)?;
-        let cert = X509::from_pem(&pem).map_err(|_| {
+    if let Some(path) = &a.cert {
+        let cert = X509::from_pem(&read_pem("--cert", path)?).map_err(|_| {
             usage(format!(
                 "--cert {} is not a PEM certificate",
                 path.display()
@@ -67,7 +85,11 @@ fn public_key(g: &GlobalArgs, v: &Verifier) -> anyhow::Result<PKey<Public>> {
             .public_key()
             .map_err(|_| usage(format!("--cert {}: unreadable public key", path.display())));
     }
-    token_public_key(g, v.label.as_deref(), v.key.as_deref())
+    let key = KeyArgs {
+        label: a.label.clone(),
+        key: a.key.clone(),
+    };
+    token_public_key(settings, &key)
 }
 
 fn read_pem(flag: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -81,15 +103,11 @@ fn read_pem(flag: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The public key of a token key pair, read without logging in.
-pub fn token_public_key(
-    g: &GlobalArgs,
-    label: Option<&str>,
-    key: Option<&str>,
-) -> anyhow::Result<PKey<Public>> {
-    let (selector, uri) = key_selector(label, key)?;
-    let (module, token) = open_token(g, uri.as_ref())?;
+pub fn token_public_key(settings: &Settings, key: &KeyArgs) -> anyhow::Result<PKey<Public>> {
+    let (selector, uri) = key.selector()?;
+    let (module, token) = open_token(settings, uri.as_ref())?;
     let session = module.public_session(&token)?;
-    let info = session.find_public_key(&selector)?;
-    let point = session.ec_point(info.handle)?;
+    let object = session.find_public_key(&selector)?;
+    let point = session.ec_point(object.handle)?;
     Ok(bridge::p256_public_key(&point)?)
 }

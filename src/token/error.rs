@@ -4,12 +4,26 @@ use std::path::PathBuf;
 
 use cryptoki::error::{Error as CkError, RvError};
 
-use crate::error::exit;
+/// What kind of failure a [`TokenError`] is; the command edge picks the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The user named an object or token label that is missing, taken or ambiguous,
+    /// or a key that cannot do what was asked: fixed by changing the arguments.
+    Selection,
+    /// The module, the token or a PIN: fixed at the token.
+    Token,
+    /// The token returned data hsm-demo cannot make sense of.
+    Malformed,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("cannot load PKCS#11 module {}: {reason}", path.display())]
     ModuleLoad { path: PathBuf, reason: String },
+
+    /// hsm-demo's embedded token store could not be set up.
+    #[error("{0}")]
+    Store(String),
 
     // `err`, not `source`: the description already quotes it, so it is not chained.
     #[error("{op}: {}", describe(err))]
@@ -95,17 +109,36 @@ impl TokenError {
         move |err| TokenError::Pkcs11 { op, err }
     }
 
-    pub fn exit_code(&self) -> u8 {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            // The user named something that is not there, or is ambiguous: fix the arguments.
             TokenError::ObjectExists { .. }
             | TokenError::KeyNotFound { .. }
             | TokenError::AmbiguousKey { .. }
             | TokenError::KeyCannotSign { .. }
-            | TokenError::TokenLabelExists(_) => exit::USAGE,
-            TokenError::Malformed(_) => exit::OTHER,
-            _ => exit::TOKEN,
+            | TokenError::TokenLabelExists(_) => ErrorKind::Selection,
+            TokenError::Malformed(_) => ErrorKind::Malformed,
+            _ => ErrorKind::Token,
         }
+    }
+}
+
+/// Maps login and PIN-setting failures to errors that name the token and role.
+pub fn pin_error(err: CkError, role: &'static str, token: &str, op: &'static str) -> TokenError {
+    let token = token.to_string();
+    match rv_of(&err) {
+        Some(RvError::PinIncorrect) => TokenError::PinIncorrect { role, token },
+        Some(RvError::PinLocked) => TokenError::PinLocked { role, token },
+        Some(RvError::PinLenRange) => TokenError::PinInvalid {
+            role,
+            token,
+            detail: "length out of the token's range".into(),
+        },
+        Some(RvError::PinInvalid) => TokenError::PinInvalid {
+            role,
+            token,
+            detail: "contains characters the token refuses".into(),
+        },
+        _ => TokenError::Pkcs11 { op, err },
     }
 }
 

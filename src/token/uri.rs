@@ -1,6 +1,6 @@
 //! PKCS#11 URIs (RFC 7512): parsing what users pass, formatting what we print.
 
-use std::fmt::Write as _;
+use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// The parts of a `pkcs11:` URI that select a token and an object.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -20,8 +20,8 @@ pub enum UriError {
     Scheme(String),
     #[error("PKCS#11 URI attribute '{0}' has no '=' value")]
     NoValue(String),
-    #[error("PKCS#11 URI: bad percent-encoding in '{0}'")]
-    Percent(String),
+    #[error("PKCS#11 URI: bad percent-escape '{escape}' in '{attr}' (RFC 7512 wants '%' and two hex digits)")]
+    Percent { attr: String, escape: String },
     #[error("PKCS#11 URI attribute '{0}' appears twice")]
     Repeated(String),
     #[error("PKCS#11 URI carries a PIN ({0}); PINs never go on the command line: use HSM_DEMO_PIN, --pin-file or the prompt")]
@@ -33,6 +33,14 @@ pub enum UriError {
 }
 
 impl Pkcs11Uri {
+    /// Whether the URI says anything about the token (rather than only the object).
+    pub fn names_token(&self) -> bool {
+        self.token.is_some()
+            || self.serial.is_some()
+            || self.model.is_some()
+            || self.manufacturer.is_some()
+    }
+
     /// Parses `pkcs11:path-attr;path-attr?query-attr&query-attr`.
     ///
     /// Unknown path attributes are accepted and ignored, as RFC 7512 §2.3 asks of
@@ -53,7 +61,7 @@ impl Pkcs11Uri {
             let (name, raw) = attr
                 .split_once('=')
                 .ok_or_else(|| UriError::NoValue(attr.to_string()))?;
-            let value = percent_decode(raw).ok_or_else(|| UriError::Percent(attr.to_string()))?;
+            let value = percent_decode(attr, raw)?;
             let text = || String::from_utf8_lossy(&value).into_owned();
             let slot = match name {
                 "token" => Some(&mut out.token),
@@ -99,7 +107,7 @@ impl Pkcs11Uri {
             first = false;
             out.push_str(name);
             out.push('=');
-            out.push_str(&percent_encode(value, name == "id"));
+            out.push_str(&encode_value(value, name == "id"));
         };
         if let Some(v) = &self.model {
             push("model", v.as_bytes());
@@ -126,36 +134,37 @@ impl Pkcs11Uri {
     }
 }
 
-/// RFC 7512 §2.3: unreserved characters stay, everything else is `%XX`. `id` is
-/// always fully encoded (it is binary).
-fn percent_encode(value: &[u8], all: bool) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for &b in value {
-        let keep = !all && (b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-        if keep {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
+/// RFC 7512 §2.3: everything but the unreserved characters is `%XX`.
+const PATH_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Encodes a path attribute value; `id` is always fully encoded (it is binary).
+fn encode_value(value: &[u8], all: bool) -> String {
+    if all {
+        value.iter().map(|b| format!("%{b:02X}")).collect()
+    } else {
+        percent_encode(value, PATH_VALUE).to_string()
     }
-    out
 }
 
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+/// Decodes a percent-encoded value, refusing a `%` that is not followed by two hex
+/// digits (percent_decode would pass `%+1` or `%zz` through as text, and
+/// `u8::from_str_radix` would read `%+1` as 0x01).
+fn percent_decode(attr: &str, raw: &str) -> Result<Vec<u8>, UriError> {
+    for (at, _) in raw.match_indices('%') {
+        let escape = raw.get(at..at + 3).unwrap_or(&raw[at..]);
+        let hex = escape.as_bytes().get(1..3);
+        if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+            return Err(UriError::Percent {
+                attr: attr.to_string(),
+                escape: escape.to_string(),
+            });
         }
     }
-    Some(out)
+    Ok(percent_decode_str(raw).collect())
 }
 
 #[cfg(test)]
@@ -205,10 +214,14 @@ mod tests {
             Pkcs11Uri::parse("token=a"),
             Err(UriError::Scheme(_))
         ));
-        assert!(matches!(
-            Pkcs11Uri::parse("pkcs11:id=%zz"),
-            Err(UriError::Percent(_))
-        ));
+        for bad in ["pkcs11:id=%zz", "pkcs11:token=%+1", "pkcs11:token=a%2", "pkcs11:token=%"] {
+            assert!(
+                matches!(Pkcs11Uri::parse(bad), Err(UriError::Percent { .. })),
+                "{bad}"
+            );
+        }
+        let err = Pkcs11Uri::parse("pkcs11:token=%+1").unwrap_err().to_string();
+        assert!(err.contains("'%+1'"), "{err}");
         assert!(matches!(
             Pkcs11Uri::parse("pkcs11:token"),
             Err(UriError::NoValue(_))

@@ -1,0 +1,156 @@
+//! The ceremony's steps, each returning what it made: the key pair (Steps 1 and 2),
+//! the root certificate, and the quorum (Step 3). They print nothing.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use cryptoki::types::AuthPin;
+use openssl::sha::sha256;
+use openssl::x509::X509;
+use zeroize::Zeroizing;
+
+use crate::bridge::{self, BridgeError, Profile};
+use crate::hsm::{Hsm, SigningKey};
+use crate::output::StagingDir;
+use crate::quorum::{self, Binding, Quorum, ShareFile};
+use crate::token::{Custody, KeyPair};
+
+use super::so_step::{self, Outcome};
+
+/// Steps 1 and 2: the key pair in the token and its public key.
+pub struct NewKey {
+    pub pair: KeyPair,
+    /// The uncompressed EC point from CKA_EC_POINT.
+    pub point: Vec<u8>,
+    /// SHA-256 of the DER SubjectPublicKeyInfo.
+    pub spki_sha256: [u8; 32],
+}
+
+/// Step 1: an ECDSA P-256 key pair generated in the token (custody read back).
+pub fn generate_key(hsm: &Hsm, label: &str) -> anyhow::Result<NewKey> {
+    let pair = hsm.session().generate_p256(label, None)?;
+    let point = hsm.session().ec_point(pair.public)?;
+    let spki_sha256 = bridge::spki_sha256(&bridge::p256_public_key(&point)?)?;
+    Ok(NewKey {
+        pair,
+        point,
+        spki_sha256,
+    })
+}
+
+/// The self-signed root certificate and what was checked before it is written.
+pub struct RootCertificate {
+    pub cert: X509,
+    pub serial: Vec<u8>,
+    /// SHA-256 of the certificate's DER.
+    pub sha256: [u8; 32],
+    pub checks: Vec<&'static str>,
+    pub custody: Custody,
+}
+
+/// Builds the root certificate from the profile with the token key, then checks it:
+/// the certificate carries the token's key, verifies, is a trust anchor to OpenSSL,
+/// SKI = AKI; and the key reads back with full custody.
+pub fn root_certificate(
+    hsm: &Hsm,
+    key: &SigningKey<'_>,
+    profile: &Profile,
+    days: u32,
+) -> anyhow::Result<RootCertificate> {
+    let mut serial = hsm.session().random(16)?;
+    // Positive and 16 bytes long: clear the sign bit, set the next one.
+    serial[0] = (serial[0] & 0x7f) | 0x40;
+    let cert = bridge::build_self_signed(profile, key.public(), key.private(), &serial, days)?;
+    let checks = bridge::check_self_signed(&cert, key.public())
+        .map_err(|e| anyhow::anyhow!("root certificate check failed: {e}"))?;
+    let custody = hsm.session().custody(key.object().handle)?;
+    let shortfalls = custody.shortfalls();
+    if !shortfalls.is_empty() {
+        bail!("custody read-back failed: {}", shortfalls.join(", "));
+    }
+    let der = cert
+        .to_der()
+        .map_err(BridgeError::openssl("encode the certificate"))?;
+    Ok(RootCertificate {
+        sha256: sha256(&der),
+        cert,
+        serial,
+        checks,
+        custody,
+    })
+}
+
+/// Step 3, done: the quorum over the new SO PIN.
+pub struct QuorumMade {
+    pub quorum: Quorum,
+    /// Bytes of token randomness behind the new PIN.
+    pub secret_len: usize,
+    pub binding: Binding,
+    pub shares: Vec<ShareFile>,
+}
+
+/// Why Step 3 failed, and whether the SO PIN had changed by then.
+pub enum QuorumFailure {
+    BeforeChange(anyhow::Error),
+    AfterChange(anyhow::Error),
+}
+
+const SHARE_PURPOSE: &str = "SO PIN of a PKCS#11 token holding an offline root CA key";
+
+/// Step 3: a fresh SO PIN from the token RNG, split M-of-N into share files written
+/// (and synced) into `staging` before anything changes; the last M files are read
+/// back and recombined, and only that recombined value goes to the token as the new
+/// SO PIN (in a child process: see so_step).
+pub fn make_quorum(
+    hsm: &Hsm,
+    q: Quorum,
+    old_so: &AuthPin,
+    binding: Binding,
+    staging: &StagingDir,
+) -> Result<QuorumMade, QuorumFailure> {
+    let before = |e: anyhow::Error| QuorumFailure::BeforeChange(e);
+    let token = hsm.token();
+    let len = hsm
+        .module()
+        .max_pin_len(token)
+        .map_err(|e| before(e.into()))?
+        .min(64)
+        / 2;
+    if len < 16 {
+        return Err(before(anyhow::anyhow!(
+            "the token allows SO PINs of at most {} characters; a quorum secret needs 32",
+            len * 2
+        )));
+    }
+    let secret = Zeroizing::new(hsm.session().random(len).map_err(|e| before(e.into()))?);
+    let new_so = Zeroizing::new(hex::encode(secret.as_slice()));
+    let shares = quorum::split(new_so.as_bytes(), q, &binding, SHARE_PURPOSE);
+    let mut files = Vec::new();
+    for s in &shares {
+        let name = format!("share-{}-of-{}.json", s.index, s.shares);
+        let json = Zeroizing::new(serde_json::to_string_pretty(s).map_err(|e| before(e.into()))?);
+        staging
+            .write(&name, json.as_bytes(), 0o600)
+            .map_err(|e| before(e.into()))?;
+        files.push(staging.path().join(name));
+    }
+    let subset: Vec<PathBuf> = files[files.len() - usize::from(q.threshold)..].to_vec();
+    // A recombination failure here is ours, not bad user input: keep it untyped.
+    let (recovered, _) =
+        quorum::combine(&subset).map_err(|e| before(anyhow::anyhow!("{e}")))?;
+    if recovered.as_slice() != new_so.as_bytes() {
+        return Err(before(anyhow::anyhow!(
+            "the share files do not recombine to the new SO PIN"
+        )));
+    }
+    match so_step::set_so_pin(hsm.module().path(), &token.serial, old_so, &recovered) {
+        Outcome::Changed => Ok(QuorumMade {
+            quorum: q,
+            secret_len: len,
+            binding,
+            shares,
+        }),
+        Outcome::Unchanged(why) => Err(before(anyhow::anyhow!("{why}"))),
+        Outcome::ChangedOrUnknown(why) => Err(QuorumFailure::AfterChange(anyhow::anyhow!("{why}"))),
+    }
+}

@@ -1,0 +1,171 @@
+//! The owned HSM context of one command: the PKCS#11 module, the chosen token, the
+//! user's login, and the pkcs11-provider. Keys loaded through it borrow it, so a key
+//! cannot outlive the login it depends on: the compiler enforces what used to be a
+//! field-order comment.
+//!
+//! Why it matters: closing the application's last session or C_Logout logs the user
+//! out (PKCS#11 v2.40 §5.6), and the provider's key handles die with the login
+//! (CKR_OBJECT_HANDLE_INVALID, CKR_USER_NOT_LOGGED_IN); see docs/platform.md.
+
+use std::cell::OnceCell;
+use std::marker::PhantomData;
+use std::path::PathBuf;
+
+use cryptoki::types::AuthPin;
+use openssl::pkey::{PKey, PKeyRef, Private, Public};
+
+use crate::bridge::{self, EcdsaSignature, Provider};
+use crate::token::{
+    Curve, KeyKind, KeyObject, KeySelector, Module, Session, TokenError, TokenRef, User,
+};
+
+/// A logged-in token and the provider that signs with its keys.
+pub struct Hsm {
+    // Field order is drop order: the session (and with it the login) goes before the
+    // module, and nothing that borrows `self` can still exist by then.
+    session: Session<User>,
+    module: Module,
+    /// The user PIN, handed to the provider, which logs in on its own where the login
+    /// is not shared (a module behind p11-kit's client: docs/platform.md).
+    pin: AuthPin,
+    /// The pkcs11-provider's .so, loaded on the first key that needs it.
+    provider_path: PathBuf,
+    provider: OnceCell<Provider>,
+}
+
+/// A token-resident signing key as OpenSSL sees it: the private half through the
+/// pkcs11-provider (every operation runs in the token), the public half from the
+/// token's public key object in OpenSSL's default provider. Borrows its [`Hsm`].
+pub struct SigningKey<'h> {
+    object: KeyObject,
+    private: PKey<Private>,
+    public: PKey<Public>,
+    // The lifetime of the Hsm borrow, without its auto traits (the key is shared
+    // across benchmark threads; the Hsm's session is not Sync).
+    login: PhantomData<&'h ()>,
+}
+
+impl Hsm {
+    /// Logs the user in on `token` (the PIN is tried once).
+    pub fn login(
+        module: Module,
+        token: &TokenRef,
+        pin: AuthPin,
+        provider_path: PathBuf,
+    ) -> Result<Hsm, TokenError> {
+        let session = module.login_user(token, &pin)?;
+        Ok(Hsm {
+            session,
+            module,
+            pin,
+            provider_path,
+            provider: OnceCell::new(),
+        })
+    }
+
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    pub fn token(&self) -> &TokenRef {
+        self.session.token()
+    }
+
+    /// The logged-in session, for token work that is not signing.
+    pub fn session(&self) -> &Session<User> {
+        &self.session
+    }
+
+    /// Another session on the same login (PKCS#11 login state is per application),
+    /// e.g. one per benchmark thread.
+    pub fn extra_session(&self) -> Result<Session<User>, TokenError> {
+        self.module.another_user_session(&self.session)
+    }
+
+    /// The one private key the selector names, loaded for signing.
+    pub fn signing_key(&self, selector: &KeySelector) -> anyhow::Result<SigningKey<'_>> {
+        let object = self.session.find_private_key(selector)?;
+        self.load_key(object)
+    }
+
+    /// A private key the caller already found (or generated), loaded for signing:
+    /// refused if it cannot sign, then its public key read from the token and the
+    /// private key loaded through the provider by its URI.
+    pub fn load_key(&self, object: KeyObject) -> anyhow::Result<SigningKey<'_>> {
+        let public = self.public_key(&object)?;
+        self.load_key_with(object, public)
+    }
+
+    /// The second half of [`Hsm::load_key`] (timed on its own by `bench`): the
+    /// provider, and the private key through it, for a key whose public half the
+    /// caller already read with [`Hsm::public_key`].
+    pub fn load_key_with(
+        &self,
+        object: KeyObject,
+        public: PKey<Public>,
+    ) -> anyhow::Result<SigningKey<'_>> {
+        let provider = match self.provider.get() {
+            Some(p) => p,
+            None => {
+                let loaded = Provider::load(&self.provider_path)?;
+                self.provider.get_or_init(|| loaded)
+            }
+        };
+        let private = provider.private_key(&object.uri, &self.pin)?;
+        Ok(SigningKey {
+            object,
+            private,
+            public,
+            login: PhantomData,
+        })
+    }
+
+    /// The public key of a private key object, refusing a key hsm-demo cannot sign with.
+    pub fn public_key(&self, object: &KeyObject) -> anyhow::Result<PKey<Public>> {
+        let refuse = |why: String| TokenError::KeyCannotSign {
+            label: object.label.clone(),
+            why,
+        };
+        if object.can_sign != Some(true) {
+            return Err(refuse("CKA_SIGN is false".into()).into());
+        }
+        if object.kind != KeyKind::Ec(Some(Curve::P256)) {
+            let curve = object.kind.curve().map(Curve::name).unwrap_or_default();
+            let what = format!("{} {curve}", object.kind.type_name());
+            return Err(refuse(format!(
+                "it is {}, hsm-demo signs with ECDSA P-256",
+                what.trim_end()
+            ))
+            .into());
+        }
+        let handle = self.session.public_key_for(object)?;
+        let point = self.session.ec_point(handle)?;
+        Ok(bridge::p256_public_key(&point)?)
+    }
+}
+
+impl SigningKey<'_> {
+    pub fn object(&self) -> &KeyObject {
+        &self.object
+    }
+
+    pub fn public(&self) -> &PKey<Public> {
+        &self.public
+    }
+
+    /// The provider key, for OpenSSL operations that sign (X509_sign).
+    pub fn private(&self) -> &PKeyRef<Private> {
+        &self.private
+    }
+
+    /// Signs the data `feed` hands over (SHA-256 on the host, ECDSA in the token) and
+    /// checks the signature with the token's public key before returning it.
+    pub fn sign(
+        &self,
+        feed: impl FnOnce(
+            &mut dyn FnMut(&[u8]) -> Result<(), bridge::BridgeError>,
+        ) -> anyhow::Result<()>,
+    ) -> anyhow::Result<EcdsaSignature> {
+        bridge::sign_sha256_checked(&self.private, &self.public, feed)
+    }
+}

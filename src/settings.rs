@@ -1,0 +1,181 @@
+//! Settings: every environment variable and default path, resolved once at start-up
+//! into a value the commands pass down. Apart from clap's `env =` attributes in
+//! cli.rs, this is the only file that reads the environment; only main.rs writes it.
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::Args;
+use secrecy::SecretString;
+
+use crate::token::ModuleSpec;
+
+/// The flags every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// PKCS#11 module (shared library) to load; default: SoftHSM2 with hsm-demo's own token store
+    #[arg(long, global = true, env = "HSM_DEMO_MODULE", value_name = "PATH")]
+    pub module: Option<PathBuf>,
+
+    /// Token to use, by label or PKCS#11 URI ('pkcs11:token=...;serial=...');
+    /// default: the only initialized token
+    #[arg(long, global = true, value_name = "LABEL|URI")]
+    pub token: Option<String>,
+
+    /// Token to use, by serial number
+    #[arg(long, global = true, value_name = "SERIAL")]
+    pub serial: Option<String>,
+
+    /// File holding the user PIN (one trailing newline is ignored); else HSM_DEMO_PIN, else a prompt
+    #[arg(long, global = true, value_name = "FILE")]
+    pub pin_file: Option<PathBuf>,
+}
+
+/// The SoftHSM2 module path recorded by build.rs.
+pub const DEFAULT_SOFTHSM: &str = env!("HSM_DEMO_DEFAULT_SOFTHSM");
+/// The pkcs11-provider module path recorded by build.rs.
+pub const DEFAULT_PROVIDER: &str = env!("HSM_DEMO_DEFAULT_PROVIDER");
+
+/// Whose PIN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinRole {
+    /// CKU_USER: signs, generates keys.
+    User,
+    /// CKU_SO: initialises the user PIN.
+    SecurityOfficer,
+    /// A new user PIN being set by the SO (quorum-reset-pin).
+    NewUser,
+}
+
+impl PinRole {
+    pub const ALL: [PinRole; 3] = [PinRole::User, PinRole::SecurityOfficer, PinRole::NewUser];
+
+    pub fn env_var(self) -> &'static str {
+        match self {
+            PinRole::User => "HSM_DEMO_PIN",
+            PinRole::SecurityOfficer => "HSM_DEMO_SO_PIN",
+            PinRole::NewUser => "HSM_DEMO_NEW_PIN",
+        }
+    }
+}
+
+/// A PIN from the environment, as it was at start-up.
+pub enum EnvPin {
+    Unset,
+    Set(SecretString),
+    NotUnicode,
+}
+
+/// What the process was started with, resolved.
+pub struct Settings {
+    /// `--token` (label or URI) and `--serial`, as given.
+    pub token: Option<String>,
+    pub serial: Option<String>,
+    /// `--pin-file`.
+    pub pin_file: Option<PathBuf>,
+    /// `--module` / `HSM_DEMO_MODULE`, else SoftHSM2 (found at build time).
+    pub module_path: PathBuf,
+    /// Whether the module is the built-in default (SoftHSM2).
+    pub default_module: bool,
+    /// `SOFTHSM2_CONF` as the user set it.
+    pub softhsm_conf_env: Option<PathBuf>,
+    /// `$XDG_DATA_HOME/hsm-demo` or `$HOME/.local/share/hsm-demo`, when either is set.
+    pub data_dir: Option<PathBuf>,
+    /// `HSM_DEMO_PROVIDER`, else the pkcs11.so found at build time.
+    pub provider: PathBuf,
+    /// HSM_DEMO_PIN, HSM_DEMO_SO_PIN, HSM_DEMO_NEW_PIN.
+    pins: [EnvPin; 3],
+    /// Whether stdin is a terminal (PIN prompts are possible).
+    pub interactive: bool,
+}
+
+fn var(name: &str) -> Option<OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+impl Settings {
+    /// Reads the environment once.
+    pub fn resolve(global: &GlobalArgs) -> Settings {
+        let (module_path, default_module) = match &global.module {
+            Some(path) => (path.clone(), false),
+            None => (PathBuf::from(DEFAULT_SOFTHSM), true),
+        };
+        let data_dir = var("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            // The XDG spec ignores relative paths.
+            .filter(|p| p.is_absolute())
+            .map(|p| p.join("hsm-demo"))
+            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".local/share/hsm-demo")));
+        let pins = PinRole::ALL.map(|role| match std::env::var(role.env_var()) {
+            Ok(v) if v.is_empty() => EnvPin::Unset,
+            Ok(v) => EnvPin::Set(SecretString::from(v)),
+            Err(std::env::VarError::NotPresent) => EnvPin::Unset,
+            Err(std::env::VarError::NotUnicode(_)) => EnvPin::NotUnicode,
+        });
+        Settings {
+            token: global.token.clone(),
+            serial: global.serial.clone(),
+            pin_file: global.pin_file.clone(),
+            module_path,
+            default_module,
+            softhsm_conf_env: var("SOFTHSM2_CONF").map(PathBuf::from),
+            data_dir,
+            provider: var("HSM_DEMO_PROVIDER")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_PROVIDER)),
+            pins,
+            interactive: std::io::stdin().is_terminal(),
+        }
+    }
+
+    /// The PIN variable of `role` as it was at start-up.
+    pub fn env_pin(&self, role: PinRole) -> &EnvPin {
+        let i = PinRole::ALL.iter().position(|r| *r == role).expect("a role");
+        &self.pins[i]
+    }
+
+    /// hsm-demo's own SoftHSM2 store is used when no module and no SOFTHSM2_CONF are
+    /// given; its config path (which may not exist yet).
+    pub fn embedded_conf(&self) -> Option<PathBuf> {
+        if self.default_module && self.softhsm_conf_env.is_none() {
+            self.data_dir.as_ref().map(|d| d.join("softhsm2.conf"))
+        } else {
+            None
+        }
+    }
+
+    /// The SoftHSM2 config in effect: the user's, or the embedded store's.
+    pub fn softhsm_conf(&self) -> Option<PathBuf> {
+        self.softhsm_conf_env.clone().or_else(|| self.embedded_conf())
+    }
+
+    /// Which module to load. Fails only when the embedded store is needed and neither
+    /// XDG_DATA_HOME nor HOME says where it goes.
+    pub fn module(&self) -> Result<ModuleSpec, String> {
+        let embedded = self.default_module && self.softhsm_conf_env.is_none();
+        if embedded && self.data_dir.is_none() {
+            return Err(
+                "neither XDG_DATA_HOME nor HOME is set: cannot place the embedded SoftHSM2 token store; set HOME, SOFTHSM2_CONF or --module".into(),
+            );
+        }
+        Ok(ModuleSpec {
+            path: self.module_path.clone(),
+            softhsm_conf: self.softhsm_conf(),
+            embedded,
+        })
+    }
+
+    /// What main exports before anything loads a module, because the libraries read
+    /// it from the environment only: SoftHSM2 its config file (SOFTHSM2_CONF, for the
+    /// embedded store), the pkcs11-provider the module to drive (PKCS11_PROVIDER_MODULE,
+    /// which overrides the config's pkcs11-module-path), so that cryptoki and the
+    /// provider use the same module.
+    pub fn exports(&self) -> Vec<(&'static str, OsString)> {
+        let mut out = vec![("PKCS11_PROVIDER_MODULE", self.module_path.clone().into())];
+        if let Some(conf) = self.embedded_conf() {
+            out.push(("SOFTHSM2_CONF", conf.into()));
+        }
+        out
+    }
+}

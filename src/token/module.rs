@@ -1,0 +1,280 @@
+//! A loaded PKCS#11 module: its library info, slots and tokens, token initialization,
+//! and the sessions it opens.
+
+use std::path::{Path, PathBuf};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::MechanismType;
+use cryptoki::session::UserType;
+use cryptoki::slot::{Slot, TokenInfo};
+use cryptoki::types::AuthPin;
+
+use super::error::{describe, pin_error};
+use super::select::padded_text;
+use super::session::{Public, SecurityOfficer, Session, User};
+use super::{embedded, TokenError, TokenRef, TokenSelector};
+
+/// Which module to load, as resolved from the settings.
+#[derive(Debug, Clone)]
+pub struct ModuleSpec {
+    pub path: PathBuf,
+    /// The SoftHSM2 config in effect, named in messages about a missing token.
+    pub softhsm_conf: Option<PathBuf>,
+    /// Whether `softhsm_conf` is hsm-demo's own store, created before the module loads.
+    pub embedded: bool,
+}
+
+/// A loaded, initialised PKCS#11 module.
+pub struct Module {
+    ctx: Pkcs11,
+    spec: ModuleSpec,
+}
+
+/// Library-level facts (CK_INFO).
+pub struct LibraryInfo {
+    pub manufacturer: String,
+    pub description: String,
+    pub library_version: String,
+    pub cryptoki_version: String,
+}
+
+/// One slot and, when present, its token.
+pub struct SlotEntry {
+    pub slot: Slot,
+    pub description: String,
+    pub manufacturer: String,
+    pub token: Option<TokenState>,
+}
+
+/// A token as CK_TOKEN_INFO and the mechanism list describe it.
+pub struct TokenState {
+    pub token: TokenRef,
+    pub info: TokenInfo,
+    pub mechanisms: Vec<MechanismType>,
+}
+
+impl Module {
+    /// Loads the module and calls C_Initialize (OS locking). A module the OpenSSL
+    /// pkcs11-provider already initialised in this process is fine: PKCS#11 v2.40
+    /// §5.4 returns CKR_CRYPTOKI_ALREADY_INITIALIZED for a second C_Initialize in one
+    /// application (pkcs11-provider issue #187 is the same situation the other way round).
+    pub fn open(spec: &ModuleSpec) -> Result<Module, TokenError> {
+        if spec.embedded {
+            if let Some(conf) = &spec.softhsm_conf {
+                embedded::ensure_store(conf)?;
+            }
+        }
+        let path = &spec.path;
+        let ctx = Pkcs11::new(path).map_err(|e| TokenError::ModuleLoad {
+            path: path.clone(),
+            reason: module_load_reason(path, &e),
+        })?;
+        match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => return Err(TokenError::pkcs11("initialize the PKCS#11 module")(e)),
+        }
+        Ok(Module {
+            ctx,
+            spec: spec.clone(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.spec.path
+    }
+
+    pub fn softhsm_conf(&self) -> Option<&Path> {
+        self.spec.softhsm_conf.as_deref()
+    }
+
+    pub fn library_info(&self) -> Result<LibraryInfo, TokenError> {
+        let info = self
+            .ctx
+            .get_library_info()
+            .map_err(TokenError::pkcs11("read the module info"))?;
+        Ok(LibraryInfo {
+            manufacturer: padded_text(info.manufacturer_id()),
+            description: padded_text(info.library_description()),
+            library_version: info.library_version().to_string(),
+            cryptoki_version: info.cryptoki_version().to_string(),
+        })
+    }
+
+    /// Every slot, with its token and mechanism list when a token is present.
+    pub fn slots(&self) -> Result<Vec<SlotEntry>, TokenError> {
+        let slots = self
+            .ctx
+            .get_all_slots()
+            .map_err(TokenError::pkcs11("list slots"))?;
+        let mut out = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let info = self
+                .ctx
+                .get_slot_info(slot)
+                .map_err(TokenError::pkcs11("read slot info"))?;
+            let token = if info.token_present() {
+                let info = self.token_info(slot)?;
+                let mechanisms = self
+                    .ctx
+                    .get_mechanism_list(slot)
+                    .map_err(TokenError::pkcs11("list mechanisms"))?;
+                Some(TokenState {
+                    token: TokenRef::new(slot, &info),
+                    info,
+                    mechanisms,
+                })
+            } else {
+                None
+            };
+            out.push(SlotEntry {
+                slot,
+                description: padded_text(info.slot_description()),
+                manufacturer: padded_text(info.manufacturer_id()),
+                token,
+            });
+        }
+        Ok(out)
+    }
+
+    fn token_info(&self, slot: Slot) -> Result<TokenInfo, TokenError> {
+        self.ctx
+            .get_token_info(slot)
+            .map_err(TokenError::pkcs11("read token info"))
+    }
+
+    /// The initialized tokens.
+    pub fn tokens(&self) -> Result<Vec<TokenRef>, TokenError> {
+        let slots = self
+            .ctx
+            .get_slots_with_initialized_token()
+            .map_err(TokenError::pkcs11("list slots with a token"))?;
+        slots
+            .into_iter()
+            .map(|slot| Ok(TokenRef::new(slot, &self.token_info(slot)?)))
+            .collect()
+    }
+
+    /// The one token the selector names; with an empty selector, the only initialized
+    /// token. Never "the first slot".
+    pub fn select_token(&self, selector: &TokenSelector) -> Result<TokenRef, TokenError> {
+        let hint = match self.softhsm_conf() {
+            Some(conf) => format!(
+                " (SOFTHSM2_CONF={}); initialize one with 'hsm-demo init-token --label NAME'",
+                conf.display()
+            ),
+            None => "; initialize one with 'hsm-demo init-token --label NAME'".to_string(),
+        };
+        selector.select(self.tokens()?, &self.path().display().to_string(), &hint)
+    }
+
+    /// C_InitToken on a free slot, then the user PIN (C_Login as SO, C_InitPIN).
+    /// Refuses a label that an initialized token already carries.
+    pub fn init_token(
+        &self,
+        label: &str,
+        so_pin: &AuthPin,
+        user_pin: &AuthPin,
+    ) -> Result<TokenRef, TokenError> {
+        if self.tokens()?.iter().any(|t| t.label == label) {
+            return Err(TokenError::TokenLabelExists(label.to_string()));
+        }
+        let slots = self
+            .ctx
+            .get_slots_with_token()
+            .map_err(TokenError::pkcs11("list slots"))?;
+        let mut free = None;
+        for slot in slots {
+            if !self.token_info(slot)?.token_initialized() {
+                free = Some(slot);
+                break;
+            }
+        }
+        let slot = free.ok_or(TokenError::NoFreeSlot)?;
+        self.ctx
+            .init_token(slot, so_pin, label)
+            .map_err(|e| pin_error(e, "SO PIN", label, "initialize the token"))?;
+        // SoftHSM moves the new token to a new slot id (docs/platform.md): find it
+        // again by label.
+        let token = self
+            .tokens()?
+            .into_iter()
+            .find(|t| t.label == label)
+            .ok_or_else(|| {
+                TokenError::Malformed(format!("token '{label}' vanished after C_InitToken"))
+            })?;
+        let so = self.login_so(&token, so_pin)?;
+        so.init_user_pin(user_pin)?;
+        so.logout()?;
+        Ok(token)
+    }
+
+    /// The longest PIN the token accepts (CK_TOKEN_INFO.ulMaxPinLen).
+    pub fn max_pin_len(&self, token: &TokenRef) -> Result<usize, TokenError> {
+        Ok(self.token_info(token.slot)?.max_pin_length())
+    }
+
+    /// A read-write session logged in as the user. The PIN is tried exactly once.
+    pub fn login_user(&self, token: &TokenRef, pin: &AuthPin) -> Result<Session<User>, TokenError> {
+        let session = self.rw_session(token)?;
+        session.login(UserType::User, pin, "user PIN")?;
+        Ok(session)
+    }
+
+    /// A read-write session logged in as the security officer.
+    pub fn login_so(
+        &self,
+        token: &TokenRef,
+        pin: &AuthPin,
+    ) -> Result<Session<SecurityOfficer>, TokenError> {
+        let session = self.rw_session(token)?;
+        session.login(UserType::So, pin, "SO PIN")?;
+        Ok(session)
+    }
+
+    /// An unauthenticated read-only session (public objects only).
+    pub fn public_session(&self, token: &TokenRef) -> Result<Session<Public>, TokenError> {
+        let session = self
+            .ctx
+            .open_ro_session(token.slot)
+            .map_err(TokenError::pkcs11("open a session"))?;
+        Ok(Session::new(session, token.clone()))
+    }
+
+    /// Another read-write session acting as the user `logged_in` is logged in as: the
+    /// login is per application (PKCS#11 v2.40 §5.6), so it needs no C_Login; holding
+    /// a `Session<User>` is the proof that one happened.
+    pub fn another_user_session(
+        &self,
+        logged_in: &Session<User>,
+    ) -> Result<Session<User>, TokenError> {
+        self.rw_session(logged_in.token())
+    }
+
+    /// A read-write session with no login of its own. It acts with whatever role this
+    /// application is logged in as: PKCS#11 login state is per application (v2.40 §5.6).
+    fn rw_session<R>(&self, token: &TokenRef) -> Result<Session<R>, TokenError> {
+        let session = self
+            .ctx
+            .open_rw_session(token.slot)
+            .map_err(TokenError::pkcs11("open a session"))?;
+        Ok(Session::new(session, token.clone()))
+    }
+}
+
+/// Says why a module did not load, in words a user can act on.
+fn module_load_reason(path: &Path, err: &CkError) -> String {
+    if !path.exists() {
+        return "no such file".to_string();
+    }
+    match err {
+        CkError::LibraryLoading(e) => {
+            let text = e.to_string();
+            // libloading quotes dlerror(), which repeats the path; keep the reason.
+            let reason = text.rsplit(": ").next().unwrap_or(&text).to_string();
+            format!("not a loadable shared library ({reason})")
+        }
+        CkError::MissingSymbol(name) => format!("not a PKCS#11 module (no {name})"),
+        other => describe(other),
+    }
+}

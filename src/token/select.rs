@@ -1,0 +1,144 @@
+//! Which token a command means: by label, serial or PKCS#11 URI, never by slot index
+//! (SoftHSM moves a token to a new slot id when it is initialized).
+
+use cryptoki::slot::{Slot, TokenInfo};
+
+use super::{Pkcs11Uri, TokenError};
+
+/// An initialized token, identified by what PKCS#11 URIs use.
+#[derive(Debug, Clone)]
+pub struct TokenRef {
+    pub slot: Slot,
+    pub label: String,
+    pub serial: String,
+    pub manufacturer: String,
+    pub model: String,
+}
+
+/// A CK_TOKEN_INFO text field: blank-padded by the spec (PKCS#11 v2.40 §3.2); some
+/// modules pad with NULs instead, which must not reach text, JSON or URIs.
+pub fn padded_text(s: &str) -> String {
+    s.trim_end_matches([' ', '\0']).to_string()
+}
+
+impl TokenRef {
+    pub fn new(slot: Slot, info: &TokenInfo) -> Self {
+        TokenRef {
+            slot,
+            label: padded_text(info.label()),
+            serial: padded_text(info.serial_number()),
+            manufacturer: padded_text(info.manufacturer_id()),
+            model: padded_text(info.model()),
+        }
+    }
+
+    /// The token's own URI (model, manufacturer, serial, token).
+    pub fn uri(&self) -> Pkcs11Uri {
+        Pkcs11Uri {
+            token: Some(self.label.clone()),
+            serial: Some(self.serial.clone()),
+            manufacturer: Some(self.manufacturer.clone()),
+            model: Some(self.model.clone()),
+            ..Default::default()
+        }
+    }
+
+    /// A key's URI: token label and serial (labels are not unique), object, id, type.
+    pub fn key_uri(&self, label: &str, id: &[u8], object_type: &str) -> String {
+        Pkcs11Uri {
+            token: Some(self.label.clone()),
+            serial: Some(self.serial.clone()),
+            object: Some(label.to_string()),
+            id: Some(id.to_vec()),
+            object_type: Some(object_type.to_string()),
+            ..Default::default()
+        }
+        .to_uri_string()
+    }
+
+    pub fn describe(&self) -> String {
+        format!("'{}' (serial {})", self.label, self.serial)
+    }
+}
+
+/// How the user picked a token.
+#[derive(Debug, Clone, Default)]
+pub struct TokenSelector {
+    pub label: Option<String>,
+    pub serial: Option<String>,
+    pub uri: Option<Pkcs11Uri>,
+}
+
+impl TokenSelector {
+    pub fn is_empty(&self) -> bool {
+        self.label.is_none() && self.serial.is_none() && self.uri.as_ref().is_none_or(|u| !u.names_token())
+    }
+
+    fn matches(&self, t: &TokenRef) -> bool {
+        let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        let uri_ok = self.uri.as_ref().is_none_or(|u| {
+            eq(&u.token, &t.label)
+                && eq(&u.serial, &t.serial)
+                && eq(&u.model, &t.model)
+                && eq(&u.manufacturer, &t.manufacturer)
+        });
+        eq(&self.label, &t.label) && eq(&self.serial, &t.serial) && uri_ok
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(l) = &self.label {
+            parts.push(format!("label '{l}'"));
+        }
+        if let Some(s) = &self.serial {
+            parts.push(format!("serial '{s}'"));
+        }
+        if let Some(u) = &self.uri {
+            parts.push(format!("URI {}", u.to_uri_string()));
+        }
+        parts.join(", ")
+    }
+
+    /// The one token among `tokens` this selector names; with an empty selector, the
+    /// only one. Never "the first". `no_token_hint` completes the message when the
+    /// module has no initialized token at all.
+    pub fn select(&self, tokens: Vec<TokenRef>, module: &str, no_token_hint: &str) -> Result<TokenRef, TokenError> {
+        let list = |ts: &[&TokenRef]| {
+            ts.iter()
+                .map(|t| t.describe())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let all: Vec<&TokenRef> = tokens.iter().collect();
+        if self.is_empty() {
+            return match all.as_slice() {
+                [] => Err(TokenError::NoToken {
+                    module: module.to_string(),
+                    hint: no_token_hint.to_string(),
+                }),
+                [one] => Ok((*one).clone()),
+                many => Err(TokenError::AmbiguousToken {
+                    count: many.len(),
+                    list: list(many),
+                }),
+            };
+        }
+        let matching: Vec<&TokenRef> = tokens.iter().filter(|t| self.matches(t)).collect();
+        match matching.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(TokenError::TokenNotFound {
+                selector: self.describe(),
+                present: if all.is_empty() {
+                    "none".into()
+                } else {
+                    list(&all)
+                },
+            }),
+            many => Err(TokenError::AmbiguousSelector {
+                selector: self.describe(),
+                count: many.len(),
+                list: list(many),
+            }),
+        }
+    }
+}
