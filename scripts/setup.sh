@@ -22,7 +22,7 @@ done
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]}" >&2
-    # PLATFORM.md: pkcs11-provider is only in bookworm-backports.
+    # docs/platform.md "Packages": pkcs11-provider is only in bookworm-backports.
     if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
         echo "$BACKPORTS_LINE" | "${SUDO[@]}" tee "$BACKPORTS_FILE" >/dev/null
     fi

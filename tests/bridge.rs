@@ -379,7 +379,7 @@ fn bad_inputs_are_one_line_with_the_documented_code() {
 #[test]
 fn an_ambiguous_label_is_refused() {
     let hsm = SoftHsm::new();
-    // Another client happily makes two key pairs with one label (PLATFORM.md).
+    // Another client happily makes two key pairs with one label (docs/platform.md).
     for id in ["01", "02"] {
         hsm.pkcs11_tool_keypair("dup", id, "EC:prime256v1");
     }

@@ -20,7 +20,7 @@ fn list_slots_shows_the_fixture_token_in_text() {
         line_value(&out, "EC keygen:").as_deref(),
         Some("yes (CKM_EC_KEY_PAIR_GEN)")
     );
-    // SoftHSM 2.6 has CKM_ECDSA but not CKM_ECDSA_SHA256 (PLATFORM.md).
+    // SoftHSM 2.6 has CKM_ECDSA but not CKM_ECDSA_SHA256 (docs/platform.md).
     let sign = line_value(&out, "ECDSA sign:").unwrap();
     assert!(
         sign.starts_with("yes (") && sign.contains("CKM_ECDSA"),

@@ -1,7 +1,7 @@
 //! The same binary against a token behind a socket, by changing only the module path:
 //! `p11-kit server` exports the fixture's SoftHSM token, and hsm-demo loads
 //! p11-kit-client.so, a stand-in for a network HSM's PKCS#11 library. Here login state
-//! is not shared between cryptoki and the pkcs11-provider (PLATFORM.md), so signing
+//! is not shared between cryptoki and the pkcs11-provider (docs/platform.md, "login sharing"), so signing
 //! only works because the provider is given its own PIN.
 
 mod common;

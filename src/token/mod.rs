@@ -1,17 +1,19 @@
 //! The token layer: every cryptoki call lives here. `module` loads a PKCS#11 library
 //! and lists its slots, `select` picks a token, `session` opens sessions typed by role,
-//! `keys` generates, finds and reads key objects, `uri` parses and prints RFC 7512 URIs.
+//! `object` types key objects, `keys` generates, finds and reads them, `uri` parses and prints RFC 7512 URIs.
 
 mod embedded;
 mod error;
 mod keys;
 mod module;
+mod object;
 mod select;
 mod session;
 mod uri;
 
 pub use error::{ErrorKind, TokenError};
-pub use keys::{Curve, Custody, KeyKind, KeyObject, KeyPair, KeySelector};
+pub use keys::KeyPair;
+pub use object::{Curve, Custody, KeyKind, KeyObject, KeySelector};
 pub use module::{Module, ModuleSpec, SlotEntry, TokenState};
 pub use select::{TokenRef, TokenSelector};
 pub use session::{Session, User};
