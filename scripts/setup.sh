@@ -8,10 +8,26 @@ set -euo pipefail
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
 
-APT_PACKAGES=(softhsm2 opensc gnutls-bin p11-kit p11-kit-modules libssl-dev pkg-config openssl python3-venv)
+APT_PACKAGES=(softhsm2 opensc gnutls-bin p11-kit p11-kit-modules libssl-dev pkg-config openssl python3-venv
+              man-db bsdextrautils)
 BACKPORTS_PACKAGES=(pkcs11-provider)
-BACKPORTS_LINE='deb http://deb.debian.org/debian bookworm-backports main'
 BACKPORTS_FILE=/etc/apt/sources.list.d/hsm-demo-bookworm-backports.list
+
+# The mirror this machine already uses for bookworm main: backports comes from the same
+# place (docs/platform.md "Packages"). deb822 .sources files first, then one-line lists.
+main_archive_uri() {
+    local f
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        awk 'BEGIN { RS = ""; FS = "\n" }
+             /(^|\n)Suites:[^\n]*[[:space:]]bookworm([[:space:]]|$)/ {
+                 for (i = 1; i <= NF; i++)
+                     if ($i ~ /^URIs:/) { sub(/^URIs:[[:space:]]*/, "", $i); split($i, u, " "); print u[1]; exit }
+             }' "$f"
+    done | head -n 1
+    grep -hsE '^deb[[:space:]]+[^[:space:]]+[[:space:]]+bookworm[[:space:]]' \
+        /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{ print $2 }' | head -n 1
+}
 
 missing=()
 for p in "${APT_PACKAGES[@]}" "${BACKPORTS_PACKAGES[@]}"; do
@@ -24,7 +40,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]}" >&2
     # docs/platform.md "Packages": pkcs11-provider is only in bookworm-backports.
     if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-        echo "$BACKPORTS_LINE" | "${SUDO[@]}" tee "$BACKPORTS_FILE" >/dev/null
+        uri=$(main_archive_uri | head -n 1)
+        if [ -z "$uri" ]; then
+            echo "setup: no bookworm main archive in apt's sources; add a bookworm-backports source for pkcs11-provider" >&2
+            exit 1
+        fi
+        echo "deb $uri bookworm-backports main" | "${SUDO[@]}" tee "$BACKPORTS_FILE" >/dev/null
     fi
     export DEBIAN_FRONTEND=noninteractive
     "${SUDO[@]}" apt-get update -qq

@@ -85,13 +85,31 @@ pub enum Command {
 
     /// Print the man page (roff), or write one page per command with --dir
     Manpage(manpage::Args),
+}
 
-    /// Internal: the key ceremony's SO step, run as a separate PKCS#11 application.
-    /// Reads the current and the new SO PIN from stdin, one per line.
-    #[command(name = "__set-so-pin", hide = true)]
+/// The command line of the ceremony's SO step, a child process hsm-demo runs itself
+/// (`hsm-demo --module M --serial S __set-so-pin`, PINs on stdin): a parser of its
+/// own, so that it is in no help text, completion script or man page.
+#[derive(Debug, Parser)]
+#[command(name = "hsm-demo")]
+pub struct SoStepCli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub step: SoStep,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SoStep {
+    #[command(name = "__set-so-pin")]
     SetSoPin,
 }
 
+/// Whether this process is the SO step: exactly the argument shape the ceremony uses.
+pub fn is_so_step(args: &[std::ffi::OsString]) -> bool {
+    matches!(args, [_, m, _, s, _, step] if m == "--module" && s == "--serial" && step == "__set-so-pin")
+}
 /// The clap definition of the whole command line (for completions and man pages).
 pub fn definition() -> clap::Command {
     Cli::command()

@@ -27,11 +27,33 @@ fn main() -> ExitCode {
     // so that its state outlives the token libraries; openssl-sys registers no atexit
     // cleanup, and we never call OPENSSL_cleanup (docs/platform.md, "exit").
     openssl::init();
-    let cli = match cli::Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if cli::is_so_step(&args) {
+        let child = match cli::SoStepCli::try_parse_from(&args) {
+            Ok(child) => child,
+            Err(e) => return clap_error(e),
+        };
+        let settings = prepare(&child.global);
+        let cli::SoStep::SetSoPin = child.step;
+        return ceremony::so_step::child_main(&settings);
+    }
+    let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => return clap_error(e),
     };
-    let settings = Settings::resolve(&cli.global);
+    let settings = prepare(&cli.global);
+    match commands::run(cli.command, &settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("hsm-demo: {}", error::one_line(&err));
+            ExitCode::from(error::exit_code(&err))
+        }
+    }
+}
+
+/// Resolves the settings and makes the process environment what the libraries need.
+fn prepare(global: &settings::GlobalArgs) -> Settings {
+    let settings = Settings::resolve(global);
     // The only writes to the environment, made here once before any thread exists
     // (set_var is not thread-safe). SoftHSM2 reads its config, and the pkcs11-provider
     // the module it drives, from the environment only (docs/platform.md, "one module").
@@ -43,16 +65,7 @@ fn main() -> ExitCode {
     for role in PinRole::ALL {
         std::env::remove_var(role.env_var());
     }
-    if let cli::Command::SetSoPin = cli.command {
-        return ceremony::so_step::child_main(&settings);
-    }
-    match commands::run(cli.command, &settings) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("hsm-demo: {}", error::one_line(&err));
-            ExitCode::from(error::exit_code(&err))
-        }
-    }
+    settings
 }
 
 /// Help and version as clap prints them; a usage error as one line and exit 2.

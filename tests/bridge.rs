@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fails_with, ok, signature_hex, spy_calls, succeeds, SoftHsm, SOFTHSM, SPY};
+use common::{fails_with, ok, signature_hex, softhsm_module, spy_calls, succeeds, SoftHsm, SPY};
 use predicates::prelude::*;
 
 /// A DER INTEGER from unsigned big-endian bytes (independent of hsm-demo's code).
@@ -74,15 +74,13 @@ fn hsm_demo_signs_and_openssl_verifies() {
         .arg(&data));
     assert_eq!(verified.trim(), "Verified OK");
     let tampered = hsm.write("tampered.txt", "TAMPERED data");
-    let out = hsm
-        .openssl()
+    hsm.openssl()
         .args(["dgst", "-sha256", "-verify", "pub.pem", "-signature"])
         .arg(&sig_file)
         .arg(&tampered)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Verification failure"));
+        .assert()
+        .failure()
+        .stdout(predicates::str::contains("Verification failure"));
 }
 
 #[test]
@@ -218,7 +216,7 @@ fn signing_happens_in_the_token_and_the_private_value_never_leaves_it() {
     let log = hsm.path("spy.log");
     succeeds(
         hsm.cmd()
-            .env("PKCS11SPY", SOFTHSM)
+            .env("PKCS11SPY", softhsm_module())
             .env("PKCS11SPY_OUTPUT", &log)
             .args(["--module", SPY, "sign", "--label", "k", "--data", "x"]),
     );
@@ -249,9 +247,7 @@ fn signing_happens_in_the_token_and_the_private_value_never_leaves_it() {
 fn verify_with_pubkey_or_cert_needs_no_token() {
     let dir = SoftHsm::empty();
     let sh = |args: &[&str]| {
-        ok(std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir.dir.path()));
+        ok(dir.tool("openssl").args(args));
     };
     sh(&[
         "genpkey",
@@ -422,7 +418,7 @@ fn every_command_exits_normally_never_by_a_signal() {
         vec!["sign", "--label", "missing", "--data", "d"],
     ];
     for args in runs {
-        let status = hsm.cmd().args(&args).output().unwrap().status;
+        let status = hsm.cmd().args(&args).assert().get_output().status;
         assert!(
             status.code().is_some(),
             "{args:?} ended by a signal: {status:?}"

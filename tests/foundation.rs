@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{fails_with, line_value, ok, spy_calls, SoftHsm, SOFTHSM, SPY, USER_PIN};
+use common::{
+    fails_with, line_value, ok, softhsm_module, spy_calls, succeeds, SoftHsm, SPY, USER_PIN,
+};
 use predicates::prelude::*;
 
 #[test]
@@ -40,7 +42,7 @@ fn list_slots_json_has_the_same_facts() {
     let hsm = SoftHsm::new();
     let v: serde_json::Value =
         serde_json::from_str(&hsm.run_ok(&["list-slots", "--json"])).unwrap();
-    assert_eq!(v["module"]["path"], SOFTHSM);
+    assert_eq!(v["module"]["path"], softhsm_module());
     let slots = v["slots"].as_array().unwrap();
     assert_eq!(slots.len(), 2);
     let token = slots
@@ -125,11 +127,11 @@ fn generate_key_makes_a_non_extractable_pair_another_client_sees() {
             "-o",
         ])
         .arg(&der));
-    let ours = std::process::Command::new("openssl")
-        .args(["pkey", "-pubin", "-outform", "DER", "-in"])
-        .arg(hsm.path("ours.pem"))
-        .output()
-        .unwrap();
+    let ours = succeeds(
+        hsm.tool("openssl")
+            .args(["pkey", "-pubin", "-outform", "DER", "-in"])
+            .arg(hsm.path("ours.pem")),
+    );
     assert_eq!(ours.stdout, std::fs::read(der).unwrap());
 }
 
@@ -190,7 +192,7 @@ fn wrong_pin_is_one_line_exit_3_and_exactly_one_login_attempt() {
     let line = fails_with(
         hsm.cmd()
             .env("HSM_DEMO_PIN", "000000")
-            .env("PKCS11SPY", SOFTHSM)
+            .env("PKCS11SPY", softhsm_module())
             .env("PKCS11SPY_OUTPUT", &log)
             .args(["--module", SPY, "list-keys"]),
         3,
@@ -352,11 +354,10 @@ fn embedded_default_creates_its_own_store_and_init_token_works() {
         .code(2)
         .stderr(predicate::str::contains("already exists"));
     // The SO PIN really is the one given: pkcs11-tool uses it to reset the user PIN.
-    ok(std::process::Command::new("pkcs11-tool")
+    ok(hsm
+        .pkcs11_tool()
         .env("SOFTHSM2_CONF", &conf)
         .args([
-            "--module",
-            SOFTHSM,
             "--token-label",
             "local-ca",
             "--login",
@@ -373,13 +374,45 @@ fn embedded_default_creates_its_own_store_and_init_token_works() {
 }
 
 #[test]
+fn malformed_percent_escapes_in_uris_are_named() {
+    let hsm = SoftHsm::new();
+    // `%+1` once decoded to 0x01 (u8::from_str_radix accepts a sign).
+    for (uri, escape) in [("pkcs11:token=%+1", "'%+1'"), ("pkcs11:token=a%2", "'%2'")] {
+        let line = fails_with(hsm.cmd().args(["--token", uri, "list-keys"]), 2);
+        assert!(line.contains(escape) && line.contains("percent-escape"), "{line}");
+    }
+    let line = fails_with(
+        hsm.cmd()
+            .args(["sign", "--key", "pkcs11:object=k;id=%zz", "--data", "x"]),
+        2,
+    );
+    assert!(line.contains("'%zz'"), "{line}");
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let hsm = SoftHsm::new();
-    hsm.cmd().args(["generate-key"]).assert().code(2);
+    // clap's own usage errors are one line too, pointing at --help.
+    for args in [
+        vec!["generate-key"],
+        vec!["no-such-command"],
+        vec!["sign", "--label", "k", "--key", "pkcs11:object=k", "--data", "x"],
+        vec!["bench", "--label", "k", "--threads", "0"],
+    ] {
+        let line = fails_with(hsm.cmd().args(&args), 2);
+        assert!(
+            line.starts_with("hsm-demo: ") && line.contains("(see 'hsm-demo --help')"),
+            "{args:?}: {line}"
+        );
+    }
+    hsm.cmd()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Exit codes: 0 success"));
     hsm.cmd()
         .args(["generate-key", "--label", "x", "--id", "abc"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("odd number of hex digits"));
-    hsm.cmd().args(["no-such-command"]).assert().code(2);
 }

@@ -9,7 +9,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ok, signature_hex, succeeds, SoftHsm, SOFTHSM};
+use common::{ok, signature_hex, softhsm_module, succeeds, SoftHsm};
 
 const CLIENT: &str = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so";
 
@@ -25,7 +25,7 @@ impl Server {
         let child = Command::new("p11-kit")
             .args(["server", "-f", "-n"])
             .arg(&socket)
-            .args(["--provider", SOFTHSM, "pkcs11:token=test-hsm"])
+            .args(["--provider", &softhsm_module(), "pkcs11:token=test-hsm"])
             .env("SOFTHSM2_CONF", &hsm.conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -3,7 +3,8 @@
 //! with the two PIN variables exported as the README says.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use assert_cmd::Command;
 
 /// Runs a seed script in a scratch directory under target/ (so `cargo run` finds this
 /// package and the ceremony's output lands there, not in the source tree).
@@ -31,15 +32,12 @@ fn run_seed(script: &str) -> (String, String) {
         .env("HSM_DEMO_SO_PIN", "12345678")
         .env("CARGO_TERM_QUIET", "true")
         .env_remove("HSM_DEMO_MODULE")
-        .output()
-        .unwrap();
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "{script} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
     assert_ceremony_output(scratch.path());
     (stdout, stderr)
 }

@@ -31,7 +31,7 @@ pub fn run(definition: clap::Command, a: Args) -> anyhow::Result<()> {
         return Ok(());
     };
     let mut pages = vec![("hsm-demo.1".to_string(), definition.clone())];
-    for sub in definition.get_subcommands().filter(|s| !s.is_hide_set()) {
+    for sub in definition.get_subcommands() {
         let name = format!("hsm-demo-{}", sub.get_name());
         let page = sub.clone().name(name.clone()).version(env!("CARGO_PKG_VERSION"));
         pages.push((format!("{name}.1"), page));

@@ -44,7 +44,6 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::OpensslEnv => openssl_env::run(settings),
         Command::Completions(a) => completions::run(cli::definition(), a),
         Command::Manpage(a) => manpage::run(cli::definition(), a),
-        Command::SetSoPin => unreachable!("main runs the SO step itself"),
     }
 }
 

@@ -1,18 +1,30 @@
 //! Test fixture: a SoftHSM2 token store in a TempDir with its own softhsm2.conf, and
-//! commands (hsm-demo, openssl, pkcs11-tool) wired to it with a clean environment.
+//! every program the tests run (hsm-demo, openssl, pkcs11-tool, ...) as an assert_cmd
+//! `Command` with a clean environment, so that every test asserts the same way:
+//! `succeeds(cmd)` / `ok(cmd)` / `fails_with(cmd, code)`, or an `.assert()` chain.
+//!
+//! The PKCS#11 module comes from `HSM_DEMO_TEST_MODULE`, else the SoftHSM2 that
+//! build.rs found (rust-cryptoki's tests take `TEST_PKCS11_MODULE` the same way).
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command as StdCommand;
+use std::process::Output;
 
-use assert_cmd::Command;
+pub use assert_cmd::Command;
 use tempfile::TempDir;
 
 pub const SO_PIN: &str = "12345678";
 pub const USER_PIN: &str = "123456";
-pub const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
 pub const SPY: &str = "/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so";
+
+/// The SoftHSM2 module under test.
+pub fn softhsm_module() -> String {
+    std::env::var("HSM_DEMO_TEST_MODULE")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| env!("HSM_DEMO_DEFAULT_SOFTHSM").to_string())
+}
 
 pub struct SoftHsm {
     pub dir: TempDir,
@@ -55,63 +67,55 @@ impl SoftHsm {
     }
 
     pub fn add_token(&self, label: &str) {
-        let out = StdCommand::new("softhsm2-util")
-            .env("SOFTHSM2_CONF", &self.conf)
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                label,
-                "--so-pin",
-                SO_PIN,
-                "--pin",
-                USER_PIN,
-            ])
-            .output()
-            .expect("softhsm2-util runs (scripts/setup.sh installs softhsm2)");
-        assert!(
-            out.status.success(),
-            "softhsm2-util failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        ok(self.tool("softhsm2-util").args([
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--so-pin",
+            SO_PIN,
+            "--pin",
+            USER_PIN,
+        ]));
     }
 
-    /// `hsm-demo` with a clean environment: this store's SOFTHSM2_CONF, HOME inside the
-    /// TempDir, the user PIN in HSM_DEMO_PIN.
+    /// Any program with a clean environment (PATH only), HOME in the TempDir, this
+    /// store's SOFTHSM2_CONF, run in the TempDir.
+    pub fn tool(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("HOME", self.dir.path())
+            .env("SOFTHSM2_CONF", &self.conf)
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    /// `hsm-demo` on this store: the module under test, the user PIN in HSM_DEMO_PIN.
     pub fn cmd(&self) -> Command {
         let mut cmd = self.bare_cmd();
         cmd.env("SOFTHSM2_CONF", &self.conf)
+            .env("HSM_DEMO_MODULE", softhsm_module())
             .env("HSM_DEMO_PIN", USER_PIN);
         cmd
     }
 
     /// `hsm-demo` with a clean environment and no token configuration at all.
     pub fn bare_cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("hsm-demo").unwrap();
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap())
-            .env("HOME", self.dir.path())
-            .current_dir(self.dir.path());
+        let mut cmd = self.tool(env!("CARGO_BIN_EXE_hsm-demo"));
+        cmd.env_remove("SOFTHSM2_CONF");
         cmd
     }
 
-    /// Runs hsm-demo and returns stdout, failing the test with stderr on error.
+    /// Runs hsm-demo, which must succeed, and returns stdout.
     pub fn run_ok(&self, args: &[&str]) -> String {
-        let out = self.cmd().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "hsm-demo {args:?} failed ({:?}): {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        ok(self.cmd().args(args))
     }
 
-    /// `pkcs11-tool` against this store's SoftHSM module.
-    pub fn pkcs11_tool(&self) -> StdCommand {
-        let mut cmd = StdCommand::new("pkcs11-tool");
-        cmd.env("SOFTHSM2_CONF", &self.conf)
-            .args(["--module", SOFTHSM]);
+    /// `pkcs11-tool` against this store's module.
+    pub fn pkcs11_tool(&self) -> Command {
+        let mut cmd = self.tool("pkcs11-tool");
+        cmd.args(["--module", &softhsm_module()]);
         cmd
     }
 
@@ -136,7 +140,7 @@ impl SoftHsm {
 
     /// pkcs11-tool logs in as SO with `so_pin` and sets the user PIN to `new_pin`: proves
     /// which SO PIN the token has.
-    pub fn pkcs11_tool_so_init_pin(&self, so_pin: &str, new_pin: &str) -> std::process::Output {
+    pub fn pkcs11_tool_so_init_pin(&self, so_pin: &str, new_pin: &str) -> Output {
         self.pkcs11_tool()
             .args([
                 "--token-label",
@@ -154,8 +158,7 @@ impl SoftHsm {
 
     /// The key objects hsm-demo lists, as JSON.
     pub fn keys_json(&self) -> serde_json::Value {
-        let out = self.run_ok(&["list-keys", "--json"]);
-        serde_json::from_str(&out).unwrap()
+        serde_json::from_str(&self.run_ok(&["list-keys", "--json"])).unwrap()
     }
 
     /// Generates a key and returns its private-key URI.
@@ -163,31 +166,33 @@ impl SoftHsm {
         let out = self.run_ok(&["generate-key", "--label", label]);
         line_value(&out, "uri:").expect("generate-key prints the URI")
     }
+
+    /// The real `openssl` CLI with hsm-demo's provider config on this token store
+    /// (the PIN for `-passin env:HSM_DEMO_PIN`).
+    pub fn openssl(&self) -> Command {
+        let mut cmd = self.tool("openssl");
+        cmd.env("OPENSSL_CONF", provider_conf())
+            .env("PKCS11_PROVIDER_MODULE", softhsm_module())
+            .env("HSM_DEMO_PIN", USER_PIN);
+        cmd
+    }
+
+    /// Writes `bytes` to a file in the TempDir and returns its path.
+    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
 }
 
-/// The text after `key` on the first line (trimmed) that starts with it.
-pub fn line_value(text: &str, key: &str) -> Option<String> {
-    text.lines()
-        .map(str::trim)
-        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+/// Runs a command that must succeed; returns its whole output.
+pub fn succeeds(cmd: &mut Command) -> Output {
+    cmd.assert().success().get_output().clone()
 }
 
-/// Runs hsm-demo (or any assert_cmd command) that must succeed; shows stderr if not.
-pub fn succeeds(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().unwrap();
-    assert_success(&*cmd, out)
-}
-
-/// Fails the test, with both outputs, unless the command succeeded.
-fn assert_success(cmd: &dyn std::fmt::Debug, out: std::process::Output) -> std::process::Output {
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({:?}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+/// Runs a command that must succeed; returns its stdout.
+pub fn ok(cmd: &mut Command) -> String {
+    String::from_utf8(succeeds(cmd).stdout).expect("UTF-8 stdout")
 }
 
 /// Runs a command that must fail with `code`, and returns its stderr, which must be
@@ -203,6 +208,13 @@ pub fn fails_with(cmd: &mut Command, code: i32) -> String {
     text
 }
 
+/// The text after `key` on the first line (trimmed) that starts with it.
+pub fn line_value(text: &str, key: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+}
+
 /// Counts PKCS#11 calls of one name in a pkcs11-spy log.
 pub fn spy_calls(log: &Path, function: &str) -> usize {
     let text = std::fs::read_to_string(log).unwrap_or_default();
@@ -214,34 +226,6 @@ pub fn spy_calls(log: &Path, function: &str) -> usize {
 /// openssl-conf/pkcs11.cnf in this tree.
 pub fn provider_conf() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("openssl-conf/pkcs11.cnf")
-}
-
-impl SoftHsm {
-    /// The real `openssl` CLI with hsm-demo's provider config on this token store
-    /// (the PIN for `-passin env:HSM_DEMO_PIN`).
-    pub fn openssl(&self) -> StdCommand {
-        let mut cmd = StdCommand::new("openssl");
-        cmd.env("OPENSSL_CONF", provider_conf())
-            .env("PKCS11_PROVIDER_MODULE", SOFTHSM)
-            .env("SOFTHSM2_CONF", &self.conf)
-            .env("HSM_DEMO_PIN", USER_PIN)
-            .current_dir(self.dir.path());
-        cmd
-    }
-
-    /// Writes `bytes` to a file in the TempDir and returns its path.
-    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, bytes).unwrap();
-        p
-    }
-}
-
-/// Runs a std command, asserting success, and returns stdout.
-pub fn ok(cmd: &mut StdCommand) -> String {
-    let out = cmd.output().expect("command runs");
-    let out = assert_success(&*cmd, out);
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The hex after "Signature: " in hsm-demo's output.
