@@ -101,16 +101,20 @@ pub fn sign_sha256(
     key: &PKeyRef<Private>,
     feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<(), BridgeError>) -> anyhow::Result<()>,
 ) -> anyhow::Result<EcdsaSignature> {
-    super::clear_openssl_errors();
-    let mut signer = Signer::new(MessageDigest::sha256(), key).map_err(BridgeError::openssl(
-        "start the signature (EVP_DigestSignInit)",
-    ))?;
+    let mut signer = start_signature(key)?;
     feed(&mut |chunk| {
         signer
             .update(chunk)
             .map_err(BridgeError::openssl("hash the data (EVP_DigestSignUpdate)"))
     })?;
     finish_signature(signer)
+}
+
+fn start_signature(key: &PKeyRef<Private>) -> Result<Signer<'_>, BridgeError> {
+    super::clear_openssl_errors();
+    Signer::new(MessageDigest::sha256(), key).map_err(BridgeError::openssl(
+        "start the signature (EVP_DigestSignInit)",
+    ))
 }
 
 fn finish_signature(signer: Signer) -> anyhow::Result<EcdsaSignature> {
@@ -134,10 +138,7 @@ pub fn sign_sha256_checked<T: HasPublic>(
     public: &PKey<T>,
     feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<(), BridgeError>) -> anyhow::Result<()>,
 ) -> anyhow::Result<EcdsaSignature> {
-    super::clear_openssl_errors();
-    let mut signer = Signer::new(MessageDigest::sha256(), key).map_err(BridgeError::openssl(
-        "start the signature (EVP_DigestSignInit)",
-    ))?;
+    let mut signer = start_signature(key)?;
     let mut verifier = Verifier::new(MessageDigest::sha256(), public)
         .map_err(BridgeError::openssl("start verification"))?;
     feed(&mut |chunk| {

@@ -17,6 +17,14 @@ pub struct KeyArgs {
     pub key: Option<String>,
 }
 
+/// `--json` for a command whose output is data.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct FormatArgs {
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// The data to sign or verify: --data or --in (exactly one).
 #[derive(Debug, Args, Clone)]
 #[group(required = true, multiple = false)]

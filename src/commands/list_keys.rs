@@ -7,12 +7,7 @@ use crate::token::{Custody, KeyObject, TokenRef};
 
 use super::print_json;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Print JSON instead of text
-    #[arg(long)]
-    json: bool,
-}
+pub type Args = super::FormatArgs;
 
 /// `list-keys --json`.
 #[derive(Serialize)]

@@ -8,12 +8,7 @@ use crate::token::{SlotEntry, TokenState};
 
 use super::{open_module, print_json};
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Print JSON instead of text
-    #[arg(long)]
-    json: bool,
-}
+pub type Args = super::FormatArgs;
 
 /// `list-slots --json`.
 #[derive(Serialize)]

@@ -27,7 +27,7 @@ use crate::pin::{self, PinRole};
 use crate::settings::Settings;
 use crate::token::{KeySelector, Module, Pkcs11Uri, TokenRef, TokenSelector};
 
-pub use args::{DataArgs, KeyArgs};
+pub use args::{DataArgs, FormatArgs, KeyArgs};
 
 pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     match command {
