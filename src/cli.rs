@@ -87,9 +87,9 @@ pub enum Command {
     Manpage(manpage::Args),
 }
 
-/// The command line of the ceremony's SO step, a child process hsm-demo runs itself
-/// (`hsm-demo --module M --serial S __set-so-pin`, PINs on stdin): a parser of its
-/// own, so that it is in no help text, completion script or man page.
+/// The command line of the ceremony's SO steps, child processes hsm-demo runs itself
+/// (`hsm-demo --module M --serial S __set-so-pin`, PINs on stdin): a parser of their
+/// own, so that they are in no help text, completion script or man page.
 #[derive(Debug, Parser)]
 #[command(name = "hsm-demo")]
 pub struct SoStepCli {
@@ -104,11 +104,20 @@ pub struct SoStepCli {
 pub enum SoStep {
     #[command(name = "__set-so-pin")]
     SetSoPin,
+    #[command(name = "__prove-so-pin")]
+    ProveSoPin,
 }
 
-/// Whether this process is the SO step: exactly the argument shape the ceremony uses.
-pub fn is_so_step(args: &[std::ffi::OsString]) -> bool {
-    matches!(args, [_, m, _, s, _, step] if m == "--module" && s == "--serial" && step == "__set-so-pin")
+/// The SO step this process is, if it was started with exactly the argument shape the
+/// ceremony uses.
+pub fn so_step(args: &[std::ffi::OsString]) -> Option<&'static str> {
+    use crate::ceremony::so_step::{PROVE_SO_PIN, SET_SO_PIN};
+    match args {
+        [_, m, _, s, _, step] if m == "--module" && s == "--serial" => [SET_SO_PIN, PROVE_SO_PIN]
+            .into_iter()
+            .find(|name| step == name),
+        _ => None,
+    }
 }
 /// The clap definition of the whole command line (for completions and man pages).
 pub fn definition() -> clap::Command {

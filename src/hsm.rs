@@ -15,6 +15,7 @@ use cryptoki::types::AuthPin;
 use openssl::pkey::{PKey, PKeyRef, Private, Public};
 
 use crate::bridge::{self, EcdsaSignature, Provider};
+use crate::lock::TokenLock;
 use crate::token::{
     Curve, KeyKind, KeyObject, KeySelector, Module, Session, TokenError, TokenRef, User,
 };
@@ -31,6 +32,8 @@ pub struct Hsm {
     /// The pkcs11-provider's .so, loaded on the first key that needs it.
     provider_path: PathBuf,
     provider: OnceCell<Provider>,
+    /// Held for as long as the context lives, after everything above is dropped.
+    _lock: Option<TokenLock>,
 }
 
 /// A token-resident signing key as OpenSSL sees it: the private half through the
@@ -52,6 +55,7 @@ impl Hsm {
         token: &TokenRef,
         pin: AuthPin,
         provider_path: PathBuf,
+        lock: Option<TokenLock>,
     ) -> Result<Hsm, TokenError> {
         let session = module.login_user(token, &pin)?;
         Ok(Hsm {
@@ -60,6 +64,7 @@ impl Hsm {
             pin,
             provider_path,
             provider: OnceCell::new(),
+            _lock: lock,
         })
     }
 

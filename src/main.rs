@@ -7,8 +7,10 @@ mod bridge;
 mod ceremony;
 mod cli;
 mod commands;
+mod console;
 mod error;
 mod hsm;
+mod lock;
 mod output;
 mod pin;
 mod quorum;
@@ -28,14 +30,13 @@ fn main() -> ExitCode {
     // cleanup, and we never call OPENSSL_cleanup (docs/platform.md, "exit").
     openssl::init();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if cli::is_so_step(&args) {
+    if let Some(step) = cli::so_step(&args) {
         let child = match cli::SoStepCli::try_parse_from(&args) {
             Ok(child) => child,
             Err(e) => return clap_error(e),
         };
         let settings = prepare(&child.global);
-        let cli::SoStep::SetSoPin = child.step;
-        return ceremony::so_step::child_main(&settings);
+        return ceremony::so_step::child_main(&settings, step);
     }
     let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
@@ -45,7 +46,7 @@ fn main() -> ExitCode {
     match commands::run(cli.command, &settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("hsm-demo: {}", error::one_line(&err));
+            console::error_line(&error::one_line(&err));
             ExitCode::from(error::exit_code(&err))
         }
     }
@@ -78,7 +79,7 @@ fn clap_error(e: clap::Error) -> ExitCode {
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("hsm-demo: {first} (see 'hsm-demo --help')");
+            console::error_line(&format!("{first} (see 'hsm-demo --help')"));
             ExitCode::from(error::exit::USAGE)
         }
     }

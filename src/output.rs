@@ -110,26 +110,29 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
-/// A directory that outputs are written into before they are published together.
-/// Dropped, it is removed with its contents, unless [`StagingDir::keep_on_drop`] was
-/// called (after an irreversible step its files may be the only copies of a secret).
-pub struct StagingDir {
+/// A directory this process created (it must not have existed) and writes outputs
+/// into. Every file written is durable (file and directory synced) when `write`
+/// returns. Dropped, the directory is removed with its contents, unless
+/// [`OutputDir::keep_on_drop`] was called: after an irreversible step its files may be
+/// the only copies of a secret, and from then on nothing removes them.
+pub struct OutputDir {
     path: PathBuf,
     remove_on_drop: bool,
 }
 
-impl StagingDir {
-    /// A new, private (0700) directory in `parent`, named `.<prefix>-XXXXXX`.
-    pub fn new_in(parent: &Path, prefix: &str) -> Result<StagingDir, OutputError> {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!(".{prefix}-"))
-            .permissions(fs::Permissions::from_mode(0o700))
-            .tempdir_in(parent)
-            .map_err(OutputError::io("a staging directory in", parent))?;
-        Ok(StagingDir {
-            path: dir.keep(),
+impl OutputDir {
+    /// Creates `path` (not its parents) with mode 0700 whatever the umask. A name that
+    /// is taken, even by a dangling symlink, is refused.
+    pub fn reserve(path: &Path, what: &str) -> Result<OutputDir, OutputError> {
+        let err = || OutputError::io(what, path);
+        fs::DirBuilder::new().mode(0o700).create(path).map_err(err())?;
+        let dir = OutputDir {
+            path: path.to_path_buf(),
             remove_on_drop: true,
-        })
+        };
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(err())?;
+        sync_dir(parent_of(path)).map_err(err())?;
+        Ok(dir)
     }
 
     pub fn path(&self) -> &Path {
@@ -141,9 +144,18 @@ impl StagingDir {
         self.remove_on_drop = false;
     }
 
-    /// Writes a new file in the directory (see [`create_new`]).
+    /// Writes a new file in the directory (see [`create_new`]) and syncs the directory.
     pub fn write(&self, name: &str, bytes: &[u8], mode: u32) -> Result<(), OutputError> {
-        create_new(&self.path.join(name), bytes, mode, name)
+        let path = self.path.join(name);
+        create_new(&path, bytes, mode, name)?;
+        sync_dir(&self.path).map_err(OutputError::io(name, &path))
+    }
+
+    /// Removes a file this directory holds and syncs the directory.
+    pub fn remove(&self, name: &str) -> Result<(), OutputError> {
+        let path = self.path.join(name);
+        fs::remove_file(&path).map_err(OutputError::io(name, &path))?;
+        sync_dir(&self.path).map_err(OutputError::io(name, &path))
     }
 
     /// The names of the files in the directory, sorted.
@@ -154,21 +166,9 @@ impl StagingDir {
         names.sort();
         Ok(names)
     }
-
-    /// Moves the directory to `to` (which must not exist) and syncs both parents. On
-    /// failure the directory stays where it was, is no longer removed on drop, and its
-    /// path is returned with the error: the caller decides what becomes of it.
-    pub fn publish(mut self, to: &Path) -> Result<(), (PathBuf, std::io::Error)> {
-        self.remove_on_drop = false;
-        let from = self.path.clone();
-        rename_no_replace(&from, to)
-            .and_then(|()| sync_dir(parent_of(to)))
-            .and_then(|()| sync_dir(parent_of(&from)))
-            .map_err(|e| (from, e))
-    }
 }
 
-impl Drop for StagingDir {
+impl Drop for OutputDir {
     fn drop(&mut self) {
         if self.remove_on_drop {
             let _ = fs::remove_dir_all(&self.path);
@@ -194,19 +194,28 @@ mod tests {
     }
 
     #[test]
-    fn a_staging_dir_is_private_and_publishes_once() {
+    fn a_reserved_dir_is_private_refuses_a_taken_name_and_is_removed_unless_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let staging = StagingDir::new_in(dir.path(), "test").unwrap();
-        let mode = fs::metadata(staging.path()).unwrap().permissions().mode();
+        let path = dir.path().join("out");
+        let reserved = OutputDir::reserve(&path, "--out").unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
-        staging.write("a", b"x", 0o644).unwrap();
-        assert!(staging.write("a", b"y", 0o644).is_err());
-        let to = dir.path().join("final");
-        staging.publish(&to).unwrap();
-        assert_eq!(fs::read(to.join("a")).unwrap(), b"x");
-        let again = StagingDir::new_in(dir.path(), "test").unwrap();
-        let (kept, err) = again.publish(&to).unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
-        assert!(kept.is_dir(), "a failed publish keeps the staged files");
+        reserved.write("a", b"x", 0o644).unwrap();
+        assert!(reserved.write("a", b"y", 0o644).is_err());
+        assert!(matches!(
+            OutputDir::reserve(&path, "--out"),
+            Err(OutputError::Exists { .. })
+        ));
+        drop(reserved);
+        assert!(!path.exists(), "removed on drop");
+        let mut kept = OutputDir::reserve(&path, "--out").unwrap();
+        kept.write("share", b"secret", 0o600).unwrap();
+        kept.keep_on_drop();
+        drop(kept);
+        assert_eq!(fs::read(path.join("share")).unwrap(), b"secret");
+        // A dangling symlink takes the name too.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
+        assert!(OutputDir::reserve(&link, "--out").is_err());
     }
 }

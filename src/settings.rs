@@ -60,6 +60,16 @@ impl PinRole {
     }
 }
 
+/// Environment variables PKCS#11 modules read (SoftHSM2, kryoptic, p11-kit's client,
+/// Thales Luna): all a child process that only talks to the module is given.
+const MODULE_ENV: &[&str] = &[
+    "SOFTHSM2_CONF",
+    "KRYOPTIC_CONF",
+    "P11_KIT_SERVER_ADDRESS",
+    "XDG_RUNTIME_DIR",
+    "ChrystokiConfigurationPath",
+];
+
 /// A PIN from the environment, as it was at start-up.
 pub enum EnvPin {
     Unset,
@@ -88,6 +98,11 @@ pub struct Settings {
     pins: [EnvPin; 3],
     /// Whether stdin is a terminal (PIN prompts are possible).
     pub interactive: bool,
+    /// The [`MODULE_ENV`] variables that are set.
+    module_env: Vec<(&'static str, OsString)>,
+    /// Where token locks live: `$XDG_RUNTIME_DIR/hsm-demo/locks`, else the data
+    /// directory's `locks`, else a per-user directory under the temporary directory.
+    pub lock_dir: PathBuf,
 }
 
 fn var(name: &str) -> Option<OsString> {
@@ -113,7 +128,14 @@ impl Settings {
             Err(std::env::VarError::NotPresent) => EnvPin::Unset,
             Err(std::env::VarError::NotUnicode(_)) => EnvPin::NotUnicode,
         });
+        let uid = rustix::process::getuid().as_raw();
+        let lock_dir = var("XDG_RUNTIME_DIR")
+            .map(|d| PathBuf::from(d).join("hsm-demo"))
+            .or_else(|| data_dir.clone())
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("hsm-demo-{uid}")))
+            .join("locks");
         Settings {
+            lock_dir,
             token: global.token.clone(),
             serial: global.serial.clone(),
             pin_file: global.pin_file.clone(),
@@ -126,6 +148,10 @@ impl Settings {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_PROVIDER)),
             pins,
             interactive: std::io::stdin().is_terminal(),
+            module_env: MODULE_ENV
+                .iter()
+                .filter_map(|name| std::env::var_os(name).map(|v| (*name, v)))
+                .collect(),
         }
     }
 
@@ -164,6 +190,17 @@ impl Settings {
             softhsm_conf: self.softhsm_conf(),
             embedded,
         })
+    }
+
+    /// The environment a child process that talks only to the PKCS#11 module gets:
+    /// what the module reads, with the embedded store's config when that is in use.
+    pub fn module_environment(&self) -> Vec<(&'static str, OsString)> {
+        let mut env = self.module_env.clone();
+        if let Some(conf) = self.embedded_conf() {
+            env.retain(|(name, _)| *name != "SOFTHSM2_CONF");
+            env.push(("SOFTHSM2_CONF", conf.into()));
+        }
+        env
     }
 
     /// What main exports before anything loads a module, because the libraries read

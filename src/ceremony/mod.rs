@@ -1,7 +1,15 @@
 //! The offline-root key ceremony: key generation in the token, the root certificate
 //! made by OpenSSL with the token key, custody proof, a real M-of-N quorum over the
 //! SO PIN, and a signed transcript. `steps` makes each step's data; this file runs
-//! them in order with the ceremony's rules on failure, and records the transcript.
+//! them in order with the ceremony's rules, and records the transcript.
+//!
+//! The rules (write-ahead): the output directory is reserved, with an INCOMPLETE
+//! marker, before Step 1. Until the SO PIN may have changed, any failure destroys the
+//! new key pair and removes the directory. The share files are durable in the output
+//! directory before C_SetPIN is attempted, and from that attempt on nothing removes
+//! them; an outcome that is not definitely "unchanged" counts as "changed". At the end
+//! a fresh process proves the old SO PIN refused and the new one accepted, and only
+//! then is the INCOMPLETE marker removed.
 
 pub mod so_step;
 mod steps;
@@ -14,24 +22,58 @@ use openssl::sha::sha256;
 
 use crate::bridge::{BridgeError, Profile};
 use crate::hsm::{Hsm, SigningKey};
-use crate::output::{self, StagingDir};
+use crate::output::OutputDir;
 use crate::quorum::{Binding, Quorum};
+use crate::settings::Settings;
 use crate::token::{Custody, Module, TokenRef};
 
+pub use steps::quorum_secret_len;
 pub use transcript::utc_stamp;
 use transcript::{utc_now, Transcript};
 
 /// The longest validity accepted: 25 years.
 pub const MAX_DAYS: u32 = 25 * 365 + 6;
 
+/// The marker an output directory holds until the ceremony completed.
+pub const INCOMPLETE: &str = "INCOMPLETE";
+
 pub struct Options {
     pub label: String,
     pub profile: Profile,
     /// What to call the profile in the transcript.
     pub profile_name: String,
-    pub out: PathBuf,
-    pub quorum: Option<Quorum>,
+    /// The quorum, and the bytes of randomness its secret gets.
+    pub quorum: Option<(Quorum, usize)>,
     pub days: u32,
+}
+
+/// Creates the output directory (which must not exist) with its INCOMPLETE marker.
+pub fn reserve(out: &Path) -> anyhow::Result<OutputDir> {
+    let dir = OutputDir::reserve(out, "--out")?;
+    let marker = format!(
+        "hsm-demo key ceremony, started {}.\n\
+         This directory is not a completed ceremony: the ceremony stopped before its end,\n\
+         or is still running. If share files are here, the token's SO PIN may already be\n\
+         the secret they hold: keep them, and check with `hsm-demo quorum-reset-pin`.\n",
+        utc_now()
+    );
+    dir.write(INCOMPLETE, marker.as_bytes(), 0o644)?;
+    Ok(dir)
+}
+
+/// Directories beside `out` that hold an incomplete ceremony (for the next run to
+/// point at).
+pub fn incomplete_near(out: &Path) -> Vec<PathBuf> {
+    let parent = crate::output::parent_of(out);
+    let mut found: Vec<PathBuf> = std::fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join(INCOMPLETE).is_file())
+        .collect();
+    found.sort();
+    found
 }
 
 /// Checks made before the user logs in and before anything is created: the label is
@@ -44,7 +86,12 @@ pub fn preflight(
     label: &str,
     so_pin: Option<&AuthPin>,
 ) -> anyhow::Result<()> {
-    module.public_session(token)?.ensure_label_free(label)?;
+    if let Err(e) = module.public_session(token)?.ensure_label_free(label) {
+        let hint = format!(
+            "if it is left from a ceremony that did not complete, remove it with 'hsm-demo delete-key --label {label}'"
+        );
+        return Err(anyhow::Error::from(e).context(hint));
+    }
     if let Some(so) = so_pin {
         let session = module.login_so(token, so).map_err(|e| {
             anyhow::Error::from(e).context("check the current SO PIN before Step 1")
@@ -54,14 +101,14 @@ pub fn preflight(
     Ok(())
 }
 
-/// Runs the ceremony with the user logged in, handing every printed line to `print`,
-/// and returns the output directory. Until the SO PIN changes, any failure destroys
-/// the new key pair and leaves no output; from the PIN change on, the share files are
-/// kept whatever happens.
+/// Runs the ceremony with the user logged in, writing into `out` (reserved by
+/// [`reserve`]) and handing every printed line to `print`.
 pub fn run(
     hsm: &Hsm,
+    settings: &Settings,
     so_pin: Option<&AuthPin>,
     opts: &Options,
+    mut out: OutputDir,
     print: &mut dyn FnMut(&str),
 ) -> anyhow::Result<PathBuf> {
     let mut t = Transcript::new(print);
@@ -81,63 +128,59 @@ pub fn run(
     ));
     t.detail(&format!("SPKI SHA-256: {}", colon_hex(&key.spki_sha256)));
 
-    let staged = hsm
-        .load_key(key.pair.private.clone())
-        .and_then(|signing| {
-            let staging = stage_root(hsm, &signing, opts, &mut t)?;
-            Ok((signing, staging))
-        });
-    let (signing, (mut staging, cert_sha256)) = match staged {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = hsm.session().destroy_key_pair(&key.pair);
-            return Err(e.context(
-                "the ceremony stopped; the new key pair was destroyed and nothing was written",
-            ));
-        }
+    // Until the SO PIN may change: a failure destroys the key pair, and dropping `out`
+    // removes the directory.
+    let undo = |e: anyhow::Error| {
+        let _ = hsm.session().destroy_key_pair(&key.pair);
+        e.context("the ceremony stopped; the new key pair was destroyed and nothing was written")
     };
+    let signing = hsm.load_key(key.pair.private.clone()).map_err(undo)?;
+    let cert_sha256 = root_certificate(hsm, &signing, opts, &out, &mut t).map_err(undo)?;
 
-    match (opts.quorum, so_pin) {
+    let made = match (opts.quorum, so_pin) {
         (Some(q), Some(old_so)) => {
             let binding = Binding {
-                ceremony_id: hex::encode(hsm.session().random(16)?),
+                ceremony_id: hex::encode(hsm.session().random(16).map_err(|e| undo(e.into()))?),
                 token_label: hsm.token().label.clone(),
                 token_serial: hsm.token().serial.clone(),
                 root_cert_sha256: hex::encode(cert_sha256),
             };
-            let made = steps::make_quorum(hsm, q, old_so, binding, &staging);
-            if !matches!(made, Err(steps::QuorumFailure::BeforeChange(_))) {
-                // Past C_SetPIN the shares are the only way to the SO role.
-                staging.keep_on_drop();
-            }
-            match made {
-                Ok(made) => record_quorum(&made, &mut t),
+            match steps::make_quorum(hsm, settings, q, old_so, binding, &mut out) {
+                Ok(made) => {
+                    record_quorum(&made, &mut t);
+                    Some((made, old_so))
+                }
                 Err(steps::QuorumFailure::BeforeChange(e)) => {
-                    // The SO PIN is unchanged; the key is fine but the ceremony is not.
-                    return Err(e.context("the quorum step failed before the SO PIN changed; nothing was written (the key pair stays in the token)"));
+                    // Definitely unchanged: the shares open nothing.
+                    let _ = std::fs::remove_dir_all(out.path());
+                    return Err(undo(e.context("the quorum step failed before the SO PIN changed")));
                 }
                 Err(steps::QuorumFailure::AfterChange(e)) => {
-                    let kept = keep_incomplete(staging, &opts.out);
                     return Err(e.context(format!(
-                        "the SO PIN WAS changed; the custodian shares are kept in {kept}"
+                        "the SO PIN may have changed: the custodian shares in {} are its only copy (the directory stays marked {INCOMPLETE})",
+                        out.path().display()
                     )));
                 }
             }
         }
-        _ => t.step("[Step 3] No quorum made (--no-quorum): the SO PIN is unchanged, and whoever holds it can reset the user PIN"),
-    }
-    let pin_changed = opts.quorum.is_some();
-    let staged_at = staging.path().to_path_buf();
-    finish(opts, &signing, staging, t).map_err(|e| {
-        if pin_changed {
+        _ => {
+            t.step("[Step 3] No quorum made (--no-quorum): the SO PIN is unchanged, and whoever holds it can reset the user PIN");
+            None
+        }
+    };
+    let changed = made.is_some();
+    finish(hsm, settings, &signing, made, &out, &mut t).map_err(|e| {
+        if changed {
             e.context(format!(
-                "the SO PIN WAS changed; the custodian shares are kept in {}",
-                staged_at.display()
+                "the SO PIN WAS changed; the custodian shares are kept in {} (marked {INCOMPLETE})",
+                out.path().display()
             ))
         } else {
-            e
+            undo(e)
         }
-    })
+    })?;
+    out.keep_on_drop();
+    Ok(out.path().to_path_buf())
 }
 
 fn header(hsm: &Hsm, opts: &Options, t: &mut Transcript) {
@@ -156,7 +199,7 @@ fn header(hsm: &Hsm, opts: &Options, t: &mut Transcript) {
         hex::encode(opts.profile.sha256)
     ));
     match opts.quorum {
-        Some(q) => t.record(&format!("quorum:   {q} over the SO PIN")),
+        Some((q, _)) => t.record(&format!("quorum:   {q} over the SO PIN")),
         None => t.record("quorum:   none (--no-quorum)"),
     }
     t.record("");
@@ -168,15 +211,15 @@ fn header(hsm: &Hsm, opts: &Options, t: &mut Transcript) {
     t.print("");
 }
 
-/// The root certificate, recorded, and written with the public key into a new
-/// staging directory beside the output directory (one filesystem, so the final
-/// rename is atomic). Returns the directory and the certificate's SHA-256.
-fn stage_root(
+/// The root certificate, recorded, and written with the public key into `out`.
+/// Returns the certificate's SHA-256.
+fn root_certificate(
     hsm: &Hsm,
     signing: &SigningKey<'_>,
     opts: &Options,
+    out: &OutputDir,
     t: &mut Transcript,
-) -> anyhow::Result<(StagingDir, [u8; 32])> {
+) -> anyhow::Result<[u8; 32]> {
     let root = steps::root_certificate(hsm, signing, &opts.profile, opts.days)?;
     let subject = opts
         .profile
@@ -200,8 +243,6 @@ fn stage_root(
     t.detail(&format!("SHA-256 fingerprint: {}", colon_hex(&root.sha256)));
     t.detail(&format!("checks:   {}", root.checks.join(", ")));
     t.detail(&format!("custody:  {}", describe_custody(&root.custody)));
-
-    let staging = StagingDir::new_in(output::parent_of(&opts.out), "ceremony-partial")?;
     let pem = root
         .cert
         .to_pem()
@@ -210,9 +251,9 @@ fn stage_root(
         .public()
         .public_key_to_pem()
         .map_err(BridgeError::openssl("encode the public key"))?;
-    staging.write("root-ca.pem", &pem, 0o644)?;
-    staging.write("root-ca.pub.pem", &pub_pem, 0o644)?;
-    Ok((staging, root.sha256))
+    out.write("root-ca.pem", &pem, 0o644)?;
+    out.write("root-ca.pub.pem", &pub_pem, 0o644)?;
+    Ok(root.sha256)
 }
 
 fn record_quorum(made: &steps::QuorumMade, t: &mut Transcript) {
@@ -239,20 +280,39 @@ fn record_quorum(made: &steps::QuorumMade, t: &mut Transcript) {
     ));
 }
 
-/// Step 4: hashes of every output, the transcript and its signature by the root key,
-/// and the move of the whole directory into place.
+/// Step 4: the final proof (a fresh process: old SO PIN refused, new one accepted),
+/// the hashes of every output, the transcript and its signature by the root key, and
+/// last the INCOMPLETE marker removed.
 fn finish(
-    opts: &Options,
+    hsm: &Hsm,
+    settings: &Settings,
     key: &SigningKey<'_>,
-    staging: StagingDir,
-    mut t: Transcript,
-) -> anyhow::Result<PathBuf> {
+    made: Option<(steps::QuorumMade, &AuthPin)>,
+    out: &OutputDir,
+    t: &mut Transcript,
+) -> anyhow::Result<()> {
+    if let Some((made, old_so)) = &made {
+        let token = hsm.token();
+        so_step::prove_so_pin(settings, hsm.module().path(), &token.serial, &made.new_pin, old_so)
+            .map_err(|why| {
+                anyhow::anyhow!(
+                    "the final check failed: {why}; the custodians hold shares of the SO PIN that was set, which the token does not accept now"
+                )
+            })?;
+    }
     t.step("[Step 4] Ceremony complete. Store HSM in vault.");
-    let names = staging.names()?;
+    if made.is_some() {
+        t.detail("final check: a fresh process found the old SO PIN refused and the shares' PIN accepted");
+    }
+    let names: Vec<String> = out
+        .names()?
+        .into_iter()
+        .filter(|n| n != INCOMPLETE)
+        .collect();
     t.record("");
     t.record("files (SHA-256):");
     for name in &names {
-        let digest = sha256(&std::fs::read(staging.path().join(name))?);
+        let digest = sha256(&std::fs::read(out.path().join(name))?);
         t.record(&format!("  {}  {name}", hex::encode(digest)));
     }
     t.record(&format!("finished: {}", utc_now()));
@@ -262,33 +322,17 @@ fn finish(
     );
     let text = t.text().to_string();
     let sig = key.sign(|sink| Ok(sink(text.as_bytes())?))?;
-    staging.write("transcript.txt", text.as_bytes(), 0o644)?;
-    staging.write("transcript.sig", sig.der(), 0o644)?;
-    let pin_changed = opts.quorum.is_some();
-    if let Err((kept, e)) = staging.publish(&opts.out) {
-        if !pin_changed {
-            let _ = std::fs::remove_dir_all(&kept);
-        }
-        anyhow::bail!("cannot move the outputs into {}: {e}", opts.out.display());
-    }
+    out.write("transcript.txt", text.as_bytes(), 0o644)?;
+    out.write("transcript.sig", sig.der(), 0o644)?;
+    out.remove(INCOMPLETE)?;
     for name in names
         .iter()
         .map(String::as_str)
         .chain(["transcript.txt", "transcript.sig"])
     {
-        t.print(&format!("         {}", opts.out.join(name).display()));
+        t.print(&format!("         {}", out.path().join(name).display()));
     }
-    Ok(opts.out.clone())
-}
-
-/// After the SO PIN changed, a failure keeps the shares: the staging directory is
-/// renamed to `<out>.incomplete`, or left where it is if that fails.
-fn keep_incomplete(staging: StagingDir, out: &Path) -> String {
-    let target = PathBuf::from(format!("{}.incomplete", out.display()));
-    match staging.publish(&target) {
-        Ok(()) => target.display().to_string(),
-        Err((kept, _)) => kept.display().to_string(),
-    }
+    Ok(())
 }
 
 fn colon_hex(bytes: &[u8]) -> String {

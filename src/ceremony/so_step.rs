@@ -1,13 +1,18 @@
-//! The ceremony's SO step (C_Login as SO, C_SetPIN) in a child process: both sides
-//! of the protocol. The child is `hsm-demo --module M --serial S __set-so-pin`, the
-//! current and the new SO PIN one per line on its stdin, and its exit status says what
-//! happened to the PIN.
+//! The ceremony's SO steps in child processes: both sides of the protocol. The child
+//! is `hsm-demo --module M --serial S <step>`, with two PINs one per line on its stdin,
+//! a cleared environment (plus what a PKCS#11 module reads from it), and its exit
+//! status says what happened.
 //!
-//! Why a child: PKCS#11 refuses an SO login while the application has a read-only
+//! - `__set-so-pin` (current PIN, new PIN): C_Login as SO, C_SetPIN, and an SO login
+//!   with the new PIN.
+//! - `__prove-so-pin` (new PIN, old PIN): at the end of the ceremony, a fresh process
+//!   shows that the old SO PIN is refused and the new one opens the SO role.
+//!
+//! Why children: PKCS#11 refuses an SO login while the application has a read-only
 //! session open (CKR_SESSION_READ_ONLY_EXISTS, PKCS#11 v2.40 §5.6 C_Login), and the
 //! pkcs11-provider keeps read-only sessions in its pool. A separate process is a
-//! separate PKCS#11 application, as an operator's SO console would be, and this
-//! process keeps its user login and provider key.
+//! separate PKCS#11 application, as an operator's SO console would be; the ceremony
+//! keeps its user login and provider key. The parent holds the token lock for them.
 
 use std::io::{BufRead as _, Write as _};
 use std::path::Path;
@@ -18,12 +23,17 @@ use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
 use crate::settings::Settings;
-use crate::token::{Module, TokenError, TokenSelector};
+use crate::token::{Module, TokenError, TokenRef, TokenSelector};
 
-/// The child's exit statuses.
+/// The child steps' names on the command line.
+pub const SET_SO_PIN: &str = "__set-so-pin";
+pub const PROVE_SO_PIN: &str = "__prove-so-pin";
+
+/// The children's exit statuses.
 pub mod status {
-    /// The SO PIN was changed, and an SO login with the new one succeeded.
-    pub const CHANGED: u8 = 0;
+    /// `__set-so-pin`: changed, and an SO login with the new PIN succeeded.
+    /// `__prove-so-pin`: the old PIN was refused and the new one opened the SO role.
+    pub const OK: u8 = 0;
     /// The SO PIN is definitely unchanged (nothing reached C_SetPIN, or the token
     /// refused the PINs themselves).
     pub const UNCHANGED: u8 = 10;
@@ -31,100 +41,147 @@ pub mod status {
     pub const CHANGED_UNPROVEN: u8 = 11;
     /// C_SetPIN failed in a way that does not say whether the token applied it.
     pub const UNKNOWN: u8 = 12;
+    /// `__prove-so-pin`: the proof does not hold (the reason is on stderr).
+    pub const PROOF_FAILED: u8 = 20;
 }
 
-/// What the SO step did to the PIN, as the parent learns it.
+/// What `__set-so-pin` did to the PIN, as the parent learns it.
 #[derive(Debug)]
 pub enum Outcome {
     Changed,
     /// Definitely unchanged; the reason.
     Unchanged(String),
-    /// Changed but not proven (or not known): whoever holds the shares must treat the
+    /// Changed but not proven, or not known: whoever holds the shares must treat the
     /// new PIN as the one in force.
     ChangedOrUnknown(String),
 }
 
-/// Parent side: runs the child and reads its verdict. Anything but a status that
-/// says "unchanged" counts as changed (a killed child, a crash, an unknown status).
-pub fn set_so_pin(module: &Path, serial: &str, old: &AuthPin, new: &[u8]) -> Outcome {
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => return Outcome::Unchanged(format!("cannot find hsm-demo itself: {e}")),
-    };
-    let child = Command::new(exe)
-        .arg("--module")
+/// Runs a child step with `first` and `second` on its stdin; its status and stderr.
+fn run_child(
+    settings: &Settings,
+    module: &Path,
+    serial: &str,
+    step: &str,
+    first: &[u8],
+    second: &[u8],
+) -> Result<(Option<u8>, String), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find hsm-demo itself: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--module")
         .arg(module)
-        .args(["--serial", serial, "__set-so-pin"])
+        .args(["--serial", serial, step])
+        .env_clear()
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => return Outcome::Unchanged(format!("cannot start the SO step: {e}")),
-    };
+        .stderr(Stdio::piped());
+    // Nothing but what a PKCS#11 module reads (no PIN, no OpenSSL configuration).
+    cmd.envs(settings.module_environment());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start the SO step: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         let mut input = Zeroizing::new(Vec::with_capacity(160));
-        input.extend_from_slice(old.expose_secret().as_bytes());
+        input.extend_from_slice(first);
         input.push(b'\n');
-        input.extend_from_slice(new);
+        input.extend_from_slice(second);
         input.push(b'\n');
-        // A write error means the child is gone; its status below says what it did.
+        // A write error means the child is gone; its status says what it did.
         let _ = stdin.write_all(&input);
     }
-    let out = match child.wait_with_output() {
-        Ok(out) => out,
-        Err(e) => return Outcome::ChangedOrUnknown(format!("lost the SO step: {e}")),
-    };
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("lost the SO step: {e}"))?;
     let why = String::from_utf8_lossy(&out.stderr)
         .trim()
         .trim_start_matches("hsm-demo: ")
         .to_string();
-    match out.status.code().and_then(|c| u8::try_from(c).ok()) {
-        Some(status::CHANGED) => Outcome::Changed,
-        Some(status::UNCHANGED) => Outcome::Unchanged(why),
-        Some(status::CHANGED_UNPROVEN) => Outcome::ChangedOrUnknown(why),
-        _ => Outcome::ChangedOrUnknown(format!(
-            "the SO step ended with {} ({why})",
-            out.status
-        )),
+    let code = out.status.code().and_then(|c| u8::try_from(c).ok());
+    let why = match code {
+        Some(_) => why,
+        None => format!("the SO step ended with {} {why}", out.status),
+    };
+    Ok((code, why))
+}
+
+/// Parent side of `__set-so-pin`. Anything but a status that says "unchanged" counts
+/// as changed (a killed child, a crash, an unknown status).
+pub fn set_so_pin(
+    settings: &Settings,
+    module: &Path,
+    serial: &str,
+    old: &AuthPin,
+    new: &[u8],
+) -> Outcome {
+    let old = old.expose_secret().as_bytes();
+    match run_child(settings, module, serial, SET_SO_PIN, old, new) {
+        // The child never ran.
+        Err(why) => Outcome::Unchanged(why),
+        Ok((Some(status::OK), _)) => Outcome::Changed,
+        Ok((Some(status::UNCHANGED), why)) => Outcome::Unchanged(why),
+        Ok((_, why)) => Outcome::ChangedOrUnknown(why),
     }
 }
 
-/// Child side (`__set-so-pin`): never returns an error to main's generic handler, so
-/// its exit status is always one of [`status`].
-pub fn child_main(settings: &Settings) -> ExitCode {
-    let (code, message) = match child(settings) {
-        Ok(()) => (status::CHANGED, None),
-        Err((code, e)) => (code, Some(e)),
-    };
-    if let Some(e) = message {
-        eprintln!("hsm-demo: {}", crate::error::one_line(&e));
+/// Parent side of `__prove-so-pin`: Ok when a fresh process found the old SO PIN
+/// refused and the new one accepted.
+pub fn prove_so_pin(
+    settings: &Settings,
+    module: &Path,
+    serial: &str,
+    new: &[u8],
+    old: &AuthPin,
+) -> Result<(), String> {
+    let old = old.expose_secret().as_bytes();
+    match run_child(settings, module, serial, PROVE_SO_PIN, new, old)? {
+        (Some(status::OK), _) => Ok(()),
+        (_, why) => Err(why),
     }
+}
+
+/// Child side: never returns an error to main's generic handler, so its exit status
+/// is always one of [`status`].
+pub fn child_main(settings: &Settings, step: &str) -> ExitCode {
+    let result = if step == PROVE_SO_PIN {
+        prove_child(settings)
+    } else {
+        set_child(settings)
+    };
+    let code = match result {
+        Ok(()) => status::OK,
+        Err((code, e)) => {
+            crate::console::error_line(&crate::error::one_line(&e));
+            code
+        }
+    };
     ExitCode::from(code)
 }
 
-fn child(settings: &Settings) -> Result<(), (u8, anyhow::Error)> {
-    let unchanged = |e: anyhow::Error| (status::UNCHANGED, e);
+type ChildResult = Result<(), (u8, anyhow::Error)>;
+
+/// The two PIN lines, the module and the token (by the serial the parent passed).
+fn child_setup(settings: &Settings) -> anyhow::Result<(AuthPin, AuthPin, Module, TokenRef)> {
     let mut lines = std::io::stdin().lock().lines();
     let mut next = || -> anyhow::Result<AuthPin> {
         let line = Zeroizing::new(
             lines
                 .next()
-                .ok_or_else(|| anyhow::anyhow!("__set-so-pin: expected two PIN lines on stdin"))??,
+                .ok_or_else(|| anyhow::anyhow!("SO step: expected two PIN lines on stdin"))??,
         );
         Ok(AuthPin::from(line.as_str()))
     };
-    let (old, new) = (next().map_err(unchanged)?, next().map_err(unchanged)?);
-    let spec = settings.module().map_err(|e| unchanged(anyhow::anyhow!(e)))?;
-    let module = Module::open(&spec).map_err(|e| unchanged(e.into()))?;
+    let (first, second) = (next()?, next()?);
+    let module = Module::open(&settings.module().map_err(|e| anyhow::anyhow!(e))?)?;
     let selector = TokenSelector {
         serial: settings.serial.clone(),
         ..Default::default()
     };
-    let token = module
-        .select_token(&selector)
-        .map_err(|e| unchanged(e.into()))?;
+    let token = module.select_token(&selector)?;
+    Ok((first, second, module, token))
+}
+
+fn set_child(settings: &Settings) -> ChildResult {
+    let unchanged = |e: anyhow::Error| (status::UNCHANGED, e);
+    let (old, new, module, token) = child_setup(settings).map_err(unchanged)?;
     let so = module
         .login_so(&token, &old)
         .map_err(|e| unchanged(e.into()))?;
@@ -152,4 +209,25 @@ fn child(settings: &Settings) -> Result<(), (u8, anyhow::Error)> {
         .login_so(&token, &new)
         .and_then(|s| s.logout())
         .map_err(unproven)
+}
+
+/// The old PIN first: a refused login counts towards the token's lockout, and the
+/// successful one after it resets that count.
+fn prove_child(settings: &Settings) -> ChildResult {
+    let failed = |e: anyhow::Error| (status::PROOF_FAILED, e);
+    let (new, old, module, token) = child_setup(settings).map_err(failed)?;
+    match module.login_so(&token, &old) {
+        Err(TokenError::PinIncorrect { .. }) => {}
+        Ok(session) => {
+            let _ = session.logout();
+            return Err(failed(anyhow::anyhow!(
+                "the OLD SO PIN still opens the SO role: the change was undone or never applied"
+            )));
+        }
+        Err(e) => return Err(failed(anyhow::Error::from(e).context("try the old SO PIN"))),
+    }
+    let session = module
+        .login_so(&token, &new)
+        .map_err(|e| failed(anyhow::Error::from(e).context("the new SO PIN does not open the SO role")))?;
+    session.logout().map_err(|e| failed(e.into()))
 }

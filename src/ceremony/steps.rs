@@ -11,7 +11,8 @@ use zeroize::Zeroizing;
 
 use crate::bridge::{self, BridgeError, Profile};
 use crate::hsm::{Hsm, SigningKey};
-use crate::output::StagingDir;
+use crate::output::OutputDir;
+use crate::settings::Settings;
 use crate::quorum::{self, Binding, Quorum, ShareFile};
 use crate::token::{Custody, KeyPair};
 
@@ -87,52 +88,65 @@ pub struct QuorumMade {
     pub secret_len: usize,
     pub binding: Binding,
     pub shares: Vec<ShareFile>,
+    /// The new SO PIN, for the end-of-ceremony proof; never shown or written.
+    pub new_pin: Zeroizing<Vec<u8>>,
 }
 
 /// Why Step 3 failed, and whether the SO PIN had changed by then.
 pub enum QuorumFailure {
+    /// Definitely unchanged: the shares open nothing.
     BeforeChange(anyhow::Error),
+    /// Changed, or not known to be unchanged: the shares are the SO PIN.
     AfterChange(anyhow::Error),
 }
 
 const SHARE_PURPOSE: &str = "SO PIN of a PKCS#11 token holding an offline root CA key";
 
-/// Step 3: a fresh SO PIN from the token RNG, split M-of-N into share files written
-/// (and synced) into `staging` before anything changes; the last M files are read
-/// back and recombined, and only that recombined value goes to the token as the new
-/// SO PIN (in a child process: see so_step).
+/// How many bytes of token randomness the new SO PIN gets (hex-encoded, so the PIN
+/// is twice as long): 32, or fewer down to 16 when the token's ulMaxPinLen is
+/// smaller. ulMaxPinLen 0 is CK_EFFECTIVELY_INFINITE (PKCS#11 3.0 §3.2): no limit.
+/// Checked before Step 1.
+pub fn quorum_secret_len(max_pin_len: usize) -> Result<usize, String> {
+    let max = if max_pin_len == 0 { 64 } else { max_pin_len.min(64) };
+    let len = max / 2;
+    if len < 16 {
+        return Err(format!(
+            "the token allows SO PINs of at most {max_pin_len} characters; a quorum secret needs 32"
+        ));
+    }
+    Ok(len)
+}
+
+/// Step 3, write-ahead: a fresh SO PIN from the token RNG, split M-of-N into share
+/// files written into the output directory and made durable (file and directory
+/// synced); the last M files are read back and recombined, and only that recombined
+/// value goes to the token as the new SO PIN, in a child process (see so_step). From
+/// the moment the child is started nothing removes the share files: `out` is kept
+/// whatever happens next.
 pub fn make_quorum(
     hsm: &Hsm,
-    q: Quorum,
+    settings: &Settings,
+    (q, secret_len): (Quorum, usize),
     old_so: &AuthPin,
     binding: Binding,
-    staging: &StagingDir,
+    out: &mut OutputDir,
 ) -> Result<QuorumMade, QuorumFailure> {
     let before = |e: anyhow::Error| QuorumFailure::BeforeChange(e);
-    let token = hsm.token();
-    let len = hsm
-        .module()
-        .max_pin_len(token)
-        .map_err(|e| before(e.into()))?
-        .min(64)
-        / 2;
-    if len < 16 {
-        return Err(before(anyhow::anyhow!(
-            "the token allows SO PINs of at most {} characters; a quorum secret needs 32",
-            len * 2
-        )));
-    }
-    let secret = Zeroizing::new(hsm.session().random(len).map_err(|e| before(e.into()))?);
+    let secret = Zeroizing::new(
+        hsm.session()
+            .random(secret_len)
+            .map_err(|e| before(e.into()))?,
+    );
     let new_so = Zeroizing::new(hex::encode(secret.as_slice()));
     let shares = quorum::split(new_so.as_bytes(), q, &binding, SHARE_PURPOSE);
     let mut files = Vec::new();
     for s in &shares {
         let name = format!("share-{}-of-{}.json", s.index, s.shares);
-        let json = Zeroizing::new(serde_json::to_string_pretty(s).map_err(|e| before(e.into()))?);
-        staging
-            .write(&name, json.as_bytes(), 0o600)
+        let json =
+            Zeroizing::new(serde_json::to_string_pretty(s).map_err(|e| before(e.into()))?);
+        out.write(&name, json.as_bytes(), 0o600)
             .map_err(|e| before(e.into()))?;
-        files.push(staging.path().join(name));
+        files.push(out.path().join(name));
     }
     let subset: Vec<PathBuf> = files[files.len() - usize::from(q.threshold)..].to_vec();
     // A recombination failure here is ours, not bad user input: keep it untyped.
@@ -143,12 +157,15 @@ pub fn make_quorum(
             "the share files do not recombine to the new SO PIN"
         )));
     }
-    match so_step::set_so_pin(hsm.module().path(), &token.serial, old_so, &recovered) {
+    out.keep_on_drop();
+    let token = hsm.token();
+    match so_step::set_so_pin(settings, hsm.module().path(), &token.serial, old_so, &recovered) {
         Outcome::Changed => Ok(QuorumMade {
             quorum: q,
-            secret_len: len,
+            secret_len,
             binding,
             shares,
+            new_pin: recovered,
         }),
         Outcome::Unchanged(why) => Err(before(anyhow::anyhow!("{why}"))),
         Outcome::ChangedOrUnknown(why) => Err(QuorumFailure::AfterChange(anyhow::anyhow!("{why}"))),

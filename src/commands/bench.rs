@@ -1,5 +1,6 @@
 //! `bench`: time the cold start phases, then the three signing paths.
 
+use crate::console::outln;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -10,6 +11,7 @@ use serde::Serialize;
 use crate::bench::{self, Keys, Path, PathResult};
 use crate::bridge;
 use crate::hsm::Hsm;
+use crate::lock;
 use crate::settings::Settings;
 
 use super::{open_module, token_selector, user_pin, KeyArgs};
@@ -81,9 +83,15 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let module = open_module(settings)?;
     timed("module load + C_Initialize", t);
     let token = module.select_token(&token_sel)?;
+    let access = match module.writes_on_login() {
+        true => lock::Access::Exclusive,
+        false => lock::Access::Shared,
+    };
+    let lock_path = lock::lock_path(&settings.lock_dir, module.path(), &token.serial, &token.label);
+    let held = lock::acquire(&lock_path, access)?;
     let pin = user_pin(settings, &token)?;
     let t = Instant::now();
-    let hsm = Hsm::login(module, &token, pin, settings.provider.clone())?;
+    let hsm = Hsm::login(module, &token, pin, settings.provider.clone(), Some(held))?;
     timed("open session + C_Login", t);
     let t = Instant::now();
     let object = hsm.session().find_private_key(&selector)?;
@@ -152,22 +160,22 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     if json {
         return super::print_json(&report);
     }
-    print_text(&report);
+    print_text(&report)?;
     Ok(())
 }
 
-fn print_text(r: &Report) {
-    println!(
+fn print_text(r: &Report) -> Result<(), crate::console::StdoutError> {
+    outln!(
         "hsm-demo bench: key '{}' ({}) in token '{}' (serial {})",
         r.key, r.curve, r.token, r.serial
-    );
-    println!("module: {}", r.module);
-    println!();
-    println!("Cold start                                      ms");
+    )?;
+    outln!("module: {}", r.module)?;
+    outln!()?;
+    outln!("Cold start                                      ms")?;
     for p in &r.cold_start {
-        println!("  {:<42}{:>8.2}", p.name, p.ms);
+        outln!("  {:<42}{:>8.2}", p.name, p.ms)?;
     }
-    println!("  {:<42}{:>8.2}", "total", r.cold_start_total_ms);
+    outln!("  {:<42}{:>8.2}", "total", r.cold_start_total_ms)?;
     for (title, results) in [("1 thread", &r.one_thread), ("threads", &r.multi_thread)] {
         if results.is_empty() {
             continue;
@@ -177,10 +185,10 @@ fn print_text(r: &Report) {
         } else {
             title.to_string()
         };
-        println!();
-        println!("Signing, {} signatures, {heading:<10}     p50 µs   p90 µs   p99 µs   max µs      sig/s  verified", r.count);
+        outln!()?;
+        outln!("Signing, {} signatures, {heading:<10}     p50 µs   p90 µs   p99 µs   max µs      sig/s  verified", r.count)?;
         for p in results.iter() {
-            println!(
+            outln!(
                 "  {:<40}{:>9.1}{:>9.1}{:>9.1}{:>9.1}{:>11.0}{:>10}",
                 p.path.describe(),
                 p.p50_us,
@@ -189,26 +197,27 @@ fn print_text(r: &Report) {
                 p.max_us,
                 p.per_second,
                 p.verified
-            );
+            )?;
         }
     }
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "(a)/(b) throughput, 1 thread: {:.2}   (provider path against raw PKCS#11)",
         r.ratios.evp_over_cryptoki
-    );
-    println!(
+    )?;
+    outln!(
         "(a)/(c) throughput, 1 thread: {:.2}   (token against the in-memory software ceiling)",
         r.ratios.evp_over_software
-    );
+    )?;
     for (path, s) in &r.ratios.scaling {
-        println!(
+        outln!(
             "{} threads / 1 thread, {}: {:.2}x",
             r.threads,
             path.describe(),
             s
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// A progress bar on stderr, shown only on a terminal, not under --json, and only once

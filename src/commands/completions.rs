@@ -1,6 +1,7 @@
 //! `completions`: a shell completion script, generated from the same clap definitions
 //! that parse the command line (clap_complete).
 
+use crate::console::out;
 use clap_complete::Shell;
 
 #[derive(Debug, clap::Args)]
@@ -22,6 +23,6 @@ pub fn run(mut definition: clap::Command, a: Args) -> anyhow::Result<()> {
         // upstream is fixed there is nothing left to replace.
         script = script.replace("hsm__subcmd__demo", "hsm__demo");
     }
-    print!("{script}");
+    out!("{script}")?;
     Ok(())
 }

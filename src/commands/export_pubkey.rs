@@ -1,5 +1,6 @@
 //! `export-pubkey`: a token key's public half as PEM SubjectPublicKeyInfo.
 
+use crate::console::out;
 use std::path::PathBuf;
 
 use crate::bridge::BridgeError;
@@ -26,7 +27,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         .map_err(BridgeError::openssl("encode the public key as PEM"))?;
     match &a.out {
         Some(path) => output::publish_file(path, &pem, 0o644, "--out")?,
-        None => print!("{}", String::from_utf8_lossy(&pem)),
+        None => out!("{}", String::from_utf8_lossy(&pem))?,
     }
     Ok(())
 }

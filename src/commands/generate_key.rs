@@ -1,5 +1,6 @@
 //! `generate-key`: an ECDSA P-256 key pair generated and kept in the token.
 
+use crate::console::{out, outln};
 use crate::bridge;
 use crate::error::usage;
 use crate::settings::Settings;
@@ -25,17 +26,17 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     if id.as_ref().is_some_and(|i| i.is_empty()) {
         return Err(usage("--id must not be empty"));
     }
-    let hsm = super::login(settings, None)?;
+    let hsm = super::login(settings, None, super::Use::Change)?;
     let session = hsm.session();
     let pair = session.generate_p256(&a.label, id)?;
     let point = session.ec_point(pair.public)?;
     let pem = bridge::p256_public_key(&point)?
         .public_key_to_pem()
         .map_err(bridge::BridgeError::openssl("encode the public key as PEM"))?;
-    println!("Generated ECDSA P-256 key pair, label: {}", a.label);
-    println!("  id:      {}", hex::encode(&pair.private.id));
-    println!("  uri:     {}", pair.private.uri);
-    println!("  custody: sensitive, never extractable, generated in the token (read back)");
-    print!("{}", String::from_utf8_lossy(&pem));
+    outln!("Generated ECDSA P-256 key pair, label: {}", a.label)?;
+    outln!("  id:      {}", hex::encode(&pair.private.id))?;
+    outln!("  uri:     {}", pair.private.uri)?;
+    outln!("  custody: sensitive, never extractable, generated in the token (read back)")?;
+    out!("{}", String::from_utf8_lossy(&pem))?;
     Ok(())
 }

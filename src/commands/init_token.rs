@@ -1,5 +1,6 @@
 //! `init-token`: C_InitToken on a free slot and the first user PIN, without softhsm2-util.
 
+use crate::console::outln;
 use std::path::PathBuf;
 
 use crate::error::usage;
@@ -32,12 +33,12 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let so_pin = pin::read_new_pin(settings, PinRole::SecurityOfficer, a.so_pin_file.as_deref(), &what)?;
     let user_pin = pin::read_new_pin(settings, PinRole::User, settings.pin_file.as_deref(), &what)?;
     let token = module.init_token(label, &so_pin, &user_pin)?;
-    println!(
+    outln!(
         "Initialized token '{}' (serial {}) in slot {}",
         token.label,
         token.serial,
         token.slot.id()
-    );
-    println!("  uri: {}", token.uri().to_uri_string());
+    )?;
+    outln!("  uri: {}", token.uri().to_uri_string())?;
     Ok(())
 }

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::bridge::Profile;
 use crate::ceremony::{self, Options, MAX_DAYS};
-use crate::error::usage;
+use crate::console;
+use crate::error::{usage, SetupError};
 use crate::output;
 use crate::pin::{self, PinRole};
 use crate::quorum::Quorum;
@@ -91,7 +92,21 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
             PinRole::SecurityOfficer.how_to_supply()
         )));
     }
-    let (module, token) = open_token(settings, None)?;
+    for dir in ceremony::incomplete_near(&out) {
+        let marker = dir.join(ceremony::INCOMPLETE);
+        console::note(&format!(
+            "{} holds a ceremony that did not complete; if it has share files they may hold the token's SO PIN (see {})",
+            dir.display(),
+            marker.display()
+        ));
+    }
+    // The name is taken before anything else happens: a collision stops here.
+    let reserved = ceremony::reserve(&out)?;
+    let (module, token, lock) = open_token(settings, None, super::Use::Change)?;
+    let quorum = match quorum {
+        Some(q) => Some((q, ceremony::quorum_secret_len(module.max_pin_len(&token)?).map_err(SetupError)?)),
+        None => None,
+    };
     let so_pin = match quorum {
         Some(_) => Some(pin::read_pin(
             settings,
@@ -102,18 +117,23 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         None => None,
     };
     ceremony::preflight(&module, &token, &a.label, so_pin.as_ref())?;
-    let hsm = login_on(settings, module, &token)?;
+    let hsm = login_on(settings, module, &token, lock)?;
     let opts = Options {
         label: a.label,
         profile,
         profile_name,
-        out,
         quorum,
         days: a.days,
     };
-    let mut print = |line: &str| println!("{line}");
-    ceremony::run(&hsm, so_pin.as_ref(), &opts, &mut print)?;
-    Ok(())
+    let mut printer = console::Printer::default();
+    let mut print = |line: &str| printer.line(line);
+    ceremony::run(&hsm, settings, so_pin.as_ref(), &opts, reserved, &mut print)?;
+    printer.finish().map_err(|e| {
+        anyhow::Error::from(e).context(format!(
+            "the ceremony completed, but its report was not fully written; the outputs are in {}",
+            out.display()
+        ))
+    })
 }
 
 /// The profile: the file named, else the repository's, else the built-in copy.

@@ -1,5 +1,6 @@
 //! `list-keys`: the token's key objects with custody attributes and URIs.
 
+use crate::console::outln;
 use serde::Serialize;
 
 use crate::settings::Settings;
@@ -65,7 +66,7 @@ impl From<&KeyObject> for KeyJson {
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
-    let hsm = super::login(settings, None)?;
+    let hsm = super::login(settings, None, super::Use::Login)?;
     let keys = hsm.session().list_keys()?;
     let t = hsm.token();
     if a.json {
@@ -74,19 +75,19 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
             keys: keys.iter().map(KeyJson::from).collect(),
         });
     }
-    println!(
+    outln!(
         "Token '{}' (serial {}): {} key object(s)",
         t.label,
         t.serial,
         keys.len()
-    );
+    )?;
     for k in &keys {
         let json = KeyJson::from(k);
-        println!();
-        println!("{} key '{}'", capitalise(json.class), k.label);
-        row("id", &json.id);
+        outln!()?;
+        outln!("{} key '{}'", capitalise(json.class), k.label)?;
+        row("id", &json.id)?;
         let curve = json.curve.map(|c| format!(" {c}")).unwrap_or_default();
-        row("type", &format!("{}{curve}", json.key_type));
+        row("type", &format!("{}{curve}", json.key_type))?;
         if let Some(c) = &k.custody {
             let flag = |name: &str, v: bool| format!("{name}={}", if v { "yes" } else { "no" });
             row(
@@ -99,12 +100,12 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
                     flag("local", c.local),
                 ]
                 .join(" "),
-            );
+            )?;
         }
         if let Some(sign) = k.can_sign {
-            row("can sign", if sign { "yes" } else { "no" });
+            row("can sign", if sign { "yes" } else { "no" })?;
         }
-        row("uri", &k.uri);
+        row("uri", &k.uri)?;
     }
     Ok(())
 }
@@ -116,6 +117,7 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
-fn row(name: &str, value: &str) {
-    println!("  {:<9} {value}", format!("{name}:"));
+fn row(name: &str, value: &str) -> Result<(), crate::console::StdoutError> {
+    outln!("  {:<9} {value}", format!("{name}:"))?;
+    Ok(())
 }

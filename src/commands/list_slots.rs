@@ -1,5 +1,6 @@
 //! `list-slots`: every slot of the module, its token, flags and EC capabilities.
 
+use crate::console::outln;
 use cryptoki::mechanism::MechanismType;
 use serde::Serialize;
 
@@ -114,38 +115,38 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         return print_json(&listing);
     }
     let m = &listing.module;
-    println!(
+    outln!(
         "Module:  {} ({}, {} {}, Cryptoki {})",
         m.path, m.manufacturer, m.description, m.library_version, m.cryptoki_version
-    );
+    )?;
     if let Some(conf) = module.softhsm_conf() {
-        println!("Config:  SOFTHSM2_CONF={}", conf.display());
+        outln!("Config:  SOFTHSM2_CONF={}", conf.display())?;
     }
-    println!("Slots:   {}", listing.slots.len());
+    outln!("Slots:   {}", listing.slots.len())?;
     for slot in &listing.slots {
-        println!();
-        print_slot(slot);
+        outln!()?;
+        print_slot(slot)?;
     }
     Ok(())
 }
 
-fn print_slot(s: &SlotReport) {
+fn print_slot(s: &SlotReport) -> Result<(), crate::console::StdoutError> {
     let state = match &s.token {
         None => "no token",
         Some(t) if t.initialized => "token present, initialized",
         Some(_) => "token present, not initialized",
     };
-    println!("Slot {} (0x{:x}): {}", s.slot_id, s.slot_id, state);
-    row("description", &s.description);
-    let Some(t) = &s.token else { return };
+    outln!("Slot {} (0x{:x}): {}", s.slot_id, s.slot_id, state)?;
+    row("description", &s.description)?;
+    let Some(t) = &s.token else { return Ok(()) };
     if !t.initialized {
-        return;
+        return Ok(());
     }
-    row("label", &t.label);
-    row("manufacturer", &t.manufacturer);
-    row("model", &t.model);
-    row("serial", &t.serial);
-    row("flags", &flags(t));
+    row("label", &t.label)?;
+    row("manufacturer", &t.manufacturer)?;
+    row("model", &t.model)?;
+    row("serial", &t.serial)?;
+    row("flags", &flags(t))?;
     row(
         "EC keygen",
         if t.can_generate_ec {
@@ -153,7 +154,7 @@ fn print_slot(s: &SlotReport) {
         } else {
             "no (CKM_EC_KEY_PAIR_GEN missing)"
         },
-    );
+    )?;
     let sign = if t.ecdsa_mechanisms.is_empty() {
         "none".to_string()
     } else {
@@ -162,8 +163,9 @@ fn print_slot(s: &SlotReport) {
     row(
         "ECDSA sign",
         &format!("{} ({sign})", if t.can_sign_ecdsa { "yes" } else { "no" }),
-    );
-    row("uri", &t.uri);
+    )?;
+    row("uri", &t.uri)?;
+    Ok(())
 }
 
 fn flags(t: &TokenReport) -> String {
@@ -191,6 +193,7 @@ fn flags(t: &TokenReport) -> String {
     f.join(", ")
 }
 
-fn row(name: &str, value: &str) {
-    println!("  {:<13} {value}", format!("{name}:"));
+fn row(name: &str, value: &str) -> Result<(), crate::console::StdoutError> {
+    outln!("  {:<13} {value}", format!("{name}:"))?;
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! the command line (clap_mangen): hsm-demo(1) on stdout, or with --dir one page per
 //! command (hsm-demo.1, hsm-demo-sign.1, ...), never replacing a file.
 
+use crate::console::outln;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -26,8 +27,7 @@ fn render(page: &clap::Command) -> anyhow::Result<Vec<u8>> {
 pub fn run(definition: clap::Command, a: Args) -> anyhow::Result<()> {
     let definition = definition.version(env!("CARGO_PKG_VERSION"));
     let Some(dir) = a.dir else {
-        use std::io::Write as _;
-        std::io::stdout().write_all(&render(&definition)?)?;
+        crate::console::write_bytes(&render(&definition)?)?;
         return Ok(());
     };
     let mut pages = vec![("hsm-demo.1".to_string(), definition.clone())];
@@ -38,7 +38,7 @@ pub fn run(definition: clap::Command, a: Args) -> anyhow::Result<()> {
     }
     for (file, page) in &pages {
         output::publish_file(&dir.join(file), &render(page)?, 0o644, "man page")?;
-        println!("{}", dir.join(file).display());
+        outln!("{}", dir.join(file).display())?;
     }
     Ok(())
 }

@@ -18,11 +18,13 @@ pub mod quorum_reset_pin;
 pub mod sign;
 pub mod verify;
 
+use crate::console::outln;
 use anyhow::Context as _;
 
 use crate::cli::{self, Command};
 use crate::error::{usage, SetupError};
 use crate::hsm::Hsm;
+use crate::lock::{self, Access, TokenLock};
 use crate::pin::{self, PinRole};
 use crate::settings::Settings;
 use crate::token::{KeySelector, Module, Pkcs11Uri, TokenRef, TokenSelector};
@@ -81,15 +83,35 @@ pub fn token_selector(
     Ok(sel)
 }
 
-/// Module + selected token.
+/// How a command uses the token, which decides its lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Public objects only, no login: no lock (such readers never disturb each other).
+    Read,
+    /// A user login to use keys: a shared lock, exclusive on a module whose login
+    /// writes its store.
+    Login,
+    /// Creates objects or changes PINs: an exclusive lock.
+    Change,
+}
+
+/// Module + selected token (+ its lock, for `Use::Login` and `Use::Change`).
 pub fn open_token(
     settings: &Settings,
     extra: Option<&Pkcs11Uri>,
-) -> anyhow::Result<(Module, TokenRef)> {
+    how: Use,
+) -> anyhow::Result<(Module, TokenRef, Option<TokenLock>)> {
     let selector = token_selector(settings, extra)?;
     let module = open_module(settings)?;
     let token = module.select_token(&selector)?;
-    Ok((module, token))
+    let access = match how {
+        Use::Read => return Ok((module, token, None)),
+        Use::Login if !module.writes_on_login() => Access::Shared,
+        Use::Login | Use::Change => Access::Exclusive,
+    };
+    let path = lock::lock_path(&settings.lock_dir, module.path(), &token.serial, &token.label);
+    let held = lock::acquire(&path, access)?;
+    Ok((module, token, Some(held)))
 }
 
 /// The user's PIN for `token` (file, environment or prompt).
@@ -97,16 +119,22 @@ pub fn user_pin(settings: &Settings, token: &TokenRef) -> anyhow::Result<cryptok
     pin::read_pin(settings, PinRole::User, settings.pin_file.as_deref(), &token.label)
 }
 
-/// Logs the user in on `token` of `module`: the command's [`Hsm`] context.
-pub fn login_on(settings: &Settings, module: Module, token: &TokenRef) -> anyhow::Result<Hsm> {
+/// Logs the user in on `token` of `module`: the command's [`Hsm`] context, which
+/// keeps `lock` until it is dropped.
+pub fn login_on(
+    settings: &Settings,
+    module: Module,
+    token: &TokenRef,
+    lock: Option<TokenLock>,
+) -> anyhow::Result<Hsm> {
     let pin = user_pin(settings, token)?;
-    Ok(Hsm::login(module, token, pin, settings.provider.clone())?)
+    Ok(Hsm::login(module, token, pin, settings.provider.clone(), lock)?)
 }
 
-/// Module, token and user login in one step.
-pub fn login(settings: &Settings, extra: Option<&Pkcs11Uri>) -> anyhow::Result<Hsm> {
-    let (module, token) = open_token(settings, extra)?;
-    login_on(settings, module, &token)
+/// Module, token, lock and user login in one step.
+pub fn login(settings: &Settings, extra: Option<&Pkcs11Uri>, how: Use) -> anyhow::Result<Hsm> {
+    let (module, token, lock) = open_token(settings, extra, how)?;
+    login_on(settings, module, &token, lock)
 }
 
 impl KeyArgs {
@@ -166,6 +194,6 @@ pub fn parse_hex(what: &str, text: &str) -> anyhow::Result<Vec<u8>> {
 /// Prints JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value).context("encode JSON")?;
-    println!("{text}");
+    outln!("{text}")?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `openssl-env`: shell exports that let the openssl CLI use the same token and the
 //! same provider configuration as hsm-demo.
 
+use crate::console::outln;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -25,9 +26,9 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     for (name, value) in exports {
         let quoted = shlex::try_quote(&value)
             .with_context(|| format!("{name} cannot be quoted for a shell: {value:?}"))?;
-        println!("export {name}={quoted}");
+        outln!("export {name}={quoted}")?;
     }
-    println!("# then e.g.: openssl storeutl -keys -passin env:HSM_DEMO_PIN 'pkcs11:'");
+    outln!("# then e.g.: openssl storeutl -keys -passin env:HSM_DEMO_PIN 'pkcs11:'")?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! `quorum-reset-pin`: M custodian shares open the SO role, which sets a new user PIN.
 
+use crate::console::outln;
 use std::path::PathBuf;
 
 use cryptoki::types::AuthPin;
@@ -51,11 +52,11 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let so = module.login_so(&token, &so_pin)?;
     so.init_user_pin(&new_pin)?;
     so.logout()?;
-    println!(
+    outln!(
         "Quorum of {} share(s) opened the SO role of token '{}' (serial {}); the user PIN was reset",
         a.shares.len(),
         token.label,
         token.serial
-    );
+    )?;
     Ok(())
 }

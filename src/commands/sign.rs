@@ -1,5 +1,6 @@
 //! `sign`: SHA-256 on the host, ECDSA in the token, via EVP_DigestSign and the provider.
 
+use crate::console::outln;
 use std::path::PathBuf;
 
 use clap::ValueEnum;
@@ -46,7 +47,7 @@ pub fn run(settings: &crate::settings::Settings, a: Args) -> anyhow::Result<()> 
     }
     let mut input = Input::open(&a.data)?;
     let (selector, uri) = a.key.selector()?;
-    let hsm = super::login(settings, uri.as_ref())?;
+    let hsm = super::login(settings, uri.as_ref(), super::Use::Login)?;
     let key = hsm.signing_key(&selector)?;
     let signature = key.sign(|sink| input.feed(sink))?;
     let bytes = match a.format {
@@ -56,6 +57,6 @@ pub fn run(settings: &crate::settings::Settings, a: Args) -> anyhow::Result<()> 
     if let Some(out) = &a.out {
         output::publish_file(out, &bytes, 0o644, "--out")?;
     }
-    println!("Signature: {}", hex::encode(&bytes));
+    outln!("Signature: {}", hex::encode(&bytes))?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `verify`: ECDSA P-256 / SHA-256 verification with a public key only (token public
 //! object, PEM SPKI or certificate), in OpenSSL's default provider.
 
+use crate::console::outln;
 use std::path::{Path, PathBuf};
 
 use clap::ArgGroup;
@@ -61,7 +62,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     if !ok {
         return Err(VerificationFailed.into());
     }
-    println!("Signature verified OK");
+    outln!("Signature verified OK")?;
     Ok(())
 }
 
@@ -105,7 +106,7 @@ fn read_pem(flag: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
 /// The public key of a token key pair, read without logging in.
 pub fn token_public_key(settings: &Settings, key: &KeyArgs) -> anyhow::Result<PKey<Public>> {
     let (selector, uri) = key.selector()?;
-    let (module, token) = open_token(settings, uri.as_ref())?;
+    let (module, token, _) = open_token(settings, uri.as_ref(), super::Use::Read)?;
     let session = module.public_session(&token)?;
     let object = session.find_public_key(&selector)?;
     let point = session.ec_point(object.handle)?;

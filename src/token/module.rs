@@ -84,6 +84,15 @@ impl Module {
         &self.spec.path
     }
 
+    /// Whether a login writes the token's store, so that concurrent logins by other
+    /// processes can corrupt what they read: SoftHSM2 rewrites its token file on
+    /// C_Login (docs/platform.md, "One file store, several processes"). Decided by
+    /// what the module reports in CK_INFO.
+    pub fn writes_on_login(&self) -> bool {
+        self.library_info()
+            .is_ok_and(|info| info.manufacturer.starts_with("SoftHSM"))
+    }
+
     pub fn softhsm_conf(&self) -> Option<&Path> {
         self.spec.softhsm_conf.as_deref()
     }
