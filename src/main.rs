@@ -29,6 +29,7 @@ fn main() -> ExitCode {
     // so that its state outlives the token libraries; openssl-sys registers no atexit
     // cleanup, and we never call OPENSSL_cleanup (docs/platform.md, "exit").
     openssl::init();
+    keep_secrets_out_of_core_dumps();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some(step) = cli::so_step(&args) {
         let child = match cli::SoStepCli::try_parse_from(&args) {
@@ -67,6 +68,20 @@ fn prepare(global: &settings::GlobalArgs) -> Settings {
         std::env::remove_var(role.env_var());
     }
     settings
+}
+
+/// Every hsm-demo process may hold a PIN or a quorum share: no core dump (RLIMIT_CORE
+/// 0, which children inherit) and not dumpable (PR_SET_DUMPABLE 0, which also keeps
+/// other processes of the same user from attaching with ptrace). Done before any
+/// secret is read; a failure leaves the process as it was (nothing to report to).
+fn keep_secrets_out_of_core_dumps() {
+    use rustix::process::{setrlimit, set_dumpable_behavior, DumpableBehavior, Resource, Rlimit};
+    let none = Rlimit {
+        current: Some(0),
+        maximum: Some(0),
+    };
+    let _ = setrlimit(Resource::Core, none);
+    let _ = set_dumpable_behavior(DumpableBehavior::NotDumpable);
 }
 
 /// Help and version as clap prints them; a usage error as one line and exit 2.

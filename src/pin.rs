@@ -106,6 +106,16 @@ fn from_file_or_env(
     file: Option<&Path>,
 ) -> anyhow::Result<Option<AuthPin>> {
     if let Some(path) = file {
+        // No token takes a PIN this long (ulMaxPinLen is a CK_ULONG, but tokens use a
+        // few dozen characters); refusing here avoids sending a file's contents to C_Login.
+        const MAX_PIN_FILE: u64 = 4096;
+        if std::fs::metadata(path).is_ok_and(|m| m.len() > MAX_PIN_FILE) {
+            return Err(usage(format!(
+                "{} file {} is larger than {MAX_PIN_FILE} bytes: not a PIN",
+                role.name(),
+                path.display()
+            )));
+        }
         let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
             usage(format!(
                 "cannot read {} file {}: {e}",

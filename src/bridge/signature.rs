@@ -6,6 +6,7 @@ use openssl::bn::BigNum;
 use openssl::ecdsa::EcdsaSig;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{HasPublic, PKey, PKeyRef, Private};
+use openssl::pkey_ctx::PkeyCtx;
 use openssl::sign::{Signer, Verifier};
 
 use super::BridgeError;
@@ -117,16 +118,31 @@ fn start_signature(key: &PKeyRef<Private>) -> Result<Signer<'_>, BridgeError> {
     ))
 }
 
-fn finish_signature(signer: Signer) -> anyhow::Result<EcdsaSignature> {
-    let der = signer.sign_to_vec().map_err(BridgeError::openssl(
-        "sign in the token (EVP_DigestSignFinal)",
-    ))?;
+/// EVP_PKEY_sign over a digest computed by the caller.
+fn sign_digest(key: &PKeyRef<Private>, digest: &[u8]) -> anyhow::Result<EcdsaSignature> {
+    let mut ctx = PkeyCtx::new(key).map_err(BridgeError::openssl("start the signature (EVP_PKEY_sign_init)"))?;
+    ctx.sign_init()
+        .map_err(BridgeError::openssl("start the signature (EVP_PKEY_sign_init)"))?;
+    let mut der = Vec::new();
+    ctx.sign_to_vec(digest, &mut der)
+        .map_err(BridgeError::openssl("sign in the token (EVP_PKEY_sign)"))?;
+    strict(der)
+}
+
+fn strict(der: Vec<u8>) -> anyhow::Result<EcdsaSignature> {
     EcdsaSignature::strict_der(&der).ok_or_else(|| {
         anyhow::anyhow!(
             "the provider returned a signature that is not strict DER: {}",
             hex::encode(&der)
         )
     })
+}
+
+fn finish_signature(signer: Signer) -> anyhow::Result<EcdsaSignature> {
+    let der = signer.sign_to_vec().map_err(BridgeError::openssl(
+        "sign in the token (EVP_DigestSignFinal)",
+    ))?;
+    strict(der)
 }
 
 /// [`sign_sha256`], and the signature checked with `public` (in the default provider)
@@ -141,7 +157,9 @@ pub fn sign_sha256_checked<T: HasPublic>(
     let mut signer = start_signature(key)?;
     let mut verifier = Verifier::new(MessageDigest::sha256(), public)
         .map_err(BridgeError::openssl("start verification"))?;
+    let mut fed = 0usize;
     feed(&mut |chunk| {
+        fed += chunk.len();
         signer
             .update(chunk)
             .map_err(BridgeError::openssl("hash the data (EVP_DigestSignUpdate)"))?;
@@ -149,7 +167,16 @@ pub fn sign_sha256_checked<T: HasPublic>(
             .update(chunk)
             .map_err(BridgeError::openssl("hash the data"))
     })?;
-    let signature = finish_signature(signer)?;
+    let signature = if fed == 0 {
+        // pkcs11-provider 1.0 fails EVP_DigestSignFinal when no data was given (the
+        // openssl CLI's `dgst -sign` of an empty file fails the same way); the
+        // signature over no data is the signature over SHA-256(""), so sign that digest
+        // with EVP_PKEY_sign (CKM_ECDSA in the token, as the digest-sign path uses).
+        drop(signer);
+        sign_digest(key, &openssl::sha::sha256(b""))?
+    } else {
+        finish_signature(signer)?
+    };
     let ok = verifier
         .verify(signature.der())
         .map_err(BridgeError::openssl("verify the signature"))?;

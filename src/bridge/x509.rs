@@ -107,6 +107,28 @@ pub fn build_self_signed(
     Ok(cert)
 }
 
+/// Builds and checks a certificate from `profile` with a throwaway in-memory P-256 key,
+/// so that a profile that cannot make a valid root is refused before the token is
+/// touched (nothing to undo).
+pub fn try_profile(profile: &Profile, days: u32) -> Result<(), String> {
+    let trial = || -> Result<(), String> {
+        let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
+            .map_err(|e| e.to_string())?;
+        let key = openssl::ec::EcKey::generate(&group).and_then(PKey::from_ec_key)
+            .map_err(|e| e.to_string())?;
+        let public = key
+            .public_key_to_der()
+            .and_then(|der| PKey::public_key_from_der(&der))
+            .map_err(|e| e.to_string())?;
+        let cert = build_self_signed(profile, &public, &key, &[0x40; 16], days)
+            .map_err(|e| e.to_string())?;
+        check_self_signed(&cert, &public).map(|_| ())
+    };
+    let result = trial();
+    super::clear_openssl_errors();
+    result
+}
+
 /// The checks made before anything is written: the certificate carries the token's
 /// key, its signature verifies with that key, and OpenSSL accepts it as a trust anchor.
 pub fn check_self_signed(

@@ -33,7 +33,7 @@ pub struct DataArgs {
     #[arg(long, value_name = "STR")]
     pub data: Option<String>,
 
-    /// Read the data from FILE (bytes as they are)
+    /// Read the data from FILE (bytes as they are; - for standard input)
     #[arg(long = "in", id = "input", value_name = "FILE")]
     pub input: Option<PathBuf>,
 }

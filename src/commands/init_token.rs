@@ -28,6 +28,13 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
             label.len()
         )));
     }
+    // CK_TOKEN_INFO.label is blank-padded (PKCS#11 v2.40 §3.2): trailing blanks would
+    // be lost, and a token could never be selected by the label given here.
+    if label.trim() != label || label.contains('\0') {
+        return Err(usage(format!(
+            "token label '{label}' starts or ends with blanks (or holds a NUL), which the token's blank padding would change"
+        )));
+    }
     let module = open_module(settings)?;
     let what = format!("token '{label}'");
     let so_pin = pin::read_new_pin(settings, PinRole::SecurityOfficer, a.so_pin_file.as_deref(), &what)?;

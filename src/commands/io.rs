@@ -10,17 +10,20 @@ use crate::output::reason as io_reason;
 
 use super::DataArgs;
 
-/// The data of --data or --in, opened before any token work so a missing file fails
-/// fast with exit 2.
+/// The data of --data or --in (`--in -`: standard input), opened before any token work
+/// so a missing file fails fast with exit 2. Read in chunks: any size, constant memory.
 pub enum Input {
     Data(String),
-    File(PathBuf, File),
+    File(PathBuf, Box<dyn Read>),
 }
 
 impl Input {
     pub fn open(args: &DataArgs) -> anyhow::Result<Input> {
         match (&args.data, &args.input) {
             (Some(d), None) => Ok(Input::Data(d.clone())),
+            (None, Some(p)) if p.as_os_str() == "-" => {
+                Ok(Input::File(p.clone(), Box::new(std::io::stdin())))
+            }
             (None, Some(p)) => {
                 let f = File::open(p).map_err(|e| {
                     usage(format!(
@@ -32,7 +35,7 @@ impl Input {
                 if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
                     return Err(usage(format!("--in {} is a directory", p.display())));
                 }
-                Ok(Input::File(p.clone(), f))
+                Ok(Input::File(p.clone(), Box::new(f)))
             }
             _ => Err(usage("give exactly one of --data STR or --in FILE")),
         }

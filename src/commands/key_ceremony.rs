@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::bridge::Profile;
+use crate::bridge::{self, Profile};
 use crate::ceremony::{self, Options, MAX_DAYS};
 use crate::console;
 use crate::error::{usage, SetupError};
@@ -84,6 +84,11 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         )));
     }
     let (profile, profile_name) = profile(a.config.as_deref())?;
+    bridge::try_profile(&profile, a.days).map_err(|e| {
+        usage(format!(
+            "the profile {profile_name} cannot make a root certificate (tried with a throwaway key, nothing was created): {e}"
+        ))
+    })?;
     let quorum = (!a.no_quorum).then_some(a.quorum);
     let so_file = a.so_pin_file.as_deref();
     if quorum.is_some() && !pin::available(settings, PinRole::SecurityOfficer, so_file) {

@@ -197,7 +197,13 @@ pub fn combine(paths: &[PathBuf]) -> Result<(Zeroizing<Vec<u8>>, Binding), Quoru
                 .join(", "),
         ));
     }
-    let (_, first) = &files[0];
+    let Some((_, first)) = files.first() else {
+        return Err(QuorumError::TooFew {
+            given: 0,
+            threshold: 0,
+            shares: 0,
+        });
+    };
     let (binding, threshold, total) = (first.binding.clone(), first.threshold, first.shares);
     let mut by_index: BTreeMap<u8, (String, Zeroizing<Vec<u8>>)> = BTreeMap::new();
     for (path, f) in &files {
@@ -205,7 +211,9 @@ pub fn combine(paths: &[PathBuf]) -> Result<(Zeroizing<Vec<u8>>, Binding), Quoru
             path: path.clone(),
             index: f.index,
         })?);
-        let ok = bytes.first() == Some(&f.index)
+        // x, then at least one byte of y: anything shorter is not a share.
+        let ok = bytes.len() >= 2
+            && bytes.first() == Some(&f.index)
             && f.index >= 1
             && f.share_checks.get(usize::from(f.index) - 1)
                 == Some(&share_check(&binding, f.index, threshold, &bytes));
@@ -231,10 +239,15 @@ pub fn combine(paths: &[PathBuf]) -> Result<(Zeroizing<Vec<u8>>, Binding), Quoru
             shares: total,
         });
     }
-    let shares: Vec<Share> = by_index
-        .values()
-        .map(|(_, b)| Share::try_from(b.as_slice()).expect("at least 2 bytes, checked above"))
-        .collect();
+    let shares = by_index
+        .iter()
+        .map(|(index, (path, b))| {
+            Share::try_from(b.as_slice()).map_err(|_| QuorumError::BadShare {
+                path: path.clone(),
+                index: *index,
+            })
+        })
+        .collect::<Result<Vec<Share>, _>>()?;
     let secret = Zeroizing::new(
         Sharks(threshold)
             .recover(&shares)
@@ -344,6 +357,29 @@ mod tests {
             Err(QuorumError::Inconsistent { path }) => assert!(path.ends_with("share-2.json")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn crafted_short_shares_and_no_shares_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = split(b"0123456789abcdef", "2/3".parse().unwrap(), &binding(), "t");
+        // Every file made consistent around 1-byte shares (x only, no y).
+        for f in files.iter_mut() {
+            f.share = hex::encode([f.index]);
+        }
+        let checks: Vec<String> = files
+            .iter()
+            .map(|f| share_check(&binding(), f.index, 2, &[f.index]))
+            .collect();
+        for f in files.iter_mut() {
+            f.share_checks = checks.clone();
+        }
+        let paths = write_all(dir.path(), &files);
+        assert!(matches!(
+            combine(&paths[..2]),
+            Err(QuorumError::BadShare { index: 1, .. })
+        ));
+        assert!(matches!(combine(&[]), Err(QuorumError::TooFew { given: 0, .. })));
     }
 
     #[test]

@@ -7,6 +7,34 @@ use crate::output;
 
 use super::TokenError;
 
+/// What is wrong with a SoftHSM2 store, if anything: the config file or the token
+/// directory it names missing or unreadable. SoftHSM itself reports these as a bare
+/// CKR_GENERAL_ERROR, or as "no token".
+pub fn store_problem(conf: &Path) -> Option<String> {
+    let text = match std::fs::read_to_string(conf) {
+        Ok(text) => text,
+        Err(e) => {
+            return Some(format!(
+                "SoftHSM2's config {} (SOFTHSM2_CONF) cannot be read: {}",
+                conf.display(),
+                output::reason(&e)
+            ))
+        }
+    };
+    let dir = text.lines().find_map(|l| {
+        let (key, value) = l.split_once('=')?;
+        (key.trim() == "directories.tokendir").then(|| value.trim().to_string())
+    })?;
+    match std::fs::read_dir(&dir) {
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "the token directory {dir} named in {} cannot be read: {}",
+            conf.display(),
+            output::reason(&e)
+        )),
+    }
+}
+
 /// Makes sure `conf` and a `tokens/` directory beside it exist (directories 0700,
 /// the config 0600). The config names only that directory: SoftHSM treats every
 /// subdirectory of its tokendir as a token.

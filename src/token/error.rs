@@ -68,6 +68,14 @@ pub enum TokenError {
         detail: String,
     },
 
+    #[error("the {role} for token '{token}' is {len} characters; the token takes {range}, so it was not sent to the token")]
+    PinLength {
+        role: &'static str,
+        token: String,
+        len: usize,
+        range: String,
+    },
+
     #[error("token '{token}' already holds an object with {what}; nothing was created")]
     ObjectExists { token: String, what: String },
 
@@ -115,7 +123,8 @@ impl TokenError {
             | TokenError::KeyNotFound { .. }
             | TokenError::AmbiguousKey { .. }
             | TokenError::KeyCannotSign { .. }
-            | TokenError::TokenLabelExists(_) => ErrorKind::Selection,
+            | TokenError::TokenLabelExists(_)
+            | TokenError::PinLength { .. } => ErrorKind::Selection,
             TokenError::Malformed(_) => ErrorKind::Malformed,
             _ => ErrorKind::Token,
         }

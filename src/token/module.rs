@@ -9,6 +9,7 @@ use cryptoki::mechanism::MechanismType;
 use cryptoki::session::UserType;
 use cryptoki::slot::{Slot, TokenInfo};
 use cryptoki::types::AuthPin;
+use secrecy::ExposeSecret;
 
 use super::error::{describe, pin_error};
 use super::select::padded_text;
@@ -72,7 +73,12 @@ impl Module {
         })?;
         match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
             Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-            Err(e) => return Err(TokenError::pkcs11("initialize the PKCS#11 module")(e)),
+            Err(e) => {
+                if let Some(problem) = spec.softhsm_conf.as_deref().and_then(embedded::store_problem) {
+                    return Err(TokenError::Store(problem));
+                }
+                return Err(TokenError::pkcs11("initialize the PKCS#11 module")(e));
+            }
         }
         Ok(Module {
             ctx,
@@ -167,6 +173,22 @@ impl Module {
     /// The one token the selector names; with an empty selector, the only initialized
     /// token. Never "the first slot".
     pub fn select_token(&self, selector: &TokenSelector) -> Result<TokenRef, TokenError> {
+        let tokens = self.tokens()?;
+        if tokens.is_empty() {
+            if let Some(problem) = self.softhsm_conf().and_then(embedded::store_problem) {
+                return Err(TokenError::Store(problem));
+            }
+            let slots = self
+                .ctx
+                .get_all_slots()
+                .map_err(TokenError::pkcs11("list slots"))?;
+            if slots.is_empty() {
+                return Err(TokenError::NoToken {
+                    module: self.path().display().to_string(),
+                    hint: ": the module reports no slots at all (a client module whose server is not running looks like this: p11-kit-client.so without `p11-kit server`, a network HSM client that cannot reach its HSM)".into(),
+                });
+            }
+        }
         let hint = match self.softhsm_conf() {
             Some(conf) => format!(
                 " (SOFTHSM2_CONF={}); initialize one with 'hsm-demo init-token --label NAME'",
@@ -174,7 +196,7 @@ impl Module {
             ),
             None => "; initialize one with 'hsm-demo init-token --label NAME'".to_string(),
         };
-        selector.select(self.tokens()?, &self.path().display().to_string(), &hint)
+        selector.select(tokens, &self.path().display().to_string(), &hint)
     }
 
     /// C_InitToken on a free slot, then the user PIN (C_Login as SO, C_InitPIN).
@@ -200,6 +222,10 @@ impl Module {
             }
         }
         let slot = free.ok_or(TokenError::NoFreeSlot)?;
+        // Both PINs are checked against the slot's limits before anything changes: a
+        // token initialized with an SO PIN but no user PIN is half made.
+        self.check_pin_len(slot, label, "SO PIN", so_pin)?;
+        self.check_pin_len(slot, label, "user PIN", user_pin)?;
         self.ctx
             .init_token(slot, so_pin, label)
             .map_err(|e| pin_error(e, "SO PIN", label, "initialize the token"))?;
@@ -223,8 +249,16 @@ impl Module {
         Ok(self.token_info(token.slot)?.max_pin_length())
     }
 
+    /// Refuses a PIN whose length the token's CK_TOKEN_INFO says it cannot accept,
+    /// before it is sent: a login with it would only count towards the lockout.
+    fn check_pin_len(&self, slot: Slot, label: &str, role: &'static str, pin: &AuthPin) -> Result<(), TokenError> {
+        let info = self.token_info(slot)?;
+        check_pin_len(&info, label, role, pin.expose_secret().len())
+    }
+
     /// A read-write session logged in as the user. The PIN is tried exactly once.
     pub fn login_user(&self, token: &TokenRef, pin: &AuthPin) -> Result<Session<User>, TokenError> {
+        self.check_pin_len(token.slot, &token.label, "user PIN", pin)?;
         let session = self.rw_session(token)?;
         session.login(UserType::User, pin, "user PIN")?;
         Ok(session)
@@ -236,6 +270,7 @@ impl Module {
         token: &TokenRef,
         pin: &AuthPin,
     ) -> Result<Session<SecurityOfficer>, TokenError> {
+        self.check_pin_len(token.slot, &token.label, "SO PIN", pin)?;
         let session = self.rw_session(token)?;
         session.login(UserType::So, pin, "SO PIN")?;
         Ok(session)
@@ -271,10 +306,38 @@ impl Module {
     }
 }
 
+/// The length rule of CK_TOKEN_INFO: ulMinPinLen to ulMaxPinLen, where a maximum of 0
+/// is CK_EFFECTIVELY_INFINITE (PKCS#11 3.0 §3.2: no limit).
+fn check_pin_len(info: &TokenInfo, label: &str, role: &'static str, len: usize) -> Result<(), TokenError> {
+    let (min, max) = (info.min_pin_length(), info.max_pin_length());
+    if len >= min && (max == 0 || len <= max) {
+        return Ok(());
+    }
+    let range = if max == 0 {
+        format!("at least {min}")
+    } else {
+        format!("{min} to {max}")
+    };
+    Err(TokenError::PinLength {
+        role,
+        token: label.to_string(),
+        len,
+        range,
+    })
+}
+
 /// Says why a module did not load, in words a user can act on.
 fn module_load_reason(path: &Path, err: &CkError) -> String {
     if !path.exists() {
         return "no such file".to_string();
+    }
+    // dlopen(3) looks a name without a slash up in the library paths, not in the
+    // current directory, so "mylib.so" fails although ./mylib.so exists.
+    if path.components().count() == 1 {
+        return format!(
+            "{0} exists in the current directory, but a name without a '/' is looked up only in the system's library paths; use ./{0} or an absolute path",
+            path.display()
+        );
     }
     match err {
         CkError::LibraryLoading(e) => {
