@@ -5,7 +5,7 @@
 use clap::{CommandFactory as _, Parser, Subcommand};
 
 use crate::commands::{
-    bench, completions, export_pubkey, generate_key, init_token, key_ceremony, list_keys,
+    bench, completions, delete_key, export_pubkey, generate_key, init_token, key_ceremony, list_keys,
     list_slots, manpage, quorum_reset_pin, sign, verify,
 };
 use crate::settings::GlobalArgs;
@@ -47,6 +47,10 @@ pub enum Command {
 
     /// List the token's keys with their custody attributes and PKCS#11 URIs
     ListKeys(list_keys::Args),
+
+    /// Destroy a key pair after its label is typed again (refused for the root key of a
+    /// completed ceremony directory unless --force)
+    DeleteKey(delete_key::Args),
 
     /// Sign data: SHA-256 on the host, ECDSA in the token, through OpenSSL's EVP API and
     /// the pkcs11-provider. Prints "Signature: <hex>" (DER ECDSA-Sig-Value by default,

@@ -5,17 +5,67 @@
 
 use std::fmt;
 use std::io::Write as _;
-use std::os::fd::AsFd as _;
+use std::os::fd::{AsFd as _, IntoRawFd as _};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rustix::fs::{Mode, OFlags};
 
 /// Why the output could not be written.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write to stdout: {}", crate::output::reason(.0))]
 pub struct StdoutError(#[from] pub std::io::Error);
 
+/// Whether the process was started with stdout closed.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Run first in `main`. A standard descriptor (0, 1, 2) the process was started
+/// without must not be taken by a file hsm-demo opens later (a lock, a token store
+/// file) and receive what is printed: the Rust runtime already reopens closed ones as
+/// /dev/null (read-write) before `main`, and this makes sure of it. A stdout that is
+/// that /dev/null (read-write; a shell's `>/dev/null` is write-only) was closed: it is
+/// remembered, and printing is then an error rather than a silent success.
+pub fn claim_standard_fds() {
+    for fd in 0..3 {
+        // fcntl(F_GETFD) fails with EBADF on a descriptor that is not open.
+        let open = match fd {
+            0 => rustix::io::fcntl_getfd(std::io::stdin().as_fd()).is_ok(),
+            1 => rustix::io::fcntl_getfd(std::io::stdout().as_fd()).is_ok(),
+            _ => rustix::io::fcntl_getfd(std::io::stderr().as_fd()).is_ok(),
+        };
+        if open {
+            continue;
+        }
+        if fd == 1 {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        }
+        // open(2) returns the lowest free descriptor: this one.
+        if let Ok(null) = rustix::fs::open("/dev/null", OFlags::RDWR, Mode::empty()) {
+            let _ = null.into_raw_fd();
+        }
+    }
+    if stdout_is_runtime_null() {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+fn stdout_is_runtime_null() -> bool {
+    let stdout = std::io::stdout();
+    let fd = stdout.as_fd();
+    let (Ok(st), Ok(null)) = (rustix::fs::fstat(fd), rustix::fs::stat("/dev/null")) else {
+        return false;
+    };
+    let read_write = rustix::fs::fcntl_getfl(fd)
+        .is_ok_and(|flags| flags & OFlags::RWMODE == OFlags::RDWR);
+    rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice
+        && st.st_rdev == null.st_rdev
+        && read_write
+}
+
 fn stdout_open() -> std::io::Result<()> {
-    rustix::io::fcntl_getfd(std::io::stdout().as_fd())
-        .map(|_| ())
-        .map_err(|_| std::io::Error::other("stdout is closed"))
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Err(std::io::Error::other("stdout is closed"));
+    }
+    Ok(())
 }
 
 /// Writes to stdout and flushes, reporting any failure.

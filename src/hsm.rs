@@ -15,7 +15,7 @@ use cryptoki::types::AuthPin;
 use openssl::pkey::{PKey, PKeyRef, Private, Public};
 
 use crate::bridge::{self, EcdsaSignature, Provider};
-use crate::lock::TokenLock;
+use crate::lock::StoreLock;
 use crate::token::{
     Curve, KeyKind, KeyObject, KeySelector, Module, Session, TokenError, TokenRef, User,
 };
@@ -33,7 +33,7 @@ pub struct Hsm {
     provider_path: PathBuf,
     provider: OnceCell<Provider>,
     /// Held for as long as the context lives, after everything above is dropped.
-    _lock: Option<TokenLock>,
+    _lock: StoreLock,
 }
 
 /// A token-resident signing key as OpenSSL sees it: the private half through the
@@ -55,7 +55,7 @@ impl Hsm {
         token: &TokenRef,
         pin: AuthPin,
         provider_path: PathBuf,
-        lock: Option<TokenLock>,
+        lock: StoreLock,
     ) -> Result<Hsm, TokenError> {
         let session = module.login_user(token, &pin)?;
         Ok(Hsm {

@@ -1,6 +1,9 @@
-//! One lock per token for hsm-demo processes (flock(2) on a file in hsm-demo's
-//! runtime or data directory): shared for work that cannot disturb another process,
-//! exclusive for work that changes the token, and held until the process ends.
+//! One lock per token store for hsm-demo processes (flock(2) on a file in hsm-demo's
+//! runtime or data directory), keyed by the module and the configuration it reads
+//! (SOFTHSM2_CONF, ...): shared for work that cannot disturb another process,
+//! exclusive for work that changes a token, held until the process ends. It is taken
+//! before the module is loaded: SoftHSM2 reads its token files in C_Initialize and
+//! while listing tokens, and a login in another process rewrites them.
 //!
 //! It covers hsm-demo processes only. Other PKCS#11 applications on the same SoftHSM
 //! file store (pkcs11-tool, the openssl CLI with the provider) do not take it, and
@@ -27,33 +30,60 @@ pub enum Access {
 
 /// A held lock; released when dropped (or when the process ends).
 #[derive(Debug)]
-pub struct TokenLock {
-    _file: File,
+pub struct StoreLock {
+    file: File,
+    access: Access,
 }
 
-fn file_name_part(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
-        .collect()
+impl StoreLock {
+    /// Turns a shared lock into an exclusive one, waiting for the other holders. Not
+    /// atomic (flock(2) drops the shared lock first), so two upgrading processes take
+    /// turns instead of deadlocking.
+    pub fn upgrade(&mut self) -> anyhow::Result<()> {
+        if self.access == Access::Exclusive {
+            return Ok(());
+        }
+        flock(&self.file, FlockOperation::LockExclusive)
+            .map_err(|e| anyhow::anyhow!("cannot lock the token store: {e}"))?;
+        self.access = Access::Exclusive;
+        Ok(())
+    }
 }
 
-/// The lock file for a token: `<dir>/<module file>-<serial>-<label>.lock`.
-pub fn lock_path(dir: &Path, module: &Path, serial: &str, label: &str) -> PathBuf {
-    let module = module
+/// 64-bit FNV-1a: a stable short name for a lock key (not a security function).
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.iter().chain([0u8].iter()) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The lock file for a module and the configuration it reads:
+/// `<dir>/<module file name>-<hash of its path and configuration>.lock`.
+pub fn lock_path(dir: &Path, module: &Path, config: &[(&str, std::ffi::OsString)]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut parts: Vec<&[u8]> = vec![module.as_os_str().as_bytes()];
+    for (name, value) in config {
+        parts.push(name.as_bytes());
+        parts.push(value.as_bytes());
+    }
+    let name: String = module
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    dir.join(format!(
-        "{}-{}-{}.lock",
-        file_name_part(&module),
-        file_name_part(serial),
-        file_name_part(label)
-    ))
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .collect();
+    dir.join(format!("{name}-{:016x}.lock", fnv1a(&parts)))
 }
 
 /// Takes the lock at `path` (creating the file and its directory, 0700/0600), waiting
 /// for other holders as long as it takes.
-pub fn acquire(path: &Path, access: Access) -> anyhow::Result<TokenLock> {
+pub fn acquire(path: &Path, access: Access) -> anyhow::Result<StoreLock> {
     let dir = output::parent_of(path);
     output::create_private_dir(dir).map_err(|e| {
         anyhow::anyhow!(
@@ -81,7 +111,7 @@ pub fn acquire(path: &Path, access: Access) -> anyhow::Result<TokenLock> {
         Access::Exclusive => FlockOperation::LockExclusive,
     };
     flock(&file, op).map_err(|e| anyhow::anyhow!("cannot lock {}: {e}", path.display()))?;
-    Ok(TokenLock { _file: file })
+    Ok(StoreLock { file, access })
 }
 
 #[cfg(test)]
@@ -89,19 +119,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exclusive_excludes_and_shared_shares() {
+    fn exclusive_excludes_shared_shares_and_upgrades() {
         let dir = tempfile::tempdir().unwrap();
-        let path = lock_path(dir.path(), Path::new("/x/libsofthsm2.so"), "00 1", "my ca/1");
-        assert_eq!(
-            path.file_name().unwrap(),
-            "libsofthsm2.so-00_1-my_ca_1.lock"
-        );
+        let conf = vec![("SOFTHSM2_CONF", std::ffi::OsString::from("/a/b.conf"))];
+        let path = lock_path(dir.path(), Path::new("/x/libsofthsm2.so"), &conf);
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("libsofthsm2.so-") && name.ends_with(".lock"), "{name}");
+        let other_conf = vec![("SOFTHSM2_CONF", std::ffi::OsString::from("/a/c.conf"))];
+        assert_ne!(path, lock_path(dir.path(), Path::new("/x/libsofthsm2.so"), &other_conf));
         let a = acquire(&path, Access::Shared).unwrap();
-        let b = acquire(&path, Access::Shared).unwrap();
+        let mut b = acquire(&path, Access::Shared).unwrap();
         let other = File::open(&path).unwrap();
         assert!(flock(&other, FlockOperation::NonBlockingLockExclusive).is_err());
-        drop((a, b));
-        let _x = acquire(&path, Access::Exclusive).unwrap();
+        drop(a);
+        b.upgrade().unwrap();
         assert!(flock(&other, FlockOperation::NonBlockingLockShared).is_err());
     }
 }

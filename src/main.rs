@@ -25,9 +25,11 @@ use clap::Parser;
 use crate::settings::{PinRole, Settings};
 
 fn main() -> ExitCode {
-    // Initialise OpenSSL before anything else touches libcrypto (SoftHSM uses it too),
+    // Before anything opens a file: see claim_standard_fds. Then initialise OpenSSL
+    // before anything else touches libcrypto (SoftHSM uses it too),
     // so that its state outlives the token libraries; openssl-sys registers no atexit
     // cleanup, and we never call OPENSSL_cleanup (docs/platform.md, "exit").
+    console::claim_standard_fds();
     openssl::init();
     keep_secrets_out_of_core_dumps();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();

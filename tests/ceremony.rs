@@ -183,23 +183,6 @@ fn a_full_ceremony_prints_the_seed_transcript_and_writes_checkable_outputs() {
         .code(1);
 }
 
-/// The SO PIN the share files hold, recombined here with the Shamir crate directly
-/// (not through hsm-demo): the value the search below must not find.
-fn recombine(dir: &Path, indexes: &[u8]) -> String {
-    let shares: Vec<blahaj::Share> = indexes
-        .iter()
-        .map(|i| {
-            let path = dir.join(format!("share-{i}-of-5.json"));
-            let json: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-            let bytes = hex::decode(json["share"].as_str().unwrap()).unwrap();
-            blahaj::Share::try_from(bytes.as_slice()).unwrap()
-        })
-        .collect();
-    let secret = blahaj::Sharks(3).recover(&shares).unwrap();
-    String::from_utf8(secret).unwrap()
-}
-
 #[test]
 fn the_new_so_pin_is_in_no_output_stream_or_file() {
     let hsm = SoftHsm::new();
@@ -209,7 +192,7 @@ fn the_new_so_pin_is_in_no_output_stream_or_file() {
             .env("HSM_DEMO_SO_PIN", SO_PIN)
             .args(["key-ceremony", "--out", dir.to_str().unwrap()]),
     );
-    let new_so_pin = recombine(&dir, &[1, 2, 4]);
+    let new_so_pin = common::recombine(&dir, &[1, 2, 4]);
     // It is the SO PIN in force: the old one is refused, this one opens the SO role.
     assert!(!hsm.pkcs11_tool_so_init_pin(SO_PIN, "11112222").status.success());
     let opened = hsm.pkcs11_tool_so_init_pin(&new_so_pin, "11112222");
@@ -377,7 +360,7 @@ fn an_existing_label_is_refused_before_anything_changes() {
 }
 
 #[test]
-fn a_failing_certificate_profile_undoes_the_key_and_leaves_no_output() {
+fn a_broken_profile_is_refused_before_the_token_is_touched() {
     let hsm = SoftHsm::new();
     let conf = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("openssl-conf/root-ca.cnf"),
@@ -391,11 +374,36 @@ fn a_failing_certificate_profile_undoes_the_key_and_leaves_no_output() {
         hsm.cmd()
             .env("HSM_DEMO_SO_PIN", SO_PIN)
             .args(["key-ceremony", "--config", "bad.cnf", "--out", "c"]),
-        4,
+        2,
     );
-    assert!(stderr.contains("nothing was written"), "{stderr}");
+    assert!(
+        stderr.contains("cannot make a root certificate") && stderr.contains("bad.cnf"),
+        "{stderr}"
+    );
+    assert!(!hsm.path("c").exists());
+    assert_eq!(object_count(&hsm), 0);
+    // The SO PIN was not touched either.
+    assert!(hsm.pkcs11_tool_so_init_pin(SO_PIN, USER_PIN).status.success());
+}
+
+#[test]
+fn a_failure_after_key_generation_destroys_the_key_and_leaves_no_output() {
+    let hsm = SoftHsm::new();
+    // The provider is needed only once the key exists (to sign the certificate).
+    let stderr = fails_with(
+        hsm.cmd()
+            .env("HSM_DEMO_SO_PIN", SO_PIN)
+            .env("HSM_DEMO_PROVIDER", "/nonexistent/pkcs11.so")
+            .args(["key-ceremony", "--out", "c"]),
+        3,
+    );
+    assert!(
+        stderr.contains("the new key pair was destroyed and nothing was written"),
+        "{stderr}"
+    );
     assert!(!hsm.path("c").exists());
     assert_eq!(object_count(&hsm), 0, "the key pair was destroyed");
+    assert!(hsm.pkcs11_tool_so_init_pin(SO_PIN, USER_PIN).status.success());
 }
 
 #[test]

@@ -11,7 +11,6 @@ use serde::Serialize;
 use crate::bench::{self, Keys, Path, PathResult};
 use crate::bridge;
 use crate::hsm::Hsm;
-use crate::lock;
 use crate::settings::Settings;
 
 use super::{open_module, token_selector, user_pin, KeyArgs};
@@ -80,18 +79,12 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     };
 
     let t = Instant::now();
-    let module = open_module(settings)?;
+    let (module, lock) = open_module(settings, super::Use::Login)?;
     timed("module load + C_Initialize", t);
     let token = module.select_token(&token_sel)?;
-    let access = match module.writes_on_login() {
-        true => lock::Access::Exclusive,
-        false => lock::Access::Shared,
-    };
-    let lock_path = lock::lock_path(&settings.lock_dir, module.path(), &token.serial, &token.label);
-    let held = lock::acquire(&lock_path, access)?;
     let pin = user_pin(settings, &token)?;
     let t = Instant::now();
-    let hsm = Hsm::login(module, &token, pin, settings.provider.clone(), Some(held))?;
+    let hsm = Hsm::login(module, &token, pin, settings.provider.clone(), lock)?;
     timed("open session + C_Login", t);
     let t = Instant::now();
     let object = hsm.session().find_private_key(&selector)?;

@@ -35,7 +35,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
             "token label '{label}' starts or ends with blanks (or holds a NUL), which the token's blank padding would change"
         )));
     }
-    let module = open_module(settings)?;
+    let (module, _lock) = open_module(settings, super::Use::Change)?;
     let what = format!("token '{label}'");
     let so_pin = pin::read_new_pin(settings, PinRole::SecurityOfficer, a.so_pin_file.as_deref(), &what)?;
     let user_pin = pin::read_new_pin(settings, PinRole::User, settings.pin_file.as_deref(), &what)?;

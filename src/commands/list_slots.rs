@@ -99,7 +99,7 @@ impl From<&SlotEntry> for SlotReport {
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
-    let module = open_module(settings)?;
+    let (module, _lock) = open_module(settings, super::Use::Read)?;
     let info = module.library_info()?;
     let listing = Listing {
         module: ModuleReport {

@@ -5,6 +5,7 @@
 mod args;
 pub mod bench;
 pub mod completions;
+pub mod delete_key;
 pub mod export_pubkey;
 pub mod generate_key;
 pub mod init_token;
@@ -24,7 +25,7 @@ use anyhow::Context as _;
 use crate::cli::{self, Command};
 use crate::error::{usage, SetupError};
 use crate::hsm::Hsm;
-use crate::lock::{self, Access, TokenLock};
+use crate::lock::{self, Access, StoreLock};
 use crate::pin::{self, PinRole};
 use crate::settings::Settings;
 use crate::token::{KeySelector, Module, Pkcs11Uri, TokenRef, TokenSelector};
@@ -37,6 +38,7 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::InitToken(a) => init_token::run(settings, a),
         Command::GenerateKey(a) => generate_key::run(settings, a),
         Command::ListKeys(a) => list_keys::run(settings, a),
+        Command::DeleteKey(a) => delete_key::run(settings, a),
         Command::Sign(a) => sign::run(settings, a),
         Command::Verify(a) => verify::run(settings, a),
         Command::ExportPubkey(a) => export_pubkey::run(settings, a),
@@ -49,10 +51,33 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     }
 }
 
-/// Loads the module the settings name (or the embedded default).
-pub fn open_module(settings: &Settings) -> anyhow::Result<Module> {
+/// How a command uses the token store, which decides its lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Lists or reads public objects, no login: a shared lock.
+    Read,
+    /// A user login to use keys: a shared lock, made exclusive on a module whose
+    /// login writes its store.
+    Login,
+    /// Creates objects or changes PINs: an exclusive lock.
+    Change,
+}
+
+/// Locks the token store, then loads the module the settings name (or the embedded
+/// default). The lock is held as long as the returned value lives.
+pub fn open_module(settings: &Settings, how: Use) -> anyhow::Result<(Module, StoreLock)> {
     let spec = settings.module().map_err(SetupError)?;
-    Ok(Module::open(&spec)?)
+    let path = lock::lock_path(&settings.lock_dir, &spec.path, &settings.module_environment());
+    let access = match how {
+        Use::Read | Use::Login => Access::Shared,
+        Use::Change => Access::Exclusive,
+    };
+    let mut held = lock::acquire(&path, access)?;
+    let module = Module::open(&spec)?;
+    if how == Use::Login && module.writes_on_login() {
+        held.upgrade()?;
+    }
+    Ok((module, held))
 }
 
 /// The token selector from --token (label or URI) and --serial, merged with the
@@ -83,35 +108,16 @@ pub fn token_selector(
     Ok(sel)
 }
 
-/// How a command uses the token, which decides its lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Use {
-    /// Public objects only, no login: no lock (such readers never disturb each other).
-    Read,
-    /// A user login to use keys: a shared lock, exclusive on a module whose login
-    /// writes its store.
-    Login,
-    /// Creates objects or changes PINs: an exclusive lock.
-    Change,
-}
-
-/// Module + selected token (+ its lock, for `Use::Login` and `Use::Change`).
+/// Lock, module and the selected token.
 pub fn open_token(
     settings: &Settings,
     extra: Option<&Pkcs11Uri>,
     how: Use,
-) -> anyhow::Result<(Module, TokenRef, Option<TokenLock>)> {
+) -> anyhow::Result<(Module, TokenRef, StoreLock)> {
     let selector = token_selector(settings, extra)?;
-    let module = open_module(settings)?;
+    let (module, lock) = open_module(settings, how)?;
     let token = module.select_token(&selector)?;
-    let access = match how {
-        Use::Read => return Ok((module, token, None)),
-        Use::Login if !module.writes_on_login() => Access::Shared,
-        Use::Login | Use::Change => Access::Exclusive,
-    };
-    let path = lock::lock_path(&settings.lock_dir, module.path(), &token.serial, &token.label);
-    let held = lock::acquire(&path, access)?;
-    Ok((module, token, Some(held)))
+    Ok((module, token, lock))
 }
 
 /// The user's PIN for `token` (file, environment or prompt).
@@ -125,7 +131,7 @@ pub fn login_on(
     settings: &Settings,
     module: Module,
     token: &TokenRef,
-    lock: Option<TokenLock>,
+    lock: StoreLock,
 ) -> anyhow::Result<Hsm> {
     let pin = user_pin(settings, token)?;
     Ok(Hsm::login(module, token, pin, settings.provider.clone(), lock)?)

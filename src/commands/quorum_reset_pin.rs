@@ -34,7 +34,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
             ..Default::default()
         };
     }
-    let module = open_module(settings)?;
+    let (module, _lock) = open_module(settings, super::Use::Change)?;
     let token = module.select_token(&selector)?;
     if token.serial != binding.token_serial {
         return Err(usage(format!(

@@ -106,7 +106,7 @@ fn read_pem(flag: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
 /// The public key of a token key pair, read without logging in.
 pub fn token_public_key(settings: &Settings, key: &KeyArgs) -> anyhow::Result<PKey<Public>> {
     let (selector, uri) = key.selector()?;
-    let (module, token, _) = open_token(settings, uri.as_ref(), super::Use::Read)?;
+    let (module, token, _lock) = open_token(settings, uri.as_ref(), super::Use::Read)?;
     let session = module.public_session(&token)?;
     let object = session.find_public_key(&selector)?;
     let point = session.ec_point(object.handle)?;

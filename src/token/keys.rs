@@ -251,12 +251,24 @@ impl Session<User> {
 
     /// Destroys both halves of a key pair this run created (undo after a failed ceremony).
     pub fn destroy_key_pair(&self, pair: &KeyPair) -> Result<(), TokenError> {
+        self.destroy_key(&pair.private, Some(pair.public))
+    }
+
+    /// Destroys a private key and, when it has one, its public key.
+    pub fn destroy_key(
+        &self,
+        private: &KeyObject,
+        public: Option<ObjectHandle>,
+    ) -> Result<(), TokenError> {
         self.inner
-            .destroy_object(pair.private.handle)
+            .destroy_object(private.handle)
             .map_err(TokenError::pkcs11("destroy the private key"))?;
-        self.inner
-            .destroy_object(pair.public)
-            .map_err(TokenError::pkcs11("destroy the public key"))
+        if let Some(public) = public {
+            self.inner
+                .destroy_object(public)
+                .map_err(TokenError::pkcs11("destroy the public key"))?;
+        }
+        Ok(())
     }
 
     /// C_Sign with CKM_ECDSA over a digest computed by the caller: the raw PKCS#11

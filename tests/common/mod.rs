@@ -232,3 +232,60 @@ pub fn provider_conf() -> PathBuf {
 pub fn signature_hex(stdout: &str) -> String {
     line_value(stdout, "Signature:").expect("a Signature: line")
 }
+
+/// tests/fault/fault_pkcs11.c compiled (once per test binary; an atomic rename makes
+/// concurrent builds by several test binaries safe) into target/fault/.
+fn fault_library() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            let dir = root.join("target/fault");
+            std::fs::create_dir_all(&dir).unwrap();
+            let out = dir.join("fault_pkcs11.so");
+            let tmp = dir.join(format!("fault_pkcs11.{}.so", std::process::id()));
+            let status = std::process::Command::new("cc")
+                .args(["-shared", "-fPIC", "-Wall", "-Werror", "-o"])
+                .arg(&tmp)
+                .arg(root.join("tests/fault/fault_pkcs11.c"))
+                .arg("-ldl")
+                .status()
+                .expect("a C compiler (cc)");
+            assert!(status.success(), "building the fault-injecting module failed");
+            std::fs::rename(&tmp, &out).unwrap();
+            out
+        })
+        .clone()
+}
+
+impl SoftHsm {
+    /// The fault-injecting PKCS#11 module over this store's SoftHSM, in `mode`
+    /// (tests/fault/fault_pkcs11.c): a copy in the TempDir with its configuration.
+    pub fn fault_module(&self, mode: &str) -> PathBuf {
+        let path = self.path("fault_pkcs11.so");
+        std::fs::copy(fault_library(), &path).unwrap();
+        std::fs::write(
+            self.path("fault_pkcs11.so.conf"),
+            format!("real={}\nmode={mode}\n", softhsm_module()),
+        )
+        .unwrap();
+        path
+    }
+}
+
+/// The SO PIN a ceremony's share files (3 of 5) hold, recombined here with the Shamir
+/// crate directly, not through hsm-demo.
+pub fn recombine(dir: &Path, indexes: &[u8]) -> String {
+    let shares: Vec<blahaj::Share> = indexes
+        .iter()
+        .map(|i| {
+            let path = dir.join(format!("share-{i}-of-5.json"));
+            let json: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            let bytes = hex::decode(json["share"].as_str().unwrap()).unwrap();
+            blahaj::Share::try_from(bytes.as_slice()).unwrap()
+        })
+        .collect();
+    let secret = blahaj::Sharks(3).recover(&shares).unwrap();
+    String::from_utf8(secret).unwrap()
+}

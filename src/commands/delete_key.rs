@@ -1,0 +1,108 @@
+//! `delete-key`: destroys a key pair after the user types its label again. A key that
+//! a completed ceremony directory holds as its root (given with --ca, or a ceremony
+//! directory in the current directory) is refused without --force.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use openssl::pkey::{PKey, Public};
+
+use crate::ceremony::INCOMPLETE;
+use crate::console::outln;
+use crate::error::usage;
+use crate::settings::Settings;
+
+use super::KeyArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    key: KeyArgs,
+
+    /// The key's label again, to confirm (else a prompt on a terminal)
+    #[arg(long, value_name = "LABEL")]
+    confirm: Option<String>,
+
+    /// A CA directory (a key ceremony's output) whose root key must not be deleted;
+    /// repeatable. Ceremony directories in the current directory are checked too
+    #[arg(long = "ca", value_name = "DIR")]
+    cas: Vec<PathBuf>,
+
+    /// Delete even a key a completed CA directory holds as its root
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    let (selector, uri) = a.key.selector()?;
+    let hsm = super::login(settings, uri.as_ref(), super::Use::Change)?;
+    let session = hsm.session();
+    let private = session.find_private_key(&selector)?;
+    let public_handle = session.public_key_for(&private).ok();
+    if !a.force {
+        if let Some(public) = public_handle
+            .map(|h| session.ec_point(h))
+            .transpose()?
+            .map(|point| crate::bridge::p256_public_key(&point))
+            .transpose()?
+        {
+            if let Some(dir) = ca_holding(&public, &a.cas) {
+                return Err(usage(format!(
+                    "key '{}' is the root key of the completed ceremony in {}; nothing was deleted (--force deletes it anyway)",
+                    private.label,
+                    dir.display()
+                )));
+            }
+        }
+    }
+    let typed = match &a.confirm {
+        Some(label) => label.clone(),
+        None if std::io::stdin().is_terminal() => {
+            rpassword::prompt_password(format!(
+                "Type the label of key '{}' (id {}) to delete it: ",
+                private.label,
+                hex::encode(&private.id)
+            ))?
+        }
+        None => {
+            return Err(usage(format!(
+                "deleting key '{}' needs its label typed again: --confirm LABEL, or run in a terminal",
+                private.label
+            )))
+        }
+    };
+    if typed != private.label {
+        return Err(usage(format!(
+            "'{typed}' is not the key's label '{}'; nothing was deleted",
+            private.label
+        )));
+    }
+    session.destroy_key(&private, public_handle)?;
+    outln!(
+        "Deleted key pair '{}' (id {}) from token '{}'",
+        private.label,
+        hex::encode(&private.id),
+        hsm.token().label
+    )?;
+    Ok(())
+}
+
+/// A completed ceremony directory (among `cas` and the current directory's
+/// entries) whose root-ca.pub.pem is `public`.
+fn ca_holding(public: &PKey<Public>, cas: &[PathBuf]) -> Option<PathBuf> {
+    let here = std::fs::read_dir(".")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()));
+    cas.iter().cloned().chain(here).find(|dir| holds(dir, public))
+}
+
+fn holds(dir: &Path, public: &PKey<Public>) -> bool {
+    if dir.join(INCOMPLETE).exists() {
+        return false;
+    }
+    std::fs::read(dir.join("root-ca.pub.pem"))
+        .ok()
+        .and_then(|pem| PKey::public_key_from_pem(&pem).ok())
+        .is_some_and(|k| k.public_eq(public))
+}

@@ -1,0 +1,124 @@
+/*
+ * A fault-injecting PKCS#11 module for hsm-demo's tests: it loads the real module
+ * named in its configuration and passes every call through, except that around
+ * C_SetPIN it can
+ *   kill-after-setpin          SIGKILL the calling process right after C_SetPIN succeeded
+ *   kill-parent-after-setpin   SIGKILL the parent (the ceremony) right after C_SetPIN
+ *   logout-fails-after-setpin  make every C_Logout after a successful C_SetPIN fail
+ *                              (CKR_DEVICE_ERROR), as a network HSM dropping the link
+ *   revert-after-proof         set the old PIN back at the second C_Logout after
+ *                              C_SetPIN (after the process proved the new PIN), as a
+ *                              token store rewritten from a stale copy
+ * The configuration is the file <this library's path>.conf, lines "real=PATH" and
+ * "mode=NAME": the ceremony's SO step runs with a cleared environment.
+ *
+ * Only C_GetFunctionList is exported (PKCS#11 v2.40 §5.2); the function list is the
+ * real module's, copied, with entries 11 (C_SetPIN) and 19 (C_Logout) replaced: the
+ * v2.40 CK_FUNCTION_LIST order.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef unsigned long CK_ULONG;
+typedef CK_ULONG CK_RV;
+typedef CK_ULONG CK_SESSION_HANDLE;
+typedef unsigned char CK_BYTE;
+
+#define CKR_OK 0UL
+#define CKR_DEVICE_ERROR 0x30UL
+#define CKR_GENERAL_ERROR 0x05UL
+#define N_FUNCTIONS 68
+#define IDX_GET_FUNCTION_LIST 3
+#define IDX_SET_PIN 11
+#define IDX_LOGOUT 19
+
+struct function_list {
+    CK_BYTE major, minor;
+    void *f[N_FUNCTIONS];
+};
+
+typedef CK_RV (*get_list_fn)(struct function_list **);
+typedef CK_RV (*set_pin_fn)(CK_SESSION_HANDLE, CK_BYTE *, CK_ULONG, CK_BYTE *, CK_ULONG);
+typedef CK_RV (*logout_fn)(CK_SESSION_HANDLE);
+
+static struct function_list ours;
+static struct function_list *real;
+static char real_path[4096];
+static char mode[64];
+static int set_pin_done;
+static int logouts_after;
+static CK_BYTE old_pin[256], new_pin[256];
+static CK_ULONG old_len, new_len;
+
+CK_RV C_GetFunctionList(struct function_list **out);
+
+static int load_config(void) {
+    Dl_info info;
+    char path[4200], line[4200];
+    if (!dladdr((void *)load_config, &info) || !info.dli_fname)
+        return 0;
+    snprintf(path, sizeof path, "%s.conf", info.dli_fname);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (!strncmp(line, "real=", 5))
+            snprintf(real_path, sizeof real_path, "%s", line + 5);
+        else if (!strncmp(line, "mode=", 5))
+            snprintf(mode, sizeof mode, "%s", line + 5);
+    }
+    fclose(f);
+    return real_path[0] != 0;
+}
+
+static CK_RV w_set_pin(CK_SESSION_HANDLE h, CK_BYTE *o, CK_ULONG ol, CK_BYTE *n, CK_ULONG nl) {
+    CK_RV rv = ((set_pin_fn)real->f[IDX_SET_PIN])(h, o, ol, n, nl);
+    if (rv != CKR_OK || ol > sizeof old_pin || nl > sizeof new_pin)
+        return rv;
+    set_pin_done = 1;
+    memcpy(old_pin, o, ol);
+    old_len = ol;
+    memcpy(new_pin, n, nl);
+    new_len = nl;
+    if (!strcmp(mode, "kill-after-setpin"))
+        kill(getpid(), SIGKILL);
+    if (!strcmp(mode, "kill-parent-after-setpin"))
+        kill(getppid(), SIGKILL);
+    return rv;
+}
+
+static CK_RV w_logout(CK_SESSION_HANDLE h) {
+    if (set_pin_done) {
+        logouts_after++;
+        if (!strcmp(mode, "logout-fails-after-setpin"))
+            return CKR_DEVICE_ERROR;
+        if (!strcmp(mode, "revert-after-proof") && logouts_after == 2)
+            ((set_pin_fn)real->f[IDX_SET_PIN])(h, new_pin, new_len, old_pin, old_len);
+    }
+    return ((logout_fn)real->f[IDX_LOGOUT])(h);
+}
+
+CK_RV C_GetFunctionList(struct function_list **out) {
+    if (!real) {
+        if (!load_config())
+            return CKR_GENERAL_ERROR;
+        void *lib = dlopen(real_path, RTLD_NOW | RTLD_LOCAL);
+        if (!lib)
+            return CKR_GENERAL_ERROR;
+        get_list_fn get = (get_list_fn)dlsym(lib, "C_GetFunctionList");
+        if (!get || get(&real) != CKR_OK)
+            return CKR_GENERAL_ERROR;
+        memcpy(&ours, real, sizeof ours);
+        ours.f[IDX_GET_FUNCTION_LIST] = (void *)C_GetFunctionList;
+        ours.f[IDX_SET_PIN] = (void *)w_set_pin;
+        ours.f[IDX_LOGOUT] = (void *)w_logout;
+    }
+    *out = &ours;
+    return CKR_OK;
+}

@@ -1,0 +1,407 @@
+//! Faults, kills, concurrency and hostile I/O against real SoftHSM2 tokens: the
+//! ceremony's irreversible step never loses the shares, a reverted PIN is caught,
+//! parallel hsm-demo processes stay correct, no panic on a full disk or closed pipe,
+//! no core dump, and every refusal happens before anything changes.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+
+use common::{fails_with, ok, recombine, spy_calls, succeeds, SoftHsm, SO_PIN, SPY, USER_PIN};
+use predicates::prelude::*;
+
+fn so_pin_opens(hsm: &SoftHsm, pin: &str) -> bool {
+    hsm.pkcs11_tool_so_init_pin(pin, USER_PIN).status.success()
+}
+
+/// After a fault past C_SetPIN: the directory is where --out said, marked INCOMPLETE,
+/// with every share; the shares (recombined here) are the SO PIN in force.
+fn assert_shares_kept_and_in_force(hsm: &SoftHsm, dir: &Path) {
+    assert!(dir.join("INCOMPLETE").is_file(), "marked incomplete");
+    for i in 1..=5 {
+        assert!(dir.join(format!("share-{i}-of-5.json")).is_file(), "share {i}");
+    }
+    let new_pin = recombine(dir, &[1, 3, 5]);
+    assert!(!so_pin_opens(hsm, SO_PIN), "the old SO PIN must be gone");
+    assert!(so_pin_opens(hsm, &new_pin), "the shares must open the SO role");
+}
+
+fn ceremony_with(hsm: &SoftHsm, module: &Path, out: &str) -> common::Command {
+    let mut cmd = hsm.cmd();
+    cmd.env("HSM_DEMO_SO_PIN", SO_PIN)
+        .args(["--module", module.to_str().unwrap(), "key-ceremony", "--out", out]);
+    cmd
+}
+
+#[test]
+fn so_step_killed_right_after_set_pin_keeps_the_shares() {
+    let hsm = SoftHsm::new();
+    let module = hsm.fault_module("kill-after-setpin");
+    let line = fails_with(&mut ceremony_with(&hsm, &module, "c"), 4);
+    assert!(
+        line.contains("the SO PIN may have changed") && line.contains("shares in c are its only copy"),
+        "{line}"
+    );
+    assert_shares_kept_and_in_force(&hsm, &hsm.path("c"));
+}
+
+#[test]
+fn logout_failing_after_set_pin_keeps_the_shares() {
+    let hsm = SoftHsm::new();
+    let module = hsm.fault_module("logout-fails-after-setpin");
+    let line = fails_with(&mut ceremony_with(&hsm, &module, "c"), 4);
+    assert!(line.contains("logging in with the new one failed"), "{line}");
+    assert_shares_kept_and_in_force(&hsm, &hsm.path("c"));
+}
+
+#[test]
+fn the_ceremony_killed_after_set_pin_leaves_visible_shares_and_the_next_run_points_at_them() {
+    let hsm = SoftHsm::new();
+    let module = hsm.fault_module("kill-parent-after-setpin");
+    let out = ceremony_with(&hsm, &module, "c").assert().get_output().clone();
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    assert_shares_kept_and_in_force(&hsm, &hsm.path("c"));
+    // No hidden staging directory anywhere: the only place is --out. (`.local` is
+    // HOME's: the lock directory.)
+    let hidden: Vec<_> = std::fs::read_dir(hsm.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') && n != ".local")
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+    // The next ceremony names the incomplete one (and stops at the label in use, which
+    // it says may be left from a ceremony that did not complete).
+    let err = hsm
+        .cmd()
+        .env("HSM_DEMO_SO_PIN", SO_PIN)
+        .args(["key-ceremony", "--no-quorum", "--out", "d"])
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8(err).unwrap();
+    assert!(
+        err.contains("note: ./c holds a ceremony that did not complete"),
+        "{err}"
+    );
+    assert!(err.contains("hsm-demo delete-key --label root-ca-key"), "{err}");
+    assert!(!hsm.path("d").exists());
+}
+
+#[test]
+fn a_pin_change_undone_after_the_step_is_caught_by_the_final_check() {
+    let hsm = SoftHsm::new();
+    let module = hsm.fault_module("revert-after-proof");
+    let line = fails_with(&mut ceremony_with(&hsm, &module, "c"), 4);
+    assert!(
+        line.contains("the final check failed") && line.contains("OLD SO PIN still opens"),
+        "{line}"
+    );
+    let dir = hsm.path("c");
+    assert!(dir.join("INCOMPLETE").is_file());
+    assert!(!dir.join("transcript.txt").exists(), "never looks complete");
+    assert!(so_pin_opens(&hsm, SO_PIN));
+}
+
+#[test]
+fn a_completed_ceremony_removes_its_marker_and_proves_the_change() {
+    let hsm = SoftHsm::new();
+    let out = ok(hsm
+        .cmd()
+        .env("HSM_DEMO_SO_PIN", SO_PIN)
+        .args(["key-ceremony", "--out", "c"]));
+    assert!(out.contains("final check: a fresh process found the old SO PIN refused"), "{out}");
+    let dir = hsm.path("c");
+    assert!(!dir.join("INCOMPLETE").exists());
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dir).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700);
+    assert_shares_kept_and_in_force_after_completion(&hsm, &dir);
+}
+
+fn assert_shares_kept_and_in_force_after_completion(hsm: &SoftHsm, dir: &Path) {
+    let new_pin = recombine(dir, &[2, 4, 5]);
+    assert!(!so_pin_opens(hsm, SO_PIN));
+    assert!(so_pin_opens(hsm, &new_pin));
+}
+
+#[test]
+fn a_ceremony_under_a_permissive_umask_keeps_its_directory_and_shares_private() {
+    let hsm = SoftHsm::new();
+    let script = format!(
+        "umask 000; exec {} key-ceremony --out c",
+        env!("CARGO_BIN_EXE_hsm-demo")
+    );
+    succeeds(
+        hsm.tool("bash")
+            .env("HSM_DEMO_MODULE", common::softhsm_module())
+            .env("HSM_DEMO_PIN", USER_PIN)
+            .env("HSM_DEMO_SO_PIN", SO_PIN)
+            .args(["-c", &script]),
+    );
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777
+    };
+    assert_eq!(mode(&hsm.path("c")), 0o700);
+    assert_eq!(mode(&hsm.path("c/share-1-of-5.json")), 0o600);
+}
+
+#[test]
+fn eight_processes_signing_fifty_times_each_all_succeed_and_verify() {
+    let hsm = SoftHsm::new();
+    hsm.generate("k");
+    let pubkey = hsm.write("k.pem", hsm.run_ok(&["export-pubkey", "--label", "k"]));
+    let workers: Vec<_> = (0..8)
+        .map(|p| {
+            let script = format!(
+                "for i in $(seq 50); do {} sign --label k --data \"p{p} m$i\" --format der \
+                 | sed -n 's/^Signature: //p' > sig.{p}.$i || exit 1; done",
+                env!("CARGO_BIN_EXE_hsm-demo")
+            );
+            let mut cmd = std::process::Command::new("bash");
+            cmd.args(["-o", "pipefail", "-c", &script])
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap())
+                .env("HOME", hsm.dir.path())
+                .env("SOFTHSM2_CONF", &hsm.conf)
+                .env("HSM_DEMO_MODULE", common::softhsm_module())
+                .env("HSM_DEMO_PIN", USER_PIN)
+                .current_dir(hsm.dir.path())
+                .stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    for p in 0..8 {
+        for i in 1..=50 {
+            let hex = std::fs::read_to_string(hsm.path(&format!("sig.{p}.{i}"))).unwrap();
+            let der = hex::decode(hex.trim()).unwrap();
+            let sig = hsm.write("one.sig", der);
+            let data = hsm.write("one.txt", format!("p{p} m{i}"));
+            ok(hsm
+                .tool("openssl")
+                .args(["dgst", "-sha256", "-verify"])
+                .arg(&pubkey)
+                .arg("-signature")
+                .arg(&sig)
+                .arg(&data));
+        }
+    }
+}
+
+#[test]
+fn parallel_generate_key_with_one_label_leaves_exactly_one_pair() {
+    let hsm = SoftHsm::new();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hsm-demo"));
+            cmd.args(["generate-key", "--label", "same"])
+                .env_clear()
+                .env("HOME", hsm.dir.path())
+                .env("SOFTHSM2_CONF", &hsm.conf)
+                .env("HSM_DEMO_MODULE", common::softhsm_module())
+                .env("HSM_DEMO_PIN", USER_PIN)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let codes: Vec<Option<i32>> = workers
+        .into_iter()
+        .map(|w| w.wait_with_output().unwrap().status.code())
+        .collect();
+    assert_eq!(codes.iter().filter(|c| **c == Some(0)).count(), 1, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == Some(2)).count(), 3, "{codes:?}");
+    let keys = hsm.keys_json();
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 2, "one pair: {keys}");
+}
+
+#[test]
+fn a_full_disk_or_a_closed_stdout_is_one_line_and_a_failure_never_a_panic() {
+    let hsm = SoftHsm::new();
+    hsm.generate("k");
+    let bin = env!("CARGO_BIN_EXE_hsm-demo");
+    for (redirect, args, reason) in [
+        (">/dev/full", "list-keys", "No space left on device"),
+        (">/dev/full", "list-slots --json", "No space left on device"),
+        (">/dev/full", "export-pubkey --label k", "No space left on device"),
+        (">/dev/full", "sign --label k --data x", "No space left on device"),
+        (">&-", "sign --label k --data x", "stdout is closed"),
+        ("| true", "list-slots", "Broken pipe"),
+    ] {
+        // `true` exits at once, so list-slots writes into a closed pipe.
+        let script = format!("sleep 0.01; {bin} {args} {redirect}; echo \"exit $?\" >&2");
+        let out = succeeds(
+            hsm.tool("bash")
+                .env("HSM_DEMO_MODULE", common::softhsm_module())
+                .env("HSM_DEMO_PIN", USER_PIN)
+                .args(["-c", &script]),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        if redirect == "| true" {
+            // The pipe's reader may still be there for a small write; what must never
+            // happen is a panic (exit 101).
+            assert!(!err.contains("panicked") && !err.contains("exit 101"), "{err}");
+            continue;
+        }
+        assert!(
+            err.contains(&format!("hsm-demo: cannot write to stdout: {reason}"))
+                && err.contains("exit 4")
+                && err.lines().count() == 2,
+            "{args} {redirect}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_ceremony_piped_into_head_still_completes_and_reports_the_lost_output() {
+    let hsm = SoftHsm::new();
+    let script = format!(
+        "{} key-ceremony --out c | head -n 2; echo \"exit ${{PIPESTATUS[0]}}\" >&2",
+        env!("CARGO_BIN_EXE_hsm-demo")
+    );
+    let out = succeeds(
+        hsm.tool("bash")
+            .env("HSM_DEMO_MODULE", common::softhsm_module())
+            .env("HSM_DEMO_PIN", USER_PIN)
+            .env("HSM_DEMO_SO_PIN", SO_PIN)
+            .args(["-c", &script]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the ceremony completed, but its report was not fully written")
+            && err.contains("Broken pipe")
+            && err.contains("exit 4"),
+        "{err}"
+    );
+    let dir = hsm.path("c");
+    assert!(!dir.join("INCOMPLETE").exists() && dir.join("transcript.sig").exists());
+    assert_shares_kept_and_in_force_after_completion(&hsm, &dir);
+}
+
+#[test]
+fn a_process_holding_a_pin_leaves_no_core_dump() {
+    let hsm = SoftHsm::new();
+    hsm.generate("k");
+    // `sign --in -` logs in (the PIN is in memory) and then waits on stdin; SIGABRT
+    // would dump core where the pattern is `core` (the control, `sleep`, shows it does).
+    // The FIFO keeps hsm-demo waiting for data after its login.
+    let script = format!(
+        "ulimit -c unlimited; mkdir ctl run; mkfifo in; \
+         (cd ctl && exec sleep 30) & ctl=$!; \
+         (cd run && exec {} sign --label k --in ../in) & run=$!; \
+         exec 3>in; sleep 1; kill -ABRT $ctl $run; \
+         wait $ctl; wait $run; ls ctl run",
+        env!("CARGO_BIN_EXE_hsm-demo")
+    );
+    let listing = ok(hsm
+        .tool("bash")
+        .env("HSM_DEMO_MODULE", common::softhsm_module())
+        .env("HSM_DEMO_PIN", USER_PIN)
+        .args(["-c", &script]));
+    let core_pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    assert_eq!(core_pattern.trim(), "core", "this test reads cores from the cwd");
+    let (ctl, run) = listing.split_once("run:").unwrap();
+    assert!(ctl.contains("core"), "control: sleep must dump core: {listing}");
+    assert!(!run.contains("core"), "hsm-demo dumped core: {listing}");
+}
+
+#[test]
+fn refusals_happen_before_anything_changes() {
+    // A token label the blank padding would change: no token is initialized.
+    let empty = SoftHsm::empty();
+    let mut init = empty.bare_cmd();
+    init.env("SOFTHSM2_CONF", &empty.conf)
+        .env("HSM_DEMO_MODULE", common::softhsm_module())
+        .env("HSM_DEMO_SO_PIN", SO_PIN)
+        .env("HSM_DEMO_PIN", USER_PIN);
+    let line = fails_with(init.args(["init-token", "--label", "trail "]), 2);
+    assert!(line.contains("blanks"), "{line}");
+    // A user PIN shorter than the token's minimum: refused before C_InitToken.
+    let line = fails_with(
+        empty
+            .cmd()
+            .env("HSM_DEMO_SO_PIN", SO_PIN)
+            .env("HSM_DEMO_PIN", "12")
+            .args(["init-token", "--label", "short"]),
+        2,
+    );
+    assert!(line.contains("user PIN") && line.contains("2 characters"), "{line}");
+    let slots = empty.run_ok(&["list-slots", "--json"]);
+    assert!(!slots.contains("\"initialized\": true"), "{slots}");
+
+    // A 1 MB PIN file never reaches C_Login.
+    let hsm = SoftHsm::new();
+    let big = hsm.write("big.pin", vec![b'1'; 1 << 20]);
+    let log = hsm.path("spy.log");
+    let line = fails_with(
+        hsm.cmd()
+            .env("PKCS11SPY", common::softhsm_module())
+            .env("PKCS11SPY_OUTPUT", &log)
+            .args(["--module", SPY, "--pin-file", big.to_str().unwrap(), "list-keys"]),
+        2,
+    );
+    assert!(line.contains("larger than"), "{line}");
+    assert_eq!(spy_calls(&log, "C_Login"), 0);
+    // A PIN longer than ulMaxPinLen never reaches C_Login either.
+    let line = fails_with(
+        hsm.cmd()
+            .env("PKCS11SPY", common::softhsm_module())
+            .env("PKCS11SPY_OUTPUT", &log)
+            .env("HSM_DEMO_PIN", "9".repeat(300))
+            .args(["--module", SPY, "list-keys"]),
+        2,
+    );
+    assert!(line.contains("300 characters") && line.contains("4 to 255"), "{line}");
+    assert_eq!(spy_calls(&log, "C_Login"), 0);
+
+    // An --out that cannot be created stops the ceremony before Step 1.
+    let line = fails_with(
+        hsm.cmd()
+            .env("HSM_DEMO_SO_PIN", SO_PIN)
+            .args(["key-ceremony", "--out", "/proc/hsm-demo-ceremony"]),
+        2,
+    );
+    assert!(line.contains("/proc/hsm-demo-ceremony"), "{line}");
+    assert_eq!(hsm.keys_json()["keys"].as_array().unwrap().len(), 0);
+    assert!(so_pin_opens(&hsm, SO_PIN));
+}
+
+#[test]
+fn delete_key_needs_the_label_typed_again_and_spares_a_live_root() {
+    let hsm = SoftHsm::new();
+    hsm.generate("scratch");
+    let line = fails_with(hsm.cmd().args(["delete-key", "--label", "scratch"]), 2);
+    assert!(line.contains("--confirm"), "{line}");
+    let line = fails_with(
+        hsm.cmd()
+            .args(["delete-key", "--label", "scratch", "--confirm", "scratc"]),
+        2,
+    );
+    assert!(line.contains("nothing was deleted"), "{line}");
+    assert_eq!(hsm.keys_json()["keys"].as_array().unwrap().len(), 2);
+    hsm.cmd()
+        .args(["delete-key", "--label", "scratch", "--confirm", "scratch"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("Deleted key pair 'scratch'"));
+    assert_eq!(hsm.keys_json()["keys"].as_array().unwrap().len(), 0);
+
+    // The root key of a completed ceremony (found in the current directory).
+    succeeds(
+        hsm.cmd()
+            .env("HSM_DEMO_SO_PIN", SO_PIN)
+            .args(["key-ceremony", "--no-quorum", "--out", "root"]),
+    );
+    let delete = ["delete-key", "--label", "root-ca-key", "--confirm", "root-ca-key"];
+    let line = fails_with(hsm.cmd().args(delete), 2);
+    assert!(line.contains("root key of the completed ceremony in ./root"), "{line}");
+    assert_eq!(hsm.keys_json()["keys"].as_array().unwrap().len(), 2);
+    succeeds(hsm.cmd().args(delete).arg("--force"));
+    assert_eq!(hsm.keys_json()["keys"].as_array().unwrap().len(), 0);
+}
