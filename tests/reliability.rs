@@ -405,3 +405,86 @@ fn delete_key_needs_the_label_typed_again_and_spares_a_live_root() {
     succeeds(hsm.cmd().args(delete).arg("--force"));
     assert_eq!(hsm.keys_json()["keys"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn the_so_step_gets_no_pin_variable_and_nothing_the_module_does_not_need() {
+    let hsm = SoftHsm::new();
+    let module = hsm.fault_module("record-env");
+    succeeds(
+        ceremony_with(&hsm, &module, "c")
+            .env("HSM_DEMO_NEW_PIN", "99999999")
+            .env("UNRELATED_SECRET", "canary"),
+    );
+    let env = std::fs::read_to_string(hsm.path("fault_pkcs11.so.env")).unwrap();
+    assert!(
+        env.lines()
+            .any(|l| l == format!("SOFTHSM2_CONF={}", hsm.conf.display())),
+        "{env}"
+    );
+    for absent in ["HSM_DEMO_", "UNRELATED_SECRET", "PATH=", "HOME="] {
+        assert!(!env.contains(absent), "{absent} reached the SO step:\n{env}");
+    }
+}
+
+#[test]
+fn sign_streams_stdin_signs_empty_input_and_needs_no_temporary_file() {
+    let hsm = SoftHsm::new();
+    hsm.generate("k");
+    let pubkey = hsm.write("k.pem", hsm.run_ok(&["export-pubkey", "--label", "k"]));
+    for (name, data) in [("empty", Vec::new()), ("some", b"streamed data".to_vec())] {
+        let input = hsm.write(name, &data);
+        let out = ok(hsm
+            .cmd()
+            .env("TMPDIR", "/nonexistent")
+            .args(["sign", "--label", "k", "--in", "-"])
+            .pipe_stdin(&input)
+            .unwrap());
+        let sig = hsm.write("s.der", hex::decode(common::signature_hex(&out)).unwrap());
+        ok(hsm
+            .tool("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(&pubkey)
+            .arg("-signature")
+            .arg(&sig)
+            .arg(&input));
+    }
+    // --data "" too, checked by hsm-demo itself.
+    let sig = common::signature_hex(&hsm.run_ok(&["sign", "--label", "k", "--data", ""]));
+    hsm.cmd()
+        .args(["verify", "--label", "k", "--in", "/dev/null", "--sig", &sig])
+        .assert()
+        .success();
+}
+
+#[test]
+fn messages_name_what_is_wrong() {
+    let hsm = SoftHsm::new();
+    // SOFTHSM2_CONF pointing nowhere, or at a config whose token directory is missing.
+    let line = fails_with(hsm.cmd().env("SOFTHSM2_CONF", "/nonexistent.conf").arg("list-keys"), 3);
+    assert!(line.contains("/nonexistent.conf (SOFTHSM2_CONF) cannot be read"), "{line}");
+    let conf = hsm.write("gone.conf", "directories.tokendir = /nonexistent/tokens\n");
+    let line = fails_with(hsm.cmd().env("SOFTHSM2_CONF", &conf).arg("list-keys"), 3);
+    assert!(line.contains("the token directory /nonexistent/tokens"), "{line}");
+    // A library name without a slash, present in the current directory.
+    std::fs::copy(common::softhsm_module(), hsm.path("libcopy.so")).unwrap();
+    let line = fails_with(hsm.cmd().args(["--module", "libcopy.so", "list-slots"]), 3);
+    assert!(line.contains("use ./libcopy.so"), "{line}");
+    // A client module whose server is not running.
+    let line = fails_with(
+        hsm.cmd()
+            .env("P11_KIT_SERVER_ADDRESS", format!("unix:path={}", hsm.path("none.sock").display()))
+            .args(["--module", "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so", "list-keys"]),
+        3,
+    );
+    assert!(line.contains("reports no slots at all"), "{line}");
+    // No HOME and no XDG_DATA_HOME for the embedded store: a setup error, not a crash.
+    let line = fails_with(hsm.bare_cmd().env_remove("HOME").arg("list-keys"), 3);
+    assert!(line.contains("neither XDG_DATA_HOME nor HOME is set"), "{line}");
+    // A share file that is not there is named.
+    let line = fails_with(
+        hsm.cmd()
+            .args(["quorum-reset-pin", "--share", "nonexistent.json"]),
+        2,
+    );
+    assert!(line.contains("nonexistent.json"), "{line}");
+}

@@ -9,6 +9,8 @@
  *   revert-after-proof         set the old PIN back at the second C_Logout after
  *                              C_SetPIN (after the process proved the new PIN), as a
  *                              token store rewritten from a stale copy
+ *   record-env                 write the environment of the process that calls
+ *                              C_SetPIN to <this library's path>.env
  * The configuration is the file <this library's path>.conf, lines "real=PATH" and
  * "mode=NAME": the ceremony's SO step runs with a cleared environment.
  *
@@ -48,7 +50,9 @@ typedef CK_RV (*logout_fn)(CK_SESSION_HANDLE);
 
 static struct function_list ours;
 static struct function_list *real;
+extern char **environ;
 static char real_path[4096];
+static char env_path[4200];
 static char mode[64];
 static int set_pin_done;
 static int logouts_after;
@@ -63,6 +67,7 @@ static int load_config(void) {
     if (!dladdr((void *)load_config, &info) || !info.dli_fname)
         return 0;
     snprintf(path, sizeof path, "%s.conf", info.dli_fname);
+    snprintf(env_path, sizeof env_path, "%s.env", info.dli_fname);
     FILE *f = fopen(path, "r");
     if (!f)
         return 0;
@@ -86,6 +91,13 @@ static CK_RV w_set_pin(CK_SESSION_HANDLE h, CK_BYTE *o, CK_ULONG ol, CK_BYTE *n,
     old_len = ol;
     memcpy(new_pin, n, nl);
     new_len = nl;
+    if (!strcmp(mode, "record-env")) {
+        FILE *e = fopen(env_path, "w");
+        for (char **v = environ; e && *v; v++)
+            fprintf(e, "%s\n", *v);
+        if (e)
+            fclose(e);
+    }
     if (!strcmp(mode, "kill-after-setpin"))
         kill(getpid(), SIGKILL);
     if (!strcmp(mode, "kill-parent-after-setpin"))
