@@ -25,8 +25,9 @@ main_archive_uri() {
                      if ($i ~ /^URIs:/) { sub(/^URIs:[[:space:]]*/, "", $i); split($i, u, " "); print u[1]; exit }
              }' "$f"
     done | head -n 1
-    grep -hsE '^deb[[:space:]]+[^[:space:]]+[[:space:]]+bookworm[[:space:]]' \
-        /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{ print $2 }' | head -n 1
+    # No one-line source is fine (grep exits 1 or 2): the deb822 one above may exist.
+    { grep -hsE '^deb[[:space:]]+[^[:space:]]+[[:space:]]+bookworm[[:space:]]' \
+        /etc/apt/sources.list /etc/apt/sources.list.d/*.list || true; } | awk '{ print $2 }' | head -n 1
 }
 
 missing=()
