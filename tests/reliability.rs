@@ -22,6 +22,11 @@ fn assert_shares_kept_and_in_force(hsm: &SoftHsm, dir: &Path) {
     for i in 1..=5 {
         assert!(dir.join(format!("share-{i}-of-5.json")).is_file(), "share {i}");
     }
+    assert_shares_in_force(hsm, dir);
+}
+
+/// The shares (any three, recombined here) open the SO role, and the old PIN does not.
+fn assert_shares_in_force(hsm: &SoftHsm, dir: &Path) {
     let new_pin = recombine(dir, &[1, 3, 5]);
     assert!(!so_pin_opens(hsm, SO_PIN), "the old SO PIN must be gone");
     assert!(so_pin_opens(hsm, &new_pin), "the shares must open the SO role");
@@ -34,11 +39,18 @@ fn ceremony_with(hsm: &SoftHsm, module: &Path, out: &str) -> common::Command {
     cmd
 }
 
+/// A ceremony into ./c through the fault module in `mode`, which must fail with exit 4
+/// and one line; the token store and that line.
+fn faulted_ceremony(mode: &str) -> (SoftHsm, String) {
+    let hsm = SoftHsm::new();
+    let module = hsm.fault_module(mode);
+    let line = fails_with(&mut ceremony_with(&hsm, &module, "c"), 4);
+    (hsm, line)
+}
+
 #[test]
 fn so_step_killed_right_after_set_pin_keeps_the_shares() {
-    let hsm = SoftHsm::new();
-    let module = hsm.fault_module("kill-after-setpin");
-    let line = fails_with(&mut ceremony_with(&hsm, &module, "c"), 4);
+    let (hsm, line) = faulted_ceremony("kill-after-setpin");
     assert!(
         line.contains("the SO PIN may have changed") && line.contains("shares in c are its only copy"),
         "{line}"
@@ -48,9 +60,7 @@ fn so_step_killed_right_after_set_pin_keeps_the_shares() {
 
 #[test]
 fn logout_failing_after_set_pin_keeps_the_shares() {
-    let hsm = SoftHsm::new();
-    let module = hsm.fault_module("logout-fails-after-setpin");
-    let line = fails_with(&mut ceremony_with(&hsm, &module, "c"), 4);
+    let (hsm, line) = faulted_ceremony("logout-fails-after-setpin");
     assert!(line.contains("logging in with the new one failed"), "{line}");
     assert_shares_kept_and_in_force(&hsm, &hsm.path("c"));
 }
@@ -93,9 +103,7 @@ fn the_ceremony_killed_after_set_pin_leaves_visible_shares_and_the_next_run_poin
 
 #[test]
 fn a_pin_change_undone_after_the_step_is_caught_by_the_final_check() {
-    let hsm = SoftHsm::new();
-    let module = hsm.fault_module("revert-after-proof");
-    let line = fails_with(&mut ceremony_with(&hsm, &module, "c"), 4);
+    let (hsm, line) = faulted_ceremony("revert-after-proof");
     assert!(
         line.contains("the final check failed") && line.contains("OLD SO PIN still opens"),
         "{line}"
@@ -118,13 +126,7 @@ fn a_completed_ceremony_removes_its_marker_and_proves_the_change() {
     assert!(!dir.join("INCOMPLETE").exists());
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dir).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o700);
-    assert_shares_kept_and_in_force_after_completion(&hsm, &dir);
-}
-
-fn assert_shares_kept_and_in_force_after_completion(hsm: &SoftHsm, dir: &Path) {
-    let new_pin = recombine(dir, &[2, 4, 5]);
-    assert!(!so_pin_opens(hsm, SO_PIN));
-    assert!(so_pin_opens(hsm, &new_pin));
+    assert_shares_in_force(&hsm, &dir);
 }
 
 #[test]
@@ -183,13 +185,7 @@ fn eight_processes_signing_fifty_times_each_all_succeed_and_verify() {
             let der = hex::decode(hex.trim()).unwrap();
             let sig = hsm.write("one.sig", der);
             let data = hsm.write("one.txt", format!("p{p} m{i}"));
-            ok(hsm
-                .tool("openssl")
-                .args(["dgst", "-sha256", "-verify"])
-                .arg(&pubkey)
-                .arg("-signature")
-                .arg(&sig)
-                .arg(&data));
+            hsm.openssl_verifies(&pubkey, &sig, &data);
         }
     }
 }
@@ -281,7 +277,7 @@ fn a_ceremony_piped_into_head_still_completes_and_reports_the_lost_output() {
     );
     let dir = hsm.path("c");
     assert!(!dir.join("INCOMPLETE").exists() && dir.join("transcript.sig").exists());
-    assert_shares_kept_and_in_force_after_completion(&hsm, &dir);
+    assert_shares_in_force(&hsm, &dir);
 }
 
 #[test]
@@ -440,13 +436,7 @@ fn sign_streams_stdin_signs_empty_input_and_needs_no_temporary_file() {
             .pipe_stdin(&input)
             .unwrap());
         let sig = hsm.write("s.der", hex::decode(common::signature_hex(&out)).unwrap());
-        ok(hsm
-            .tool("openssl")
-            .args(["dgst", "-sha256", "-verify"])
-            .arg(&pubkey)
-            .arg("-signature")
-            .arg(&sig)
-            .arg(&input));
+        hsm.openssl_verifies(&pubkey, &sig, &input);
     }
     // --data "" too, checked by hsm-demo itself.
     let sig = common::signature_hex(&hsm.run_ok(&["sign", "--label", "k", "--data", ""]));

@@ -177,6 +177,18 @@ impl SoftHsm {
         cmd
     }
 
+    /// The plain `openssl dgst -sha256 -verify` (no provider) accepts `sig` over `data`.
+    pub fn openssl_verifies(&self, pubkey: &Path, sig: &Path, data: &Path) {
+        let out = ok(self
+            .tool("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(pubkey)
+            .arg("-signature")
+            .arg(sig)
+            .arg(data));
+        assert_eq!(out.trim(), "Verified OK");
+    }
+
     /// Writes `bytes` to a file in the TempDir and returns its path.
     pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
         let p = self.path(name);
