@@ -478,3 +478,40 @@ fn messages_name_what_is_wrong() {
     );
     assert!(line.contains("nonexistent.json"), "{line}");
 }
+
+#[test]
+fn two_ceremonies_at_once_on_one_token_give_one_working_quorum() {
+    let hsm = SoftHsm::new();
+    let runs: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hsm-demo"));
+            cmd.args(["key-ceremony", "--label", &format!("root-{name}"), "--out", name])
+                .env_clear()
+                .env("HOME", hsm.dir.path())
+                .env("SOFTHSM2_CONF", &hsm.conf)
+                .env("HSM_DEMO_MODULE", common::softhsm_module())
+                .env("HSM_DEMO_PIN", USER_PIN)
+                .env("HSM_DEMO_SO_PIN", SO_PIN)
+                .current_dir(hsm.dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            (*name, cmd.spawn().unwrap())
+        })
+        .collect();
+    let mut done = Vec::new();
+    for (name, run) in runs {
+        let out = run.wait_with_output().unwrap();
+        done.push((name, out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()));
+    }
+    let winners: Vec<_> = done.iter().filter(|(_, code, _)| *code == Some(0)).collect();
+    assert_eq!(winners.len(), 1, "{done:?}");
+    // The other one waited for the lock, then found the SO PIN already changed, before
+    // its Step 1: no directory, no key.
+    let (loser, code, err) = done.iter().find(|(_, code, _)| *code != Some(0)).unwrap();
+    assert_eq!(*code, Some(3), "{err}");
+    assert!(err.contains("SO PIN incorrect"), "{err}");
+    assert!(!hsm.path(loser).exists());
+    assert_eq!(hsm.keys_json()["keys"].as_array().unwrap().len(), 2);
+    assert_shares_in_force(&hsm, &hsm.path(winners[0].0));
+}
