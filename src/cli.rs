@@ -6,7 +6,7 @@ use clap::{CommandFactory as _, Parser, Subcommand};
 
 use crate::commands::{
     bench, completions, delete_key, export_pubkey, generate_key, init_token, key_ceremony, list_keys,
-    list_slots, manpage, quorum_reset_pin, sign, verify,
+    list_slots, manpage, quorum_reset_pin, sign, verify, verify_ceremony,
 };
 use crate::settings::GlobalArgs;
 
@@ -71,6 +71,11 @@ pub enum Command {
     /// signed by the new root key. Outputs go to --out atomically, never overwritten
     KeyCeremony(key_ceremony::Args),
 
+    /// Check a ceremony's outputs with no token and no PIN: the transcript's signature,
+    /// the root certificate, every file hash, every share file against its set.
+    /// Exit 0 when all holds, 1 naming each file that does not
+    VerifyCeremony(verify_ceremony::Args),
+
     /// Use M custodian shares from a key ceremony to log in as SO and set a new user
     /// PIN (from --new-pin-file, HSM_DEMO_NEW_PIN or a prompt)
     QuorumResetPin(quorum_reset_pin::Args),
@@ -107,17 +112,19 @@ pub struct SoStepCli {
 #[derive(Debug, Subcommand)]
 pub enum SoStep {
     #[command(name = "__set-so-pin")]
-    SetSoPin,
+    Set,
     #[command(name = "__prove-so-pin")]
-    ProveSoPin,
+    ProveSo,
+    #[command(name = "__prove-user-pin")]
+    ProveUser,
 }
 
 /// The SO step this process is, if it was started with exactly the argument shape the
 /// ceremony uses.
 pub fn so_step(args: &[std::ffi::OsString]) -> Option<&'static str> {
-    use crate::ceremony::so_step::{PROVE_SO_PIN, SET_SO_PIN};
+    use crate::ceremony::so_step::{PROVE_SO_PIN, PROVE_USER_PIN, SET_SO_PIN};
     match args {
-        [_, m, _, s, _, step] if m == "--module" && s == "--serial" => [SET_SO_PIN, PROVE_SO_PIN]
+        [_, m, _, s, _, step] if m == "--module" && s == "--serial" => [SET_SO_PIN, PROVE_SO_PIN, PROVE_USER_PIN]
             .into_iter()
             .find(|name| step == name),
         _ => None,

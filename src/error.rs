@@ -32,6 +32,11 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 #[error("signature verification failed")]
 pub struct VerificationFailed;
 
+/// Evidence that does not hold (verify-ceremony): exit code 1, like a signature.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EvidenceInvalid(pub String);
+
 /// A setting that cannot be resolved (exit code 3: the token store cannot be found).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -55,7 +60,7 @@ fn bridge_code(kind: bridge::ErrorKind) -> u8 {
 /// The exit code for an error: the first typed error found in its chain decides.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if cause.is::<VerificationFailed>() {
+        if cause.is::<VerificationFailed>() || cause.is::<EvidenceInvalid>() {
             return exit::VERIFY_FAILED;
         }
         if cause.is::<UsageError>() || cause.is::<OutputError>() {

@@ -81,6 +81,20 @@ impl Hsm {
         &self.session
     }
 
+    /// The user PIN this context logged in with.
+    pub fn user_pin(&self) -> &AuthPin {
+        &self.pin
+    }
+
+    /// Replaces the user PIN (C_SetPIN in the logged-in session). The login, and with it
+    /// every provider key, stays valid; this context's copy of the PIN is not updated,
+    /// so the provider must not need to log in again (it does not on a module whose
+    /// login state is shared, and in the ceremony nothing after this loads a key).
+    pub fn set_user_pin(&self, new: &[u8]) -> Result<(), TokenError> {
+        let new = AuthPin::from(String::from_utf8_lossy(new).as_ref());
+        self.session.set_user_pin(&self.pin, &new)
+    }
+
     /// Another session on the same login (PKCS#11 login state is per application),
     /// e.g. one per benchmark thread.
     pub fn extra_session(&self) -> Result<Session<User>, TokenError> {

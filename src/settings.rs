@@ -30,6 +30,11 @@ pub struct GlobalArgs {
     /// File holding the user PIN (one trailing newline is ignored); else HSM_DEMO_PIN, else a prompt
     #[arg(long, global = true, value_name = "FILE")]
     pub pin_file: Option<PathBuf>,
+
+    /// A custodian's activation share (from key-ceremony --activation-quorum); give one
+    /// per custodian present: the user PIN is recombined from them in memory
+    #[arg(long = "pin-share", global = true, value_name = "FILE", conflicts_with = "pin_file")]
+    pub pin_shares: Vec<PathBuf>,
 }
 
 /// The SoftHSM2 module path recorded by build.rs.
@@ -84,6 +89,8 @@ pub struct Settings {
     pub serial: Option<String>,
     /// `--pin-file`.
     pub pin_file: Option<PathBuf>,
+    /// `--pin-share`, in the order given.
+    pub pin_shares: Vec<PathBuf>,
     /// `--module` / `HSM_DEMO_MODULE`, else SoftHSM2 (found at build time).
     pub module_path: PathBuf,
     /// Whether the module is the built-in default (SoftHSM2).
@@ -139,6 +146,7 @@ impl Settings {
             token: global.token.clone(),
             serial: global.serial.clone(),
             pin_file: global.pin_file.clone(),
+            pin_shares: global.pin_shares.clone(),
             module_path,
             default_module,
             softhsm_conf_env: var("SOFTHSM2_CONF").map(PathBuf::from),

@@ -9,7 +9,7 @@ mod signature;
 mod x509;
 
 pub use provider::{Provider, PROVIDER_CONF};
-pub use pubkey::{p256_public_key, spki_sha256};
+pub use pubkey::{certificate_from_pem, p256_public_key, public_key_from_pem, spki_sha256};
 pub use signature::{sign_sha256, sign_sha256_checked, verify_sha256, EcdsaSignature};
 pub use x509::{build_self_signed, check_self_signed, try_profile, Profile};
 

@@ -23,6 +23,22 @@ pub fn p256_public_key(point: &[u8]) -> Result<PKey<Public>, BridgeError> {
     PKey::from_ec_key(key).map_err(BridgeError::openssl("wrap the EC public key"))
 }
 
+/// A PEM SubjectPublicKeyInfo.
+pub fn public_key_from_pem(pem: &[u8]) -> Option<PKey<Public>> {
+    let key = PKey::public_key_from_pem(pem).ok();
+    super::clear_openssl_errors();
+    key
+}
+
+/// A PEM certificate and the SHA-256 of its DER.
+pub fn certificate_from_pem(pem: &[u8]) -> Option<(openssl::x509::X509, [u8; 32])> {
+    let cert = openssl::x509::X509::from_pem(pem).ok();
+    super::clear_openssl_errors();
+    let cert = cert?;
+    let der = cert.to_der().ok()?;
+    Some((cert, sha256(&der)))
+}
+
 /// SHA-256 over the DER SubjectPublicKeyInfo: the fingerprint
 /// `openssl pkey -pubin -outform DER | openssl dgst -sha256` prints.
 pub fn spki_sha256(key: &PKey<Public>) -> Result<[u8; 32], BridgeError> {

@@ -13,9 +13,11 @@
 
 pub mod so_step;
 mod steps;
+mod prepare;
 mod transcript;
+pub mod verify;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use cryptoki::types::AuthPin;
 use openssl::sha::sha256;
@@ -23,10 +25,11 @@ use openssl::sha::sha256;
 use crate::bridge::{BridgeError, Profile};
 use crate::hsm::{Hsm, SigningKey};
 use crate::output::OutputDir;
-use crate::quorum::{Binding, Quorum};
+use crate::quorum::{Binding, Purpose, Quorum};
 use crate::settings::Settings;
-use crate::token::{Custody, Module, TokenRef};
+use crate::token::Custody;
 
+pub use prepare::{incomplete_near, preflight, reserve};
 pub use steps::quorum_secret_len;
 pub use transcript::utc_stamp;
 use transcript::{utc_now, Transcript};
@@ -39,66 +42,14 @@ pub const INCOMPLETE: &str = "INCOMPLETE";
 
 pub struct Options {
     pub label: String,
+    /// The activation quorum over the user PIN, and the bytes of its secret.
+    pub activation: Option<(Quorum, usize)>,
     pub profile: Profile,
     /// What to call the profile in the transcript.
     pub profile_name: String,
     /// The quorum, and the bytes of randomness its secret gets.
     pub quorum: Option<(Quorum, usize)>,
     pub days: u32,
-}
-
-/// Creates the output directory (which must not exist) with its INCOMPLETE marker.
-pub fn reserve(out: &Path) -> anyhow::Result<OutputDir> {
-    let dir = OutputDir::reserve(out, "--out")?;
-    let marker = format!(
-        "hsm-demo key ceremony, started {}.\n\
-         This directory is not a completed ceremony: the ceremony stopped before its end,\n\
-         or is still running. If share files are here, the token's SO PIN may already be\n\
-         the secret they hold: keep them, and check with `hsm-demo quorum-reset-pin`.\n",
-        utc_now()
-    );
-    dir.write(INCOMPLETE, marker.as_bytes(), 0o644)?;
-    Ok(dir)
-}
-
-/// Directories beside `out` that hold an incomplete ceremony (for the next run to
-/// point at).
-pub fn incomplete_near(out: &Path) -> Vec<PathBuf> {
-    let parent = crate::output::parent_of(out);
-    let mut found: Vec<PathBuf> = std::fs::read_dir(parent)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.join(INCOMPLETE).is_file())
-        .collect();
-    found.sort();
-    found
-}
-
-/// Checks made before the user logs in and before anything is created: the label is
-/// free (public objects are visible without a PIN; generation checks private ones
-/// again) and the SO PIN is right. The SO login must come before the user's: one
-/// application cannot be logged in as both (CKR_USER_ANOTHER_ALREADY_LOGGED_IN).
-pub fn preflight(
-    module: &Module,
-    token: &TokenRef,
-    label: &str,
-    so_pin: Option<&AuthPin>,
-) -> anyhow::Result<()> {
-    if let Err(e) = module.public_session(token)?.ensure_label_free(label) {
-        let hint = format!(
-            "if it is left from a ceremony that did not complete, remove it with 'hsm-demo delete-key --label {label}'"
-        );
-        return Err(anyhow::Error::from(e).context(hint));
-    }
-    if let Some(so) = so_pin {
-        let session = module.login_so(token, so).map_err(|e| {
-            anyhow::Error::from(e).context("check the current SO PIN before Step 1")
-        })?;
-        session.logout()?;
-    }
-    Ok(())
 }
 
 /// Runs the ceremony with the user logged in, writing into `out` (reserved by
@@ -137,42 +88,71 @@ pub fn run(
     let signing = hsm.load_key(key.pair.private.clone()).map_err(undo)?;
     let cert_sha256 = root_certificate(hsm, &signing, opts, &out, &mut t).map_err(undo)?;
 
-    let made = match (opts.quorum, so_pin) {
-        (Some(q), Some(old_so)) => {
-            let binding = Binding {
-                ceremony_id: hex::encode(hsm.session().random(16).map_err(|e| undo(e.into()))?),
-                token_label: hsm.token().label.clone(),
-                token_serial: hsm.token().serial.clone(),
-                root_cert_sha256: hex::encode(cert_sha256),
-            };
-            match steps::make_quorum(hsm, settings, q, old_so, binding, &mut out) {
-                Ok(made) => {
-                    record_quorum(&made, &mut t);
-                    Some((made, old_so))
-                }
-                Err(steps::QuorumFailure::BeforeChange(e)) => {
-                    // Definitely unchanged: the shares open nothing.
-                    let _ = std::fs::remove_dir_all(out.path());
-                    return Err(undo(e.context("the quorum step failed before the SO PIN changed")));
-                }
-                Err(steps::QuorumFailure::AfterChange(e)) => {
-                    return Err(e.context(format!(
-                        "the SO PIN may have changed: the custodian shares in {} are its only copy (the directory stays marked {INCOMPLETE})",
-                        out.path().display()
-                    )));
-                }
+    let ceremony_id = hex::encode(hsm.session().random(16).map_err(|e| undo(e.into()))?);
+    let binding = Binding {
+        ceremony_id,
+        token_label: hsm.token().label.clone(),
+        token_serial: hsm.token().serial.clone(),
+        root_cert_sha256: hex::encode(cert_sha256),
+    };
+    // Each PIN change is write-ahead (see steps::make_quorum). Once one PIN may have
+    // changed, nothing is undone any more: every later failure keeps the directory.
+    let mut made: Vec<(steps::QuorumMade, AuthPin)> = Vec::new();
+    let plan = [
+        (Purpose::SoPin, opts.quorum, so_pin.cloned()),
+        (Purpose::Activation, opts.activation, Some(hsm.user_pin().clone())),
+    ];
+    for (purpose, quorum, old) in plan {
+        let (Some(q), Some(old)) = (quorum, old) else {
+            if purpose == Purpose::SoPin {
+                t.step("[Step 3] No quorum made (--no-quorum): the SO PIN is unchanged, and whoever holds it can reset the user PIN");
+            }
+            continue;
+        };
+        let step = match purpose {
+            Purpose::SoPin => {
+                let apply = steps::set_so_pin(hsm, settings, &old);
+                steps::make_quorum(hsm, purpose, q, binding.clone(), &mut out, apply)
+            }
+            Purpose::Activation => {
+                let apply = steps::set_user_pin(hsm);
+                steps::make_quorum(hsm, purpose, q, binding.clone(), &mut out, apply)
+            }
+        };
+        match step {
+            Ok(quorum) => {
+                record_quorum(&quorum, &mut t);
+                made.push((quorum, old));
+            }
+            Err(steps::QuorumFailure::BeforeChange(e)) if made.is_empty() => {
+                // Definitely unchanged, and nothing changed before: the shares open nothing.
+                let _ = std::fs::remove_dir_all(out.path());
+                return Err(undo(e.context(format!(
+                    "the quorum step failed before the {} changed",
+                    pin_name(purpose)
+                ))));
+            }
+            Err(steps::QuorumFailure::BeforeChange(e)) => {
+                return Err(e.context(format!(
+                    "the {} is unchanged, but the SO PIN WAS changed: its custodian shares in {} are its only copy (the directory stays marked {INCOMPLETE})",
+                    pin_name(purpose),
+                    out.path().display()
+                )));
+            }
+            Err(steps::QuorumFailure::AfterChange(e)) => {
+                return Err(e.context(format!(
+                    "the {} may have changed: the custodian shares in {} are its only copy (the directory stays marked {INCOMPLETE})",
+                    pin_name(purpose),
+                    out.path().display()
+                )));
             }
         }
-        _ => {
-            t.step("[Step 3] No quorum made (--no-quorum): the SO PIN is unchanged, and whoever holds it can reset the user PIN");
-            None
-        }
-    };
-    let changed = made.is_some();
-    finish(hsm, settings, &signing, made, &out, &mut t).map_err(|e| {
+    }
+    let changed = !made.is_empty();
+    finish(hsm, settings, &signing, &made, &out, &mut t).map_err(|e| {
         if changed {
             e.context(format!(
-                "the SO PIN WAS changed; the custodian shares are kept in {} (marked {INCOMPLETE})",
+                "a PIN WAS changed; the custodian shares are kept in {} (marked {INCOMPLETE})",
                 out.path().display()
             ))
         } else {
@@ -181,6 +161,13 @@ pub fn run(
     })?;
     out.keep_on_drop();
     Ok(out.path().to_path_buf())
+}
+
+fn pin_name(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::SoPin => "SO PIN",
+        Purpose::Activation => "user PIN",
+    }
 }
 
 fn header(hsm: &Hsm, opts: &Options, t: &mut Transcript) {
@@ -199,8 +186,15 @@ fn header(hsm: &Hsm, opts: &Options, t: &mut Transcript) {
         hex::encode(opts.profile.sha256)
     ));
     match opts.quorum {
-        Some((q, _)) => t.record(&format!("quorum:   {q} over the SO PIN")),
-        None => t.record("quorum:   none (--no-quorum)"),
+        Some((q, _)) => t.record(&format!("quorum:   {q} over the SO PIN (share-K-of-N.json)")),
+        None => t.record("quorum:   none over the SO PIN (--no-quorum)"),
+    }
+    match opts.activation {
+        Some((q, _)) => t.record(&format!(
+            "activation: {q} over the user PIN (activation-share-K-of-N.json): every use of the root key needs {} custodians",
+            q.threshold
+        )),
+        None => t.record("activation: the user PIN, unchanged (no --activation-quorum)"),
     }
     t.record("");
     t.print("=== ROOT CA KEY CEREMONY ===");
@@ -258,23 +252,30 @@ fn root_certificate(
 
 fn record_quorum(made: &steps::QuorumMade, t: &mut Transcript) {
     let q = made.quorum;
+    let (title, pin) = match made.purpose {
+        Purpose::SoPin => ("[Step 3] Quorum created", "SO PIN"),
+        Purpose::Activation => ("[Step 3b] Activation quorum created", "user PIN"),
+    };
     t.step(&format!(
-        "[Step 3] Quorum created: SO PIN replaced by a fresh {}-byte secret from the token RNG, split {q} (Shamir, GF(256)); the shares are real",
+        "{title}: {pin} replaced by a fresh {}-byte secret from the token RNG, split {q} (Shamir, GF(256)); the shares are real",
         made.secret_len
     ));
     t.detail(&format!("ceremony id: {}", made.binding.ceremony_id));
     for s in &made.shares {
         t.detail(&format!(
-            "share {} of {}: share-{}-of-{}.json (check {})",
+            "share {} of {}: {} (check {})",
             s.index,
             s.shares,
-            s.index,
-            s.shares,
+            made.purpose.file_name(s.index, s.shares),
             &s.share_checks[usize::from(s.index) - 1][..16]
         ));
     }
+    let proof = match made.purpose {
+        Purpose::SoPin => "which then logged in as SO",
+        Purpose::Activation => "which the token then took as the user PIN",
+    };
     t.detail(&format!(
-        "proof: shares {}..{} read back from disk recombined to the new SO PIN, which then logged in as SO; the PIN itself was never shown or stored",
+        "proof: shares {}..{} read back from disk recombined to the new {pin}, {proof}; the PIN itself was never shown or stored",
         q.shares - q.threshold + 1,
         q.shares
     ));
@@ -287,22 +288,29 @@ fn finish(
     hsm: &Hsm,
     settings: &Settings,
     key: &SigningKey<'_>,
-    made: Option<(steps::QuorumMade, &AuthPin)>,
+    made: &[(steps::QuorumMade, AuthPin)],
     out: &OutputDir,
     t: &mut Transcript,
 ) -> anyhow::Result<()> {
-    if let Some((made, old_so)) = &made {
-        let token = hsm.token();
-        so_step::prove_so_pin(settings, hsm.module().path(), &token.serial, &made.new_pin, old_so)
-            .map_err(|why| {
-                anyhow::anyhow!(
-                    "the final check failed: {why}; the custodians hold shares of the SO PIN that was set, which the token does not accept now"
-                )
-            })?;
+    let place = (hsm.module().path(), hsm.token().serial.as_str());
+    for (quorum, old) in made {
+        let role = match quorum.purpose {
+            Purpose::SoPin => so_step::Role::SecurityOfficer,
+            Purpose::Activation => so_step::Role::User,
+        };
+        so_step::prove_pin(settings, place, role, &quorum.new_pin, old).map_err(|why| {
+            anyhow::anyhow!(
+                "the final check failed: {why}; the custodians hold shares of the {} that was set, which the token does not accept now",
+                pin_name(quorum.purpose)
+            )
+        })?;
     }
     t.step("[Step 4] Ceremony complete. Store HSM in vault.");
-    if made.is_some() {
-        t.detail("final check: a fresh process found the old SO PIN refused and the shares' PIN accepted");
+    for (quorum, _) in made {
+        t.detail(&format!(
+            "final check: a fresh process found the old {} refused and the shares' PIN accepted",
+            pin_name(quorum.purpose)
+        ));
     }
     let names: Vec<String> = out
         .names()?

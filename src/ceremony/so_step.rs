@@ -5,8 +5,9 @@
 //!
 //! - `__set-so-pin` (current PIN, new PIN): C_Login as SO, C_SetPIN, and an SO login
 //!   with the new PIN.
-//! - `__prove-so-pin` (new PIN, old PIN): at the end of the ceremony, a fresh process
-//!   shows that the old SO PIN is refused and the new one opens the SO role.
+//! - `__prove-so-pin` / `__prove-user-pin` (new PIN, old PIN): at the end of the
+//!   ceremony, a fresh process shows that the old PIN is refused and the new one opens
+//!   the role.
 //!
 //! Why children: PKCS#11 refuses an SO login while the application has a read-only
 //! session open (CKR_SESSION_READ_ONLY_EXISTS, PKCS#11 v2.40 §5.6 C_Login), and the
@@ -28,6 +29,14 @@ use crate::token::{Module, TokenError, TokenRef, TokenSelector};
 /// The child steps' names on the command line.
 pub const SET_SO_PIN: &str = "__set-so-pin";
 pub const PROVE_SO_PIN: &str = "__prove-so-pin";
+pub const PROVE_USER_PIN: &str = "__prove-user-pin";
+
+/// Whose PIN a proof is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    SecurityOfficer,
+    User,
+}
 
 /// The children's exit statuses.
 pub mod status {
@@ -122,17 +131,21 @@ pub fn set_so_pin(
     }
 }
 
-/// Parent side of `__prove-so-pin`: Ok when a fresh process found the old SO PIN
+/// Parent side of the proof: Ok when a fresh process found the old PIN of `role`
 /// refused and the new one accepted.
-pub fn prove_so_pin(
+pub fn prove_pin(
     settings: &Settings,
-    module: &Path,
-    serial: &str,
+    (module, serial): (&Path, &str),
+    role: Role,
     new: &[u8],
     old: &AuthPin,
 ) -> Result<(), String> {
     let old = old.expose_secret().as_bytes();
-    match run_child(settings, module, serial, PROVE_SO_PIN, new, old)? {
+    let step = match role {
+        Role::SecurityOfficer => PROVE_SO_PIN,
+        Role::User => PROVE_USER_PIN,
+    };
+    match run_child(settings, module, serial, step, new, old)? {
         (Some(status::OK), _) => Ok(()),
         (_, why) => Err(why),
     }
@@ -141,10 +154,10 @@ pub fn prove_so_pin(
 /// Child side: never returns an error to main's generic handler, so its exit status
 /// is always one of [`status`].
 pub fn child_main(settings: &Settings, step: &str) -> ExitCode {
-    let result = if step == PROVE_SO_PIN {
-        prove_child(settings)
-    } else {
-        set_child(settings)
+    let result = match step {
+        PROVE_SO_PIN => prove_child(settings, Role::SecurityOfficer),
+        PROVE_USER_PIN => prove_child(settings, Role::User),
+        _ => set_child(settings),
     };
     let code = match result {
         Ok(()) => status::OK,
@@ -213,21 +226,29 @@ fn set_child(settings: &Settings) -> ChildResult {
 
 /// The old PIN first: a refused login counts towards the token's lockout, and the
 /// successful one after it resets that count.
-fn prove_child(settings: &Settings) -> ChildResult {
+fn prove_child(settings: &Settings, role: Role) -> ChildResult {
     let failed = |e: anyhow::Error| (status::PROOF_FAILED, e);
     let (new, old, module, token) = child_setup(settings).map_err(failed)?;
-    match module.login_so(&token, &old) {
+    // A session that logged in is dropped at once: closing the process's last session
+    // logs it out (PKCS#11 v2.40 §5.6).
+    let login = |pin: &AuthPin| match role {
+        Role::SecurityOfficer => module.login_so(&token, pin).map(drop),
+        Role::User => module.login_user(&token, pin).map(drop),
+    };
+    let name = match role {
+        Role::SecurityOfficer => "SO",
+        Role::User => "user",
+    };
+    match login(&old) {
         Err(TokenError::PinIncorrect { .. }) => {}
-        Ok(session) => {
-            let _ = session.logout();
+        Ok(()) => {
             return Err(failed(anyhow::anyhow!(
-                "the OLD SO PIN still opens the SO role: the change was undone or never applied"
+                "the OLD {name} PIN still opens the {name} role: the change was undone or never applied"
             )));
         }
-        Err(e) => return Err(failed(anyhow::Error::from(e).context("try the old SO PIN"))),
+        Err(e) => return Err(failed(anyhow::Error::from(e).context(format!("try the old {name} PIN")))),
     }
-    let session = module
-        .login_so(&token, &new)
-        .map_err(|e| failed(anyhow::Error::from(e).context("the new SO PIN does not open the SO role")))?;
-    session.logout().map_err(|e| failed(e.into()))
+    login(&new).map_err(|e| {
+        failed(anyhow::Error::from(e).context(format!("the new {name} PIN does not open the {name} role")))
+    })
 }

@@ -13,8 +13,8 @@ use crate::bridge::{self, BridgeError, Profile};
 use crate::hsm::{Hsm, SigningKey};
 use crate::output::OutputDir;
 use crate::settings::Settings;
-use crate::quorum::{self, Binding, Quorum, ShareFile};
-use crate::token::{Custody, KeyPair};
+use crate::quorum::{self, Binding, Purpose, Quorum, ShareFile};
+use crate::token::{Custody, KeyPair, TokenError};
 
 use super::so_step::{self, Outcome};
 
@@ -81,55 +81,53 @@ pub fn root_certificate(
     })
 }
 
-/// Step 3, done: the quorum over the new SO PIN.
+/// Step 3, done: a quorum over a new PIN.
 pub struct QuorumMade {
+    pub purpose: Purpose,
     pub quorum: Quorum,
     /// Bytes of token randomness behind the new PIN.
     pub secret_len: usize,
     pub binding: Binding,
     pub shares: Vec<ShareFile>,
-    /// The new SO PIN, for the end-of-ceremony proof; never shown or written.
+    /// The new PIN, for the end-of-ceremony proof; never shown or written.
     pub new_pin: Zeroizing<Vec<u8>>,
 }
 
-/// Why Step 3 failed, and whether the SO PIN had changed by then.
+/// Why a quorum step failed, and whether its PIN had changed by then.
 pub enum QuorumFailure {
     /// Definitely unchanged: the shares open nothing.
     BeforeChange(anyhow::Error),
-    /// Changed, or not known to be unchanged: the shares are the SO PIN.
+    /// Changed, or not known to be unchanged: the shares are the PIN.
     AfterChange(anyhow::Error),
 }
 
-const SHARE_PURPOSE: &str = "SO PIN of a PKCS#11 token holding an offline root CA key";
-
-/// How many bytes of token randomness the new SO PIN gets (hex-encoded, so the PIN
-/// is twice as long): 32, or fewer down to 16 when the token's ulMaxPinLen is
-/// smaller. ulMaxPinLen 0 is CK_EFFECTIVELY_INFINITE (PKCS#11 3.0 §3.2): no limit.
-/// Checked before Step 1.
+/// How many bytes of token randomness a new PIN gets (hex-encoded, so the PIN is
+/// twice as long): 32, or fewer down to 16 when the token's ulMaxPinLen is smaller.
+/// ulMaxPinLen 0 is CK_EFFECTIVELY_INFINITE (PKCS#11 3.0 §3.2): no limit. Checked
+/// before Step 1.
 pub fn quorum_secret_len(max_pin_len: usize) -> Result<usize, String> {
     let max = if max_pin_len == 0 { 64 } else { max_pin_len.min(64) };
     let len = max / 2;
     if len < 16 {
         return Err(format!(
-            "the token allows SO PINs of at most {max_pin_len} characters; a quorum secret needs 32"
+            "the token allows PINs of at most {max_pin_len} characters; a quorum secret needs 32"
         ));
     }
     Ok(len)
 }
 
-/// Step 3, write-ahead: a fresh SO PIN from the token RNG, split M-of-N into share
+/// A quorum step, write-ahead: a fresh PIN from the token RNG, split M-of-N into share
 /// files written into the output directory and made durable (file and directory
 /// synced); the last M files are read back and recombined, and only that recombined
-/// value goes to the token as the new SO PIN, in a child process (see so_step). From
-/// the moment the child is started nothing removes the share files: `out` is kept
-/// whatever happens next.
+/// value goes to the token, through `apply`. From the moment `apply` is called nothing
+/// removes the share files: `out` is kept whatever happens next.
 pub fn make_quorum(
     hsm: &Hsm,
-    settings: &Settings,
+    purpose: Purpose,
     (q, secret_len): (Quorum, usize),
-    old_so: &AuthPin,
     binding: Binding,
     out: &mut OutputDir,
+    apply: impl FnOnce(&[u8]) -> Outcome,
 ) -> Result<QuorumMade, QuorumFailure> {
     let before = |e: anyhow::Error| QuorumFailure::BeforeChange(e);
     let secret = Zeroizing::new(
@@ -137,11 +135,11 @@ pub fn make_quorum(
             .random(secret_len)
             .map_err(|e| before(e.into()))?,
     );
-    let new_so = Zeroizing::new(hex::encode(secret.as_slice()));
-    let shares = quorum::split(new_so.as_bytes(), q, &binding, SHARE_PURPOSE);
+    let new_pin = Zeroizing::new(hex::encode(secret.as_slice()));
+    let shares = quorum::split(new_pin.as_bytes(), q, &binding, purpose);
     let mut files = Vec::new();
     for s in &shares {
-        let name = format!("share-{}-of-{}.json", s.index, s.shares);
+        let name = purpose.file_name(s.index, s.shares);
         let json =
             Zeroizing::new(serde_json::to_string_pretty(s).map_err(|e| before(e.into()))?);
         out.write(&name, json.as_bytes(), 0o600)
@@ -151,16 +149,16 @@ pub fn make_quorum(
     let subset: Vec<PathBuf> = files[files.len() - usize::from(q.threshold)..].to_vec();
     // A recombination failure here is ours, not bad user input: keep it untyped.
     let (recovered, _) =
-        quorum::combine(&subset).map_err(|e| before(anyhow::anyhow!("{e}")))?;
-    if recovered.as_slice() != new_so.as_bytes() {
+        quorum::combine(&subset, purpose).map_err(|e| before(anyhow::anyhow!("{e}")))?;
+    if recovered.as_slice() != new_pin.as_bytes() {
         return Err(before(anyhow::anyhow!(
-            "the share files do not recombine to the new SO PIN"
+            "the share files do not recombine to the new PIN"
         )));
     }
     out.keep_on_drop();
-    let token = hsm.token();
-    match so_step::set_so_pin(settings, hsm.module().path(), &token.serial, old_so, &recovered) {
+    match apply(&recovered) {
         Outcome::Changed => Ok(QuorumMade {
+            purpose,
             quorum: q,
             secret_len,
             binding,
@@ -169,5 +167,33 @@ pub fn make_quorum(
         }),
         Outcome::Unchanged(why) => Err(before(anyhow::anyhow!("{why}"))),
         Outcome::ChangedOrUnknown(why) => Err(QuorumFailure::AfterChange(anyhow::anyhow!("{why}"))),
+    }
+}
+
+/// The SO PIN's change: `__set-so-pin` in a child process (see so_step).
+pub fn set_so_pin<'a>(
+    hsm: &Hsm,
+    settings: &'a Settings,
+    old: &AuthPin,
+) -> impl FnOnce(&[u8]) -> Outcome + 'a {
+    let module = hsm.module().path().to_path_buf();
+    let serial = hsm.token().serial.clone();
+    let old = old.clone();
+    move |new| so_step::set_so_pin(settings, &module, &serial, &old, new)
+}
+
+/// The user PIN's change: C_SetPIN on this process's user session (the provider's key
+/// stays valid: the login is unchanged). A refusal of the PINs themselves means
+/// unchanged; any other failure does not say, and counts as changed.
+pub fn set_user_pin(hsm: &Hsm) -> impl FnOnce(&[u8]) -> Outcome + '_ {
+    move |new| match hsm.set_user_pin(new) {
+        Ok(()) => Outcome::Changed,
+        Err(
+            e @ (TokenError::PinIncorrect { .. }
+            | TokenError::PinInvalid { .. }
+            | TokenError::PinLocked { .. }
+            | TokenError::PinLength { .. }),
+        ) => Outcome::Unchanged(e.to_string()),
+        Err(e) => Outcome::ChangedOrUnknown(e.to_string()),
     }
 }

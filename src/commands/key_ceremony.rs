@@ -1,18 +1,22 @@
-//! `key-ceremony`: argument checks and PINs, then the ceremony module does the work;
-//! this command prints its lines as they come.
+//! `key-ceremony`: argument checks, PINs and everything else that can be checked
+//! without changing the token; then either the ceremony (the ceremony module does the
+//! work, this command prints its lines as they come) or, with --dry-run, the script.
 
 use std::path::{Path, PathBuf};
 
+use cryptoki::types::AuthPin;
+
 use crate::bridge::{self, Profile};
 use crate::ceremony::{self, Options, MAX_DAYS};
-use crate::console;
+use crate::console::{self, outln};
 use crate::error::{usage, SetupError};
 use crate::output;
 use crate::pin::{self, PinRole};
-use crate::quorum::Quorum;
+use crate::quorum::{Purpose, Quorum};
 use crate::settings::Settings;
+use crate::token::{Capabilities, Module, TokenError, TokenRef};
 
-use super::{login_on, open_token};
+use super::{login_on, open_token, user_pin, Use};
 
 /// openssl-conf/root-ca.cnf, built in for runs outside the source tree.
 const BUILTIN_PROFILE: &str = include_str!("../../openssl-conf/root-ca.cnf");
@@ -46,6 +50,16 @@ pub struct Args {
     #[arg(long)]
     no_quorum: bool,
 
+    /// M/N: also replace the user PIN by a secret split into N activation shares, so
+    /// that every use of the root key needs M custodians (`--pin-share FILE` each)
+    #[arg(long, value_name = "M/N")]
+    activation_quorum: Option<Quorum>,
+
+    /// Check everything that can be checked without changing the token, print the
+    /// ceremony's script step by step, and create nothing
+    #[arg(long)]
+    dry_run: bool,
+
     /// Validity of the root certificate in days (at most 25 years)
     #[arg(long, default_value_t = 3650, value_name = "N")]
     days: u32,
@@ -55,7 +69,55 @@ pub struct Args {
     so_pin_file: Option<PathBuf>,
 }
 
+/// What the argument checks settled.
+struct Plan {
+    out: PathBuf,
+    profile: Profile,
+    profile_name: String,
+    quorum: Option<Quorum>,
+}
+
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    let plan = check_arguments(settings, &a)?;
+    for dir in ceremony::incomplete_near(&plan.out) {
+        console::note(&format!(
+            "{} holds a ceremony that did not complete; if it has share files they may hold one of the token's PINs (see {})",
+            dir.display(),
+            dir.join(ceremony::INCOMPLETE).display()
+        ));
+    }
+    if a.dry_run {
+        return dry_run(settings, &a, plan);
+    }
+    // The name is taken before anything else happens: a collision stops here.
+    let reserved = ceremony::reserve(&plan.out)?;
+    let (module, token, lock) = open_token(settings, None, Use::Change)?;
+    let (quorum, activation) = check_token(&module, &token, &plan, &a)?;
+    let so_pin = read_so_pin(settings, &a, &plan, &token)?;
+    ceremony::preflight(&module, &token, &a.label, so_pin.as_ref())?;
+    let hsm = login_on(settings, module, &token, lock)?;
+    let opts = Options {
+        label: a.label,
+        profile: plan.profile,
+        profile_name: plan.profile_name,
+        quorum,
+        activation,
+        days: a.days,
+    };
+    let mut printer = console::Printer::default();
+    let mut print = |line: &str| printer.line(line);
+    ceremony::run(&hsm, settings, so_pin.as_ref(), &opts, reserved, &mut print)?;
+    printer.finish().map_err(|e| {
+        anyhow::Error::from(e).context(format!(
+            "the ceremony completed, but its report was not fully written; the outputs are in {}",
+            plan.out.display()
+        ))
+    })
+}
+
+/// Checks that need neither the token nor a PIN: label, validity, output path,
+/// profile (tried on a throwaway key), SO PIN availability.
+fn check_arguments(settings: &Settings, a: &Args) -> anyhow::Result<Plan> {
     if a.label.is_empty() {
         return Err(usage("--label must not be empty"));
     }
@@ -83,6 +145,13 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
             parent.display()
         )));
     }
+    if rustix::fs::access(parent, rustix::fs::Access::WRITE_OK).is_err() {
+        return Err(usage(format!(
+            "--out {}: the directory {} is not writable",
+            out.display(),
+            parent.display()
+        )));
+    }
     let (profile, profile_name) = profile(a.config.as_deref())?;
     bridge::try_profile(&profile, a.days).map_err(|e| {
         usage(format!(
@@ -97,48 +166,115 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
             PinRole::SecurityOfficer.how_to_supply()
         )));
     }
-    for dir in ceremony::incomplete_near(&out) {
-        let marker = dir.join(ceremony::INCOMPLETE);
-        console::note(&format!(
-            "{} holds a ceremony that did not complete; if it has share files they may hold the token's SO PIN (see {})",
-            dir.display(),
-            marker.display()
-        ));
-    }
-    // The name is taken before anything else happens: a collision stops here.
-    let reserved = ceremony::reserve(&out)?;
-    let (module, token, lock) = open_token(settings, None, super::Use::Change)?;
-    let quorum = match quorum {
-        Some(q) => Some((q, ceremony::quorum_secret_len(module.max_pin_len(&token)?).map_err(SetupError)?)),
-        None => None,
-    };
-    let so_pin = match quorum {
-        Some(_) => Some(pin::read_pin(
-            settings,
-            PinRole::SecurityOfficer,
-            so_file,
-            &token.label,
-        )?),
-        None => None,
-    };
-    ceremony::preflight(&module, &token, &a.label, so_pin.as_ref())?;
-    let hsm = login_on(settings, module, &token, lock)?;
-    let opts = Options {
-        label: a.label,
+    Ok(Plan {
+        out,
         profile,
         profile_name,
         quorum,
-        days: a.days,
-    };
-    let mut printer = console::Printer::default();
-    let mut print = |line: &str| printer.line(line);
-    ceremony::run(&hsm, settings, so_pin.as_ref(), &opts, reserved, &mut print)?;
-    printer.finish().map_err(|e| {
-        anyhow::Error::from(e).context(format!(
-            "the ceremony completed, but its report was not fully written; the outputs are in {}",
-            out.display()
-        ))
     })
+}
+
+/// The quorums with their secret lengths. Refuses, before anything changes, a token
+/// that lacks what the ceremony needs or whose PIN length cannot hold a quorum secret.
+type Quorums = (Option<(Quorum, usize)>, Option<(Quorum, usize)>);
+
+fn check_token(module: &Module, token: &TokenRef, plan: &Plan, a: &Args) -> anyhow::Result<Quorums> {
+    let caps = module.ceremony_capabilities(token)?;
+    if !caps.missing.is_empty() {
+        return Err(TokenError::Incapable {
+            token: token.label.clone(),
+            what: "hold a ceremony's root key",
+            missing: caps.missing.join(", "),
+        }
+        .into());
+    }
+    let len = || ceremony::quorum_secret_len(caps.max_pin).map_err(SetupError);
+    let quorum = plan.quorum.map(|q| Ok::<_, SetupError>((q, len()?))).transpose()?;
+    let activation = a
+        .activation_quorum
+        .map(|q| Ok::<_, SetupError>((q, len()?)))
+        .transpose()?;
+    Ok((quorum, activation))
+}
+
+fn read_so_pin(
+    settings: &Settings,
+    a: &Args,
+    plan: &Plan,
+    token: &TokenRef,
+) -> anyhow::Result<Option<AuthPin>> {
+    plan.quorum
+        .map(|_| pin::read_pin(settings, PinRole::SecurityOfficer, a.so_pin_file.as_deref(), &token.label))
+        .transpose()
+}
+
+/// Every check the real run makes before Step 1, with nothing created: the PINs are
+/// tried by a login and a logout. Then the script the custodians follow.
+fn dry_run(settings: &Settings, a: &Args, plan: Plan) -> anyhow::Result<()> {
+    let (module, token, _lock) = open_token(settings, None, Use::Read)?;
+    let caps = module.ceremony_capabilities(&token)?;
+    let (quorum, activation) = check_token(&module, &token, &plan, a)?;
+    let so_pin = read_so_pin(settings, a, &plan, &token)?;
+    ceremony::preflight(&module, &token, &a.label, so_pin.as_ref())?;
+    let pin = user_pin(settings, &token)?;
+    // The session is dropped at once: closing the last session logs the user out.
+    drop(module.login_user(&token, &pin)?);
+    print_script(a, &plan, &module, &token, &caps, (quorum, activation))
+}
+
+fn print_script(
+    a: &Args,
+    plan: &Plan,
+    module: &Module,
+    token: &TokenRef,
+    caps: &Capabilities,
+    (quorum, activation): Quorums,
+) -> anyhow::Result<()> {
+    let limit = match caps.max_pin {
+        0 => format!("at least {} characters, no upper limit", caps.min_pin),
+        n => format!("{} to {n} characters", caps.min_pin),
+    };
+    outln!("=== ROOT CA KEY CEREMONY: DRY RUN (nothing was created or changed) ===")?;
+    outln!("Token '{}' (serial {}) in {}", token.label, token.serial, module.path().display())?;
+    outln!()?;
+    outln!("Checks passed:")?;
+    outln!("  mechanisms: {}; random number generator (CKF_RNG)", caps.mechanisms.join(", "))?;
+    outln!("  label '{}' is free", a.label)?;
+    if quorum.is_some() {
+        outln!("  the SO PIN opens the SO role (login, logout)")?;
+    }
+    outln!("  the user PIN opens the user role (login, logout)")?;
+    outln!("  profile {} makes a root certificate that passes the ceremony's checks (throwaway key)", plan.profile_name)?;
+    outln!("  output directory {} is free and its parent writable", plan.out.display())?;
+    outln!("  PIN length for quorum secrets: {limit}")?;
+    outln!()?;
+    outln!("The ceremony's script, for the custodians and witnesses to follow:")?;
+    outln!("  1. Run the same command without --dry-run. Expect each line below, in order.")?;
+    outln!("  2. [Step 1] Key pair generated: label={}, algo=EC/P-256", a.label)?;
+    outln!("     template: CKA_TOKEN=true CKA_PRIVATE=true CKA_SENSITIVE=true CKA_EXTRACTABLE=false CKA_SIGN=true")?;
+    outln!("  3. [Step 2] Public key (hex): 04...  -- write its SPKI SHA-256 on the witness sheet")?;
+    let subject = plan.profile.subject.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+    outln!("  4. [Root CA] subject {subject}, valid {} days; checks: public key = token key, signature verifies, self-signed trust anchor verifies, SKI = AKI keyid", a.days)?;
+    let mut n = 5;
+    for (purpose, q) in [(Purpose::SoPin, quorum), (Purpose::Activation, activation)] {
+        let Some((q, len)) = q else { continue };
+        let (step, pin) = match purpose {
+            Purpose::SoPin => ("[Step 3] Quorum created", "SO PIN"),
+            Purpose::Activation => ("[Step 3b] Activation quorum created", "user PIN"),
+        };
+        outln!("  {n}. {step}: the {pin} becomes a {len}-byte secret split {q}")?;
+        for i in 1..=q.shares {
+            outln!("     custodian {i} takes {} (and signs for it)", purpose.file_name(i, q.shares))?;
+        }
+        n += 1;
+    }
+    if quorum.is_none() {
+        outln!("  {n}. [Step 3] No quorum made (--no-quorum)")?;
+        n += 1;
+    }
+    outln!("  {n}. [Step 4] Ceremony complete. Store HSM in vault.")?;
+    outln!("     then, with no token: hsm-demo verify-ceremony {}", plan.out.display())?;
+    Ok(())
 }
 
 /// The profile: the file named, else the repository's, else the built-in copy.

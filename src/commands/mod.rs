@@ -18,6 +18,7 @@ mod openssl_env;
 pub mod quorum_reset_pin;
 pub mod sign;
 pub mod verify;
+pub mod verify_ceremony;
 
 use crate::console::outln;
 use anyhow::Context as _;
@@ -27,6 +28,7 @@ use crate::error::{usage, SetupError};
 use crate::hsm::Hsm;
 use crate::lock::{self, Access, StoreLock};
 use crate::pin::{self, PinRole};
+use crate::quorum;
 use crate::settings::Settings;
 use crate::token::{KeySelector, Module, Pkcs11Uri, TokenRef, TokenSelector};
 
@@ -44,6 +46,7 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::ExportPubkey(a) => export_pubkey::run(settings, a),
         Command::KeyCeremony(a) => key_ceremony::run(settings, a),
         Command::QuorumResetPin(a) => quorum_reset_pin::run(settings, a),
+        Command::VerifyCeremony(a) => verify_ceremony::run(a),
         Command::Bench(a) => bench::run(settings, a),
         Command::OpensslEnv => openssl_env::run(settings),
         Command::Completions(a) => completions::run(cli::definition(), a),
@@ -120,9 +123,21 @@ pub fn open_token(
     Ok((module, token, lock))
 }
 
-/// The user's PIN for `token` (file, environment or prompt).
+/// The user's PIN for `token`: recombined from `--pin-share` files, else from a file,
+/// the environment or a prompt. Shares that are too few, duplicated, altered, of the
+/// SO quorum, or of another ceremony or token are refused before any login.
 pub fn user_pin(settings: &Settings, token: &TokenRef) -> anyhow::Result<cryptoki::types::AuthPin> {
-    pin::read_pin(settings, PinRole::User, settings.pin_file.as_deref(), &token.label)
+    if settings.pin_shares.is_empty() {
+        return pin::read_pin(settings, PinRole::User, settings.pin_file.as_deref(), &token.label);
+    }
+    let (secret, binding) = quorum::combine(&settings.pin_shares, quorum::Purpose::Activation)?;
+    if binding.token_serial != token.serial || binding.token_label != token.label {
+        return Err(usage(format!(
+            "these activation shares belong to token '{}' (serial {}), not to '{}' (serial {}); nothing was sent to the token",
+            binding.token_label, binding.token_serial, token.label, token.serial
+        )));
+    }
+    Ok(cryptoki::types::AuthPin::from(String::from_utf8_lossy(&secret).as_ref()))
 }
 
 /// Logs the user in on `token` of `module`: the command's [`Hsm`] context, which

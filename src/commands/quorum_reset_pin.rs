@@ -25,7 +25,7 @@ pub struct Args {
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
-    let (secret, binding) = quorum::combine(&a.shares)?;
+    let (secret, binding) = quorum::combine(&a.shares, quorum::Purpose::SoPin)?;
     // The shares name their token; an explicit --token/--serial must agree with it.
     let mut selector = token_selector(settings, None)?;
     if selector.label.is_none() && selector.serial.is_none() && selector.uri.is_none() {

@@ -1,13 +1,15 @@
-//! The m-of-n quorum: Shamir secret sharing of the token's SO PIN (blahaj, GF(256)),
-//! share files with check values, and recombination that names a bad share.
+//! The m-of-n quorums: Shamir secret sharing (blahaj, GF(256)) of the token's SO PIN
+//! or user PIN, share files with check values, and recombination that names a bad
+//! share (files.rs).
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+mod files;
 
 use blahaj::{Share, Sharks};
 use openssl::sha::Sha256;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
+
+pub use files::{check_file, check_set, combine};
 
 /// The share file format identifier.
 pub const FORMAT: &str = "hsm-demo-quorum-share/1";
@@ -106,20 +108,78 @@ pub enum QuorumError {
     },
     #[error("the shares combine to a value that fails the quorum's check; nothing was sent to the token")]
     WrongSecret,
+    #[error("share file {path} holds a share of the {is}, not of the {want}")]
+    WrongPurpose {
+        path: String,
+        is: &'static str,
+        want: &'static str,
+    },
 }
 
-fn share_check(binding: &Binding, index: u8, threshold: u8, bytes: &[u8]) -> String {
+/// What a share set protects. The check values are domain-separated by purpose, so a
+/// set relabelled as the other kind fails its check before any token sees its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The token's SO PIN (the ceremony's `--quorum`).
+    SoPin,
+    /// The token's user PIN, needed for every use of the root key
+    /// (`--activation-quorum`).
+    Activation,
+}
+
+impl Purpose {
+    /// The `purpose` text of the share files.
+    pub fn text(self) -> &'static str {
+        match self {
+            Purpose::SoPin => "SO PIN of a PKCS#11 token holding an offline root CA key",
+            Purpose::Activation => {
+                "user PIN (activation) of a PKCS#11 token holding an offline root CA key"
+            }
+        }
+    }
+
+    /// File names: share-K-of-N.json and activation-share-K-of-N.json.
+    pub fn file_name(self, index: u8, shares: u8) -> String {
+        match self {
+            Purpose::SoPin => format!("share-{index}-of-{shares}.json"),
+            Purpose::Activation => format!("activation-share-{index}-of-{shares}.json"),
+        }
+    }
+
+    fn from_text(text: &str) -> Option<Purpose> {
+        [Purpose::SoPin, Purpose::Activation]
+            .into_iter()
+            .find(|p| p.text() == text)
+    }
+
+    // The SO tags are the ones share files had before activation quorums existed.
+    fn share_tag(self) -> &'static [u8] {
+        match self {
+            Purpose::SoPin => b"hsm-demo share check v1\0",
+            Purpose::Activation => b"hsm-demo activation share check v1\0",
+        }
+    }
+
+    fn secret_tag(self) -> &'static [u8] {
+        match self {
+            Purpose::SoPin => b"hsm-demo secret check v1\0",
+            Purpose::Activation => b"hsm-demo activation secret check v1\0",
+        }
+    }
+}
+
+fn share_check(purpose: Purpose, binding: &Binding, index: u8, threshold: u8, bytes: &[u8]) -> String {
     let mut h = Sha256::new();
-    h.update(b"hsm-demo share check v1\0");
+    h.update(purpose.share_tag());
     h.update(binding.ceremony_id.as_bytes());
     h.update(&[0, index, threshold]);
     h.update(bytes);
     hex::encode(h.finish())
 }
 
-fn secret_check(binding: &Binding, secret: &[u8]) -> String {
+fn secret_check(purpose: Purpose, binding: &Binding, secret: &[u8]) -> String {
     let mut h = Sha256::new();
-    h.update(b"hsm-demo secret check v1\0");
+    h.update(purpose.secret_tag());
     h.update(binding.ceremony_id.as_bytes());
     h.update(&[0]);
     h.update(secret);
@@ -127,7 +187,7 @@ fn secret_check(binding: &Binding, secret: &[u8]) -> String {
 }
 
 /// Splits `secret` into share files (not yet written) for `quorum`.
-pub fn split(secret: &[u8], quorum: Quorum, binding: &Binding, purpose: &str) -> Vec<ShareFile> {
+pub fn split(secret: &[u8], quorum: Quorum, binding: &Binding, purpose: Purpose) -> Vec<ShareFile> {
     let shares: Vec<Share> = Sharks(quorum.threshold)
         .dealer(secret)
         .take(quorum.shares as usize)
@@ -138,148 +198,28 @@ pub fn split(secret: &[u8], quorum: Quorum, binding: &Binding, purpose: &str) ->
         .collect();
     let checks: Vec<String> = bytes
         .iter()
-        .map(|b| share_check(binding, b[0], quorum.threshold, b))
+        .map(|b| share_check(purpose, binding, b[0], quorum.threshold, b))
         .collect();
     bytes
         .iter()
         .map(|b| ShareFile {
             format: FORMAT.into(),
-            purpose: purpose.into(),
+            purpose: purpose.text().into(),
             binding: binding.clone(),
             index: b[0],
             threshold: quorum.threshold,
             shares: quorum.shares,
             share: hex::encode(b.as_slice()),
             share_checks: checks.clone(),
-            secret_check: secret_check(binding, secret),
+            secret_check: secret_check(purpose, binding, secret),
         })
         .collect()
-}
-
-/// Reads share files and recombines the secret, naming any share that is corrupt,
-/// altered, duplicated, or from another set.
-pub fn combine(paths: &[PathBuf]) -> Result<(Zeroizing<Vec<u8>>, Binding), QuorumError> {
-    let mut files = Vec::new();
-    for p in paths {
-        files.push((p.display().to_string(), read_share_file(p)?));
-    }
-    // The share set every file claims: the majority wins, a minority file is named.
-    let set_key = |f: &ShareFile| {
-        (
-            f.binding.clone(),
-            f.threshold,
-            f.shares,
-            f.share_checks.clone(),
-            f.secret_check.clone(),
-        )
-    };
-    let mut votes: HashMap<_, Vec<String>> = HashMap::new();
-    for (path, f) in &files {
-        votes.entry(set_key(f)).or_default().push(path.clone());
-    }
-    if votes.len() > 1 {
-        let mut ranked: Vec<_> = votes.values().collect();
-        ranked.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        if ranked[0].len() > ranked[1].len() {
-            let majority = ranked[0];
-            let odd = files
-                .iter()
-                .find(|(p, _)| !majority.contains(p))
-                .map(|(p, _)| p.clone())
-                .unwrap_or_default();
-            return Err(QuorumError::Inconsistent { path: odd });
-        }
-        return Err(QuorumError::Undecidable(
-            files
-                .iter()
-                .map(|(p, _)| p.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        ));
-    }
-    let Some((_, first)) = files.first() else {
-        return Err(QuorumError::TooFew {
-            given: 0,
-            threshold: 0,
-            shares: 0,
-        });
-    };
-    let (binding, threshold, total) = (first.binding.clone(), first.threshold, first.shares);
-    let mut by_index: BTreeMap<u8, (String, Zeroizing<Vec<u8>>)> = BTreeMap::new();
-    for (path, f) in &files {
-        let bytes = Zeroizing::new(hex::decode(&f.share).map_err(|_| QuorumError::BadShare {
-            path: path.clone(),
-            index: f.index,
-        })?);
-        // x, then at least one byte of y: anything shorter is not a share.
-        let ok = bytes.len() >= 2
-            && bytes.first() == Some(&f.index)
-            && f.index >= 1
-            && f.share_checks.get(usize::from(f.index) - 1)
-                == Some(&share_check(&binding, f.index, threshold, &bytes));
-        if !ok {
-            return Err(QuorumError::BadShare {
-                path: path.clone(),
-                index: f.index,
-            });
-        }
-        if let Some((other, _)) = by_index.get(&f.index) {
-            return Err(QuorumError::Duplicate {
-                index: f.index,
-                a: other.clone(),
-                b: path.clone(),
-            });
-        }
-        by_index.insert(f.index, (path.clone(), bytes));
-    }
-    if by_index.len() < usize::from(threshold) {
-        return Err(QuorumError::TooFew {
-            given: by_index.len(),
-            threshold,
-            shares: total,
-        });
-    }
-    let shares = by_index
-        .iter()
-        .map(|(index, (path, b))| {
-            Share::try_from(b.as_slice()).map_err(|_| QuorumError::BadShare {
-                path: path.clone(),
-                index: *index,
-            })
-        })
-        .collect::<Result<Vec<Share>, _>>()?;
-    let secret = Zeroizing::new(
-        Sharks(threshold)
-            .recover(&shares)
-            .map_err(|_| QuorumError::WrongSecret)?,
-    );
-    if secret_check(&binding, &secret) != first.secret_check {
-        return Err(QuorumError::WrongSecret);
-    }
-    Ok((secret, binding))
-}
-
-fn read_share_file(path: &Path) -> Result<ShareFile, QuorumError> {
-    let unreadable = |reason: String| QuorumError::Unreadable {
-        path: path.display().to_string(),
-        reason,
-    };
-    let text =
-        Zeroizing::new(std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?);
-    let f: ShareFile =
-        serde_json::from_str(&text).map_err(|e| unreadable(format!("not a share file ({e})")))?;
-    if f.format != FORMAT {
-        return Err(unreadable(format!("format '{}' is not {FORMAT}", f.format)));
-    }
-    if f.share_checks.len() != usize::from(f.shares) || f.threshold < 2 || f.threshold > f.shares {
-        return Err(unreadable("inconsistent threshold or share count".into()));
-    }
-    Ok(f)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::{Path, PathBuf};
 
     fn binding() -> Binding {
         Binding {
@@ -307,14 +247,14 @@ mod tests {
         let secret = b"0123456789abcdef0123456789abcdef";
         let paths = write_all(
             dir.path(),
-            &split(secret, "3/5".parse().unwrap(), &binding(), "test"),
+            &split(secret, "3/5".parse().unwrap(), &binding(), Purpose::SoPin),
         );
         for subset in [[0, 1, 2], [0, 2, 4], [1, 3, 4], [2, 3, 4]] {
             let chosen: Vec<PathBuf> = subset.iter().map(|&i| paths[i].clone()).collect();
-            assert_eq!(combine(&chosen).unwrap().0.as_slice(), secret);
+            assert_eq!(combine(&chosen, Purpose::SoPin).unwrap().0.as_slice(), secret);
         }
         assert!(matches!(
-            combine(&paths[..2]),
+            combine(&paths[..2], Purpose::SoPin),
             Err(QuorumError::TooFew {
                 given: 2,
                 threshold: 3,
@@ -323,7 +263,7 @@ mod tests {
         ));
         let dup = vec![paths[0].clone(), paths[0].clone(), paths[1].clone()];
         assert!(matches!(
-            combine(&dup),
+            combine(&dup, Purpose::SoPin),
             Err(QuorumError::Duplicate { index: 1, .. })
         ));
     }
@@ -335,14 +275,14 @@ mod tests {
             b"secret-secret-secret",
             "3/5".parse().unwrap(),
             &binding(),
-            "test",
+            Purpose::SoPin,
         );
         // Flip a byte of share 2's y values.
         let mut bytes = hex::decode(&files[1].share).unwrap();
         bytes[3] ^= 1;
         files[1].share = hex::encode(bytes);
         let paths = write_all(dir.path(), &files);
-        match combine(&paths[..3]) {
+        match combine(&paths[..3], Purpose::SoPin) {
             Err(QuorumError::BadShare { index: 2, path }) => {
                 assert!(path.ends_with("share-2.json"))
             }
@@ -350,10 +290,10 @@ mod tests {
         }
         // Altering the check list too makes that file the odd one out.
         let mut forged = files.clone();
-        let fixed = share_check(&binding(), 2, 3, &hex::decode(&forged[1].share).unwrap());
+        let fixed = share_check(Purpose::SoPin, &binding(), 2, 3, &hex::decode(&forged[1].share).unwrap());
         forged[1].share_checks[1] = fixed;
         let paths = write_all(dir.path(), &forged);
-        match combine(&paths[..3]) {
+        match combine(&paths[..3], Purpose::SoPin) {
             Err(QuorumError::Inconsistent { path }) => assert!(path.ends_with("share-2.json")),
             other => panic!("{other:?}"),
         }
@@ -362,24 +302,45 @@ mod tests {
     #[test]
     fn crafted_short_shares_and_no_shares_are_errors_not_panics() {
         let dir = tempfile::tempdir().unwrap();
-        let mut files = split(b"0123456789abcdef", "2/3".parse().unwrap(), &binding(), "t");
+        let mut files = split(b"0123456789abcdef", "2/3".parse().unwrap(), &binding(), Purpose::Activation);
         // Every file made consistent around 1-byte shares (x only, no y).
         for f in files.iter_mut() {
             f.share = hex::encode([f.index]);
         }
         let checks: Vec<String> = files
             .iter()
-            .map(|f| share_check(&binding(), f.index, 2, &[f.index]))
+            .map(|f| share_check(Purpose::Activation, &binding(), f.index, 2, &[f.index]))
             .collect();
         for f in files.iter_mut() {
             f.share_checks = checks.clone();
         }
         let paths = write_all(dir.path(), &files);
         assert!(matches!(
-            combine(&paths[..2]),
+            combine(&paths[..2], Purpose::Activation),
             Err(QuorumError::BadShare { index: 1, .. })
         ));
-        assert!(matches!(combine(&[]), Err(QuorumError::TooFew { given: 0, .. })));
+        assert!(matches!(combine(&[], Purpose::Activation), Err(QuorumError::TooFew { given: 0, .. })));
+    }
+
+    #[test]
+    fn a_set_relabelled_as_the_other_purpose_never_recombines() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let mut files = split(secret, "2/3".parse().unwrap(), &binding(), Purpose::SoPin);
+        let paths = write_all(dir.path(), &files);
+        assert!(matches!(
+            combine(&paths[..2], Purpose::Activation),
+            Err(QuorumError::WrongPurpose { .. })
+        ));
+        // Relabelled in the files too: the activation check values do not match.
+        for f in files.iter_mut() {
+            f.purpose = Purpose::Activation.text().into();
+        }
+        let paths = write_all(dir.path(), &files);
+        assert!(matches!(
+            combine(&paths[..2], Purpose::Activation),
+            Err(QuorumError::BadShare { .. })
+        ));
     }
 
     #[test]

@@ -52,6 +52,13 @@ pub enum TokenError {
     )]
     TokenLabelExists(String),
 
+    #[error("token '{token}' cannot {what}: it lacks {missing}; nothing was created")]
+    Incapable {
+        token: String,
+        what: &'static str,
+        missing: String,
+    },
+
     #[error("no free (uninitialized) slot in the module to initialize a new token")]
     NoFreeSlot,
 

@@ -14,7 +14,7 @@ mod uri;
 pub use error::{ErrorKind, TokenError};
 pub use keys::KeyPair;
 pub use object::{Curve, Custody, KeyKind, KeyObject, KeySelector};
-pub use module::{Module, ModuleSpec, SlotEntry, TokenState};
+pub use module::{Capabilities, Module, ModuleSpec, SlotEntry, TokenState};
 pub use select::{TokenRef, TokenSelector};
 pub use session::{Session, User};
 pub use uri::Pkcs11Uri;

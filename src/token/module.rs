@@ -40,6 +40,17 @@ pub struct LibraryInfo {
     pub cryptoki_version: String,
 }
 
+/// What a token offers for a ceremony.
+pub struct Capabilities {
+    /// The mechanisms a ceremony uses that the token has.
+    pub mechanisms: Vec<String>,
+    /// What the ceremony needs that the token lacks.
+    pub missing: Vec<&'static str>,
+    pub min_pin: usize,
+    /// ulMaxPinLen; 0 is CK_EFFECTIVELY_INFINITE.
+    pub max_pin: usize,
+}
+
 /// One slot and, when present, its token.
 pub struct SlotEntry {
     pub slot: Slot,
@@ -244,9 +255,34 @@ impl Module {
         Ok(token)
     }
 
-    /// The longest PIN the token accepts (CK_TOKEN_INFO.ulMaxPinLen).
-    pub fn max_pin_len(&self, token: &TokenRef) -> Result<usize, TokenError> {
-        Ok(self.token_info(token.slot)?.max_pin_length())
+    /// What the token says it can do that a ceremony needs; `missing` names what it
+    /// lacks (empty when everything is there).
+    pub fn ceremony_capabilities(&self, token: &TokenRef) -> Result<Capabilities, TokenError> {
+        let info = self.token_info(token.slot)?;
+        let mechanisms = self
+            .ctx
+            .get_mechanism_list(token.slot)
+            .map_err(TokenError::pkcs11("list mechanisms"))?;
+        let mut missing = Vec::new();
+        if !mechanisms.contains(&MechanismType::ECC_KEY_PAIR_GEN) {
+            missing.push("CKM_EC_KEY_PAIR_GEN (EC key generation)");
+        }
+        if !mechanisms.contains(&MechanismType::ECDSA) && !mechanisms.contains(&MechanismType::ECDSA_SHA256) {
+            missing.push("CKM_ECDSA or CKM_ECDSA_SHA256 (ECDSA signing)");
+        }
+        if !info.rng() {
+            missing.push("CKF_RNG (a random number generator)");
+        }
+        Ok(Capabilities {
+            mechanisms: mechanisms
+                .iter()
+                .map(|m| m.to_string())
+                .filter(|m| m == "CKM_EC_KEY_PAIR_GEN" || m.starts_with("CKM_ECDSA"))
+                .collect(),
+            missing,
+            min_pin: info.min_pin_length(),
+            max_pin: info.max_pin_length(),
+        })
     }
 
     /// Refuses a PIN whose length the token's CK_TOKEN_INFO says it cannot accept,

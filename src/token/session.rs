@@ -62,6 +62,15 @@ impl<R> Session<R> {
     }
 }
 
+impl Session<User> {
+    /// C_SetPIN on the logged-in user's own PIN.
+    pub fn set_user_pin(&self, old: &AuthPin, new: &AuthPin) -> Result<(), TokenError> {
+        self.inner
+            .set_pin(old, new)
+            .map_err(|e| pin_error(e, "user PIN", &self.token.label, "change the PIN"))
+    }
+}
+
 impl Session<SecurityOfficer> {
     /// C_SetPIN on the SO's own PIN.
     pub fn set_so_pin(&self, old: &AuthPin, new: &AuthPin) -> Result<(), TokenError> {

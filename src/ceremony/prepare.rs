@@ -1,0 +1,67 @@
+//! Before Step 1: the output directory reserved with its INCOMPLETE marker, earlier
+//! incomplete ceremonies found, and the token-side checks made before any login.
+
+use std::path::{Path, PathBuf};
+
+use cryptoki::types::AuthPin;
+
+use crate::output::OutputDir;
+use crate::token::{Module, TokenRef};
+
+use super::transcript::utc_now;
+use super::INCOMPLETE;
+
+/// Creates the output directory (which must not exist) with its INCOMPLETE marker.
+pub fn reserve(out: &Path) -> anyhow::Result<OutputDir> {
+    let dir = OutputDir::reserve(out, "--out")?;
+    let marker = format!(
+        "hsm-demo key ceremony, started {}.\n\
+         This directory is not a completed ceremony: the ceremony stopped before its end,\n\
+         or is still running. If share files are here, the token's SO PIN may already be\n\
+         the secret they hold: keep them, and check with `hsm-demo quorum-reset-pin`.\n",
+        utc_now()
+    );
+    dir.write(INCOMPLETE, marker.as_bytes(), 0o644)?;
+    Ok(dir)
+}
+
+/// Directories beside `out` that hold an incomplete ceremony (for the next run to
+/// point at).
+pub fn incomplete_near(out: &Path) -> Vec<PathBuf> {
+    let parent = crate::output::parent_of(out);
+    let mut found: Vec<PathBuf> = std::fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join(INCOMPLETE).is_file())
+        .collect();
+    found.sort();
+    found
+}
+
+/// Checks made before the user logs in and before anything is created: the label is
+/// free (public objects are visible without a PIN; generation checks private ones
+/// again) and the SO PIN is right. The SO login must come before the user's: one
+/// application cannot be logged in as both (CKR_USER_ANOTHER_ALREADY_LOGGED_IN).
+pub fn preflight(
+    module: &Module,
+    token: &TokenRef,
+    label: &str,
+    so_pin: Option<&AuthPin>,
+) -> anyhow::Result<()> {
+    if let Err(e) = module.public_session(token)?.ensure_label_free(label) {
+        let hint = format!(
+            "if it is left from a ceremony that did not complete, remove it with 'hsm-demo delete-key --label {label}'"
+        );
+        return Err(anyhow::Error::from(e).context(hint));
+    }
+    if let Some(so) = so_pin {
+        let session = module.login_so(token, so).map_err(|e| {
+            anyhow::Error::from(e).context("check the current SO PIN before Step 1")
+        })?;
+        session.logout()?;
+    }
+    Ok(())
+}
+
