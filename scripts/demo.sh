@@ -39,3 +39,8 @@ set -x
 openssl verify -CAfile root-ca.pem root-ca.pem
 openssl dgst -sha256 -verify root-ca.pub.pem -signature transcript.sig transcript.txt
 openssl x509 -in root-ca.pem -noout -subject -serial -dates -ext basicConstraints,keyUsage
+set +x
+
+echo
+echo "== Checking the whole ceremony directory with no token and no PIN"
+"$BIN" --module /nonexistent.so verify-ceremony "$OUT/ceremony"
