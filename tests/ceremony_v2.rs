@@ -270,3 +270,25 @@ fn verify_ceremony_names_an_incomplete_ceremony() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("INCOMPLETE"));
 }
+
+#[test]
+fn the_ceremony_killed_right_after_the_user_pin_changed_leaves_working_activation_shares() {
+    let hsm = SoftHsm::new();
+    // With no SO quorum, the first C_SetPIN is the activation step's, in the
+    // ceremony's own process: the fault module kills it right after.
+    let module = hsm.fault_module("kill-after-setpin");
+    let out = hsm
+        .cmd()
+        .args(["--module", module.to_str().unwrap(), "key-ceremony", "--no-quorum"])
+        .args(["--activation-quorum", "2/3", "--out", "c"])
+        .assert()
+        .get_output()
+        .clone();
+    assert_eq!(out.status.code(), None, "killed");
+    let dir = hsm.path("c");
+    assert!(dir.join("INCOMPLETE").is_file());
+    fails_with(hsm.cmd().args(["list-keys"]), 3);
+    succeeds(with_shares(&hsm, &dir, &[1, 3]).args([
+        "sign", "--label", "root-ca-key", "--data", "x",
+    ]));
+}
