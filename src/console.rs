@@ -10,10 +10,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{Mode, OFlags};
 
-/// Why the output could not be written.
+/// Why the output could not be written. (Not a chained cause: the message quotes it.)
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write to stdout: {}", crate::output::reason(.0))]
-pub struct StdoutError(#[from] pub std::io::Error);
+pub struct StdoutError(pub std::io::Error);
+
+impl From<std::io::Error> for StdoutError {
+    fn from(e: std::io::Error) -> Self {
+        StdoutError(e)
+    }
+}
 
 /// Whether the process was started with stdout closed.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);

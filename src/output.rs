@@ -15,11 +15,12 @@ pub enum OutputError {
     #[error("{what} {} already exists; refusing to overwrite", path.display())]
     Exists { what: String, path: PathBuf },
 
-    #[error("cannot write {what} {}: {}", path.display(), reason(source))]
+    // `err`, not `source`: the message already quotes it, so it is not chained.
+    #[error("cannot write {what} {}: {}", path.display(), reason(err))]
     Io {
         what: String,
         path: PathBuf,
-        source: std::io::Error,
+        err: std::io::Error,
     },
 }
 
@@ -30,7 +31,11 @@ impl OutputError {
             if source.kind() == std::io::ErrorKind::AlreadyExists {
                 OutputError::Exists { what, path }
             } else {
-                OutputError::Io { what, path, source }
+                OutputError::Io {
+                    what,
+                    path,
+                    err: source,
+                }
             }
         }
     }

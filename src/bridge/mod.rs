@@ -27,10 +27,11 @@ pub enum ErrorKind {
 /// Errors from OpenSSL work; each variant names the operation.
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
-    #[error("{op}: {}", openssl_reason(source))]
+    // `err`, not `source`: the message already quotes its reasons, so it is not chained.
+    #[error("{op}: {}", openssl_reason(err))]
     OpenSsl {
         op: &'static str,
-        source: openssl::error::ErrorStack,
+        err: openssl::error::ErrorStack,
     },
 
     #[error("the OpenSSL pkcs11-provider is not installed at {} (Debian 12: apt-get install -t bookworm-backports pkcs11-provider; or set HSM_DEMO_PROVIDER)", path.display())]
@@ -45,7 +46,7 @@ pub enum BridgeError {
 
 impl BridgeError {
     pub fn openssl(op: &'static str) -> impl FnOnce(openssl::error::ErrorStack) -> BridgeError {
-        move |source| BridgeError::OpenSsl { op, source }
+        move |err| BridgeError::OpenSsl { op, err }
     }
 
     pub fn kind(&self) -> ErrorKind {
