@@ -14,11 +14,38 @@ use std::path::PathBuf;
 use cryptoki::types::AuthPin;
 use openssl::pkey::{PKey, PKeyRef, Private, Public};
 
-use crate::bridge::{self, EcdsaSignature, Provider};
+use crate::bridge::{self, Provider};
 use crate::lock::StoreLock;
+use cryptoki::mechanism::MechanismType;
+use cryptoki::object::ObjectHandle;
+
 use crate::token::{
     Curve, KeyKind, KeyObject, KeySelector, Module, Session, TokenError, TokenRef, User,
 };
+
+/// The OpenSSL public key of a token's public key object of `kind`: CKA_EC_PARAMS and
+/// CKA_EC_POINT, CKA_MODULUS and CKA_PUBLIC_EXPONENT, or the Edwards point.
+pub fn public_key_of<R>(
+    session: &Session<R>,
+    handle: ObjectHandle,
+    kind: &KeyKind,
+) -> anyhow::Result<PKey<Public>> {
+    Ok(match kind {
+        KeyKind::Ec(Some(curve)) => {
+            let nid = curve
+                .params()
+                .and_then(bridge::curve_nid)
+                .ok_or_else(|| anyhow::anyhow!("EC curve {} is not supported", curve.name()))?;
+            bridge::ec_public_key(nid, &session.ec_point(handle)?)?
+        }
+        KeyKind::Rsa(_) => {
+            let (n, e) = session.rsa_public(handle)?;
+            bridge::rsa_public_key(&n, &e)?
+        }
+        KeyKind::EdDsa => bridge::ed25519_public_key(&session.ed25519_point(handle)?)?,
+        other => anyhow::bail!("a {} key is not one hsm-demo reads", other.type_name()),
+    })
+}
 
 /// A logged-in token and the provider that signs with its keys.
 pub struct Hsm {
@@ -139,7 +166,26 @@ impl Hsm {
         })
     }
 
-    /// The public key of a private key object, refusing a key hsm-demo cannot sign with.
+    /// Refuses, creating nothing, an algorithm whose key generation mechanism the token
+    /// does not list.
+    pub fn require_keygen(&self, algo: crate::token::Algorithm) -> Result<(), TokenError> {
+        let (mechanism, name) = match algo.kind() {
+            KeyKind::Ec(_) => (MechanismType::ECC_KEY_PAIR_GEN, "CKM_EC_KEY_PAIR_GEN"),
+            KeyKind::Rsa(_) => (MechanismType::RSA_PKCS_KEY_PAIR_GEN, "CKM_RSA_PKCS_KEY_PAIR_GEN"),
+            _ => (MechanismType::ECC_EDWARDS_KEY_PAIR_GEN, "CKM_EC_EDWARDS_KEY_PAIR_GEN"),
+        };
+        if self.module.mechanisms(self.token())?.contains(&mechanism) {
+            return Ok(());
+        }
+        Err(TokenError::Incapable {
+            token: self.token().label.clone(),
+            what: "generate this key",
+            missing: name.into(),
+        })
+    }
+
+    /// The public key of a private key object, refusing a key hsm-demo cannot sign
+    /// with, or one whose signing mechanism the token lacks.
     pub fn public_key(&self, object: &KeyObject) -> anyhow::Result<PKey<Public>> {
         let refuse = |why: String| TokenError::KeyCannotSign {
             label: object.label.clone(),
@@ -148,18 +194,38 @@ impl Hsm {
         if object.can_sign != Some(true) {
             return Err(refuse("CKA_SIGN is false".into()).into());
         }
-        if object.kind != KeyKind::Ec(Some(Curve::P256)) {
-            let curve = object.kind.curve().map(Curve::name).unwrap_or_default();
-            let what = format!("{} {curve}", object.kind.type_name());
-            return Err(refuse(format!(
-                "it is {}, hsm-demo signs with ECDSA P-256",
-                what.trim_end()
-            ))
+        let needed: &[(MechanismType, &str)] = match object.kind {
+            KeyKind::Ec(Some(Curve::P256 | Curve::P384 | Curve::P521)) => &[
+                (MechanismType::ECDSA, "CKM_ECDSA"),
+                (MechanismType::ECDSA_SHA256, "CKM_ECDSA_SHA256"),
+            ],
+            KeyKind::Rsa(_) => &[
+                (MechanismType::RSA_PKCS, "CKM_RSA_PKCS"),
+                (MechanismType::SHA256_RSA_PKCS, "CKM_SHA256_RSA_PKCS"),
+            ],
+            KeyKind::EdDsa => &[(MechanismType::EDDSA, "CKM_EDDSA")],
+            _ => {
+                let size = object.kind.size_name().unwrap_or_default();
+                let what = format!("{} {size}", object.kind.type_name());
+                return Err(refuse(format!(
+                    "it is {}; hsm-demo signs with ECDSA (P-256, P-384, P-521), RSA and Ed25519",
+                    what.trim_end()
+                ))
+                .into());
+            }
+        };
+        let have = self.module.mechanisms(self.token())?;
+        if !needed.iter().any(|(m, _)| have.contains(m)) {
+            let names: Vec<&str> = needed.iter().map(|(_, n)| *n).collect();
+            return Err(TokenError::Incapable {
+                token: self.token().label.clone(),
+                what: "sign with this key",
+                missing: names.join(" or "),
+            }
             .into());
         }
         let handle = self.session.public_key_for(object)?;
-        let point = self.session.ec_point(handle)?;
-        Ok(bridge::p256_public_key(&point)?)
+        public_key_of(&self.session, handle, &object.kind)
     }
 }
 
@@ -177,14 +243,25 @@ impl SigningKey<'_> {
         &self.private
     }
 
-    /// Signs the data `feed` hands over (SHA-256 on the host, ECDSA in the token) and
-    /// checks the signature with the token's public key before returning it.
+    /// The signature scheme of this key (see `bridge::Scheme::for_key`).
+    pub fn scheme(
+        &self,
+        digest: Option<bridge::Digest>,
+        padding: Option<bridge::RsaPadding>,
+    ) -> anyhow::Result<bridge::Scheme> {
+        bridge::Scheme::for_key(&self.public, digest, padding).map_err(crate::error::usage)
+    }
+
+    /// Signs the data `feed` hands over with `scheme` (the digest on the host, the
+    /// signature in the token) and checks it with the token's public key before
+    /// returning it.
     pub fn sign(
         &self,
+        scheme: bridge::Scheme,
         feed: impl FnOnce(
             &mut dyn FnMut(&[u8]) -> Result<(), bridge::BridgeError>,
         ) -> anyhow::Result<()>,
-    ) -> anyhow::Result<EcdsaSignature> {
-        bridge::sign_sha256_checked(&self.private, &self.public, feed)
+    ) -> anyhow::Result<Vec<u8>> {
+        bridge::sign_checked(&self.private, &self.public, scheme, feed)
     }
 }

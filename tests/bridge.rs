@@ -390,12 +390,18 @@ fn an_ambiguous_label_is_refused() {
         .assert()
         .success();
     // A key hsm-demo cannot sign with is refused before OpenSSL is involved.
-    hsm.pkcs11_tool_keypair("rsa", "03", "rsa:2048");
+    hsm.pkcs11_tool_keypair("k1", "03", "EC:secp256k1");
+    hsm.cmd()
+        .args(["sign", "--label", "k1", "--data", "d"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("key 'k1' cannot sign: it is EC other"));
+    // An RSA key another client made signs (PKCS#1 v1.5 by default).
+    hsm.pkcs11_tool_keypair("rsa", "04", "rsa:2048");
     hsm.cmd()
         .args(["sign", "--label", "rsa", "--data", "d"])
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains("key 'rsa' cannot sign: it is RSA"));
+        .success();
 }
 
 #[test]

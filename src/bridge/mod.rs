@@ -5,13 +5,18 @@
 mod ffi;
 mod provider;
 mod pubkey;
+mod scheme;
 mod signature;
 mod x509;
 
 pub use provider::{Provider, PROVIDER_CONF};
-pub use pubkey::{certificate_from_pem, p256_public_key, public_key_from_pem, spki_sha256};
-pub use signature::{sign_sha256, sign_sha256_checked, verify_sha256, EcdsaSignature};
-pub use x509::{build_self_signed, check_self_signed, try_profile, Profile};
+pub use pubkey::{
+    certificate_from_pem, curve_nid, ec_public_key, ed25519_public_key,
+    public_key_from_pem, rsa_public_key, spki_sha256,
+};
+pub use scheme::{sign_checked, verify, Digest, RsaPadding, Scheme};
+pub use signature::{sign_sha256, verify_sha256, EcdsaSignature};
+pub use x509::{build_self_signed, check_self_signed, try_profile, KeySpec, Profile};
 
 use std::path::PathBuf;
 

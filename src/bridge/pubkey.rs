@@ -8,11 +8,40 @@ use openssl::sha::sha256;
 
 use super::BridgeError;
 
-/// An OpenSSL public key (default provider) from an uncompressed P-256 point.
-pub fn p256_public_key(point: &[u8]) -> Result<PKey<Public>, BridgeError> {
+/// Named EC curves by the DER of their OID (CKA_EC_PARAMS).
+pub fn curve_nid(params: &[u8]) -> Option<Nid> {
+    match params {
+        [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07] => Some(Nid::X9_62_PRIME256V1),
+        [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22] => Some(Nid::SECP384R1),
+        [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23] => Some(Nid::SECP521R1),
+        _ => None,
+    }
+}
+
+/// An RSA public key from CKA_MODULUS and CKA_PUBLIC_EXPONENT.
+pub fn rsa_public_key(n: &[u8], e: &[u8]) -> Result<PKey<Public>, BridgeError> {
     super::clear_openssl_errors();
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)
-        .map_err(BridgeError::openssl("load curve P-256"))?;
+    let op = BridgeError::openssl("build the RSA public key");
+    let n = openssl::bn::BigNum::from_slice(n).map_err(op)?;
+    let e = openssl::bn::BigNum::from_slice(e)
+        .map_err(BridgeError::openssl("build the RSA public key"))?;
+    let rsa = openssl::rsa::Rsa::from_public_components(n, e)
+        .map_err(BridgeError::openssl("build the RSA public key"))?;
+    PKey::from_rsa(rsa).map_err(BridgeError::openssl("wrap the RSA public key"))
+}
+
+/// An Ed25519 public key from its 32 raw bytes.
+pub fn ed25519_public_key(raw: &[u8]) -> Result<PKey<Public>, BridgeError> {
+    super::clear_openssl_errors();
+    PKey::public_key_from_raw_bytes(raw, openssl::pkey::Id::ED25519)
+        .map_err(BridgeError::openssl("build the Ed25519 public key"))
+}
+
+/// An OpenSSL public key (default provider) from an uncompressed point on `curve`.
+pub fn ec_public_key(curve: Nid, point: &[u8]) -> Result<PKey<Public>, BridgeError> {
+    super::clear_openssl_errors();
+    let group = EcGroup::from_curve_name(curve)
+        .map_err(BridgeError::openssl("load the curve"))?;
     let mut ctx = BigNumContext::new().map_err(BridgeError::openssl("allocate a BN_CTX"))?;
     let point = EcPoint::from_bytes(&group, point, &mut ctx)
         .map_err(BridgeError::openssl("decode the EC point"))?;

@@ -6,7 +6,6 @@ use openssl::bn::BigNum;
 use openssl::ecdsa::EcdsaSig;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{HasPublic, PKey, PKeyRef, Private};
-use openssl::pkey_ctx::PkeyCtx;
 use openssl::sign::{Signer, Verifier};
 
 use super::BridgeError;
@@ -14,10 +13,12 @@ use super::BridgeError;
 /// Bytes of r and of s for P-256.
 pub const P256_FIELD: usize = 32;
 
-/// A signature whose encoding has been checked; held as strict DER.
+/// A signature whose encoding has been checked; held as strict DER, with the curve's
+/// field size (bytes of r and of s in the raw form).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EcdsaSignature {
     der: Vec<u8>,
+    field: usize,
 }
 
 /// Why bytes are not a P-256 ECDSA signature.
@@ -27,19 +28,24 @@ pub enum SignatureFormatError {
     Empty,
     #[error("signature starts like DER (0x30) but is not a valid ECDSA-Sig-Value ({len} bytes; truncated or corrupt)")]
     BadDer { len: usize },
-    #[error("signature is {len} bytes: neither DER nor raw r||s (a raw P-256 signature is exactly 64 bytes)")]
-    BadLength { len: usize },
-    #[error("signature component {which} is longer than 32 bytes, impossible for P-256")]
-    TooLong { which: &'static str },
+    #[error("signature is {len} bytes: neither DER nor raw r||s (a raw signature of this curve is exactly {raw} bytes)")]
+    BadLength { len: usize, raw: usize },
+    #[error("signature component {which} is longer than {field} bytes, impossible for this curve")]
+    TooLong { which: &'static str, field: usize },
 }
 
 impl EcdsaSignature {
-    /// Accepts strict DER, or raw r||s of exactly 64 bytes.
+    /// Accepts strict DER, or raw r||s of exactly 64 bytes (P-256).
     pub fn parse(bytes: &[u8]) -> Result<Self, SignatureFormatError> {
+        Self::parse_for(bytes, P256_FIELD)
+    }
+
+    /// Accepts strict DER, or raw r||s of exactly 2 x `field` bytes.
+    pub fn parse_for(bytes: &[u8], field: usize) -> Result<Self, SignatureFormatError> {
         if bytes.is_empty() {
             return Err(SignatureFormatError::Empty);
         }
-        if let Some(sig) = Self::strict_der(bytes) {
+        if let Some(sig) = Self::strict_der(bytes, field) {
             return Ok(sig);
         }
         // A 64-byte value that opens like an ECDSA-Sig-Value header is truncated DER,
@@ -48,31 +54,40 @@ impl EcdsaSignature {
             && bytes[0] == 0x30
             && (0x3c..=0x46).contains(&bytes[1])
             && bytes[2] == 0x02;
-        if bytes.len() == 2 * P256_FIELD && !der_header {
-            return Self::from_raw(bytes);
+        if bytes.len() == 2 * field && !der_header {
+            return Self::from_raw(bytes, field);
         }
         if bytes[0] == 0x30 {
             return Err(SignatureFormatError::BadDer { len: bytes.len() });
         }
-        Err(SignatureFormatError::BadLength { len: bytes.len() })
+        Err(SignatureFormatError::BadLength {
+            len: bytes.len(),
+            raw: 2 * field,
+        })
     }
 
     /// DER that parses and re-encodes to the same bytes (no BER leniency).
-    fn strict_der(bytes: &[u8]) -> Option<Self> {
+    fn strict_der(bytes: &[u8], field: usize) -> Option<Self> {
         let sig = EcdsaSig::from_der(bytes).ok()?;
-        if sig.r().num_bytes() as usize > P256_FIELD || sig.s().num_bytes() as usize > P256_FIELD {
+        if sig.r().num_bytes() as usize > field || sig.s().num_bytes() as usize > field {
             return None;
         }
         let again = sig.to_der().ok()?;
-        (again == bytes).then_some(EcdsaSignature { der: again })
+        (again == bytes).then_some(EcdsaSignature { der: again, field })
     }
 
-    fn from_raw(raw: &[u8]) -> Result<Self, SignatureFormatError> {
-        let (r, s) = raw.split_at(P256_FIELD);
-        let bn = |b: &[u8]| BigNum::from_slice(b).expect("BN_bin2bn on 32 bytes");
-        let sig = EcdsaSig::from_private_components(bn(r), bn(s)).expect("ECDSA_SIG_set0");
+    fn from_raw(raw: &[u8], field: usize) -> Result<Self, SignatureFormatError> {
+        let bad = |_| SignatureFormatError::BadLength {
+            len: raw.len(),
+            raw: 2 * field,
+        };
+        let (r, s) = raw.split_at(field);
+        let r = BigNum::from_slice(r).map_err(bad)?;
+        let s = BigNum::from_slice(s).map_err(bad)?;
+        let sig = EcdsaSig::from_private_components(r, s).map_err(bad)?;
         Ok(EcdsaSignature {
-            der: sig.to_der().expect("i2d_ECDSA_SIG"),
+            der: sig.to_der().map_err(bad)?,
+            field,
         })
     }
 
@@ -80,14 +95,15 @@ impl EcdsaSignature {
         &self.der
     }
 
-    /// r||s, each left-padded to 32 bytes.
+    /// r||s, each left-padded to the field size.
     pub fn raw(&self) -> Result<Vec<u8>, SignatureFormatError> {
         let sig = EcdsaSig::from_der(&self.der).map_err(|_| SignatureFormatError::BadDer {
             len: self.der.len(),
         })?;
+        let field = self.field;
         let pad = |n: &openssl::bn::BigNumRef, which| {
-            n.to_vec_padded(P256_FIELD as i32)
-                .map_err(|_| SignatureFormatError::TooLong { which })
+            n.to_vec_padded(field as i32)
+                .map_err(|_| SignatureFormatError::TooLong { which, field })
         };
         let mut out = pad(sig.r(), "r")?;
         out.extend(pad(sig.s(), "s")?);
@@ -118,75 +134,16 @@ fn start_signature(key: &PKeyRef<Private>) -> Result<Signer<'_>, BridgeError> {
     ))
 }
 
-/// EVP_PKEY_sign over a digest computed by the caller.
-fn sign_digest(key: &PKeyRef<Private>, digest: &[u8]) -> anyhow::Result<EcdsaSignature> {
-    let mut ctx = PkeyCtx::new(key).map_err(BridgeError::openssl("start the signature (EVP_PKEY_sign_init)"))?;
-    ctx.sign_init()
-        .map_err(BridgeError::openssl("start the signature (EVP_PKEY_sign_init)"))?;
-    let mut der = Vec::new();
-    ctx.sign_to_vec(digest, &mut der)
-        .map_err(BridgeError::openssl("sign in the token (EVP_PKEY_sign)"))?;
-    strict(der)
-}
-
-fn strict(der: Vec<u8>) -> anyhow::Result<EcdsaSignature> {
-    EcdsaSignature::strict_der(&der).ok_or_else(|| {
+fn finish_signature(signer: Signer) -> anyhow::Result<EcdsaSignature> {
+    let der = signer.sign_to_vec().map_err(BridgeError::openssl(
+        "sign in the token (EVP_DigestSignFinal)",
+    ))?;
+    EcdsaSignature::strict_der(&der, P256_FIELD).ok_or_else(|| {
         anyhow::anyhow!(
             "the provider returned a signature that is not strict DER: {}",
             hex::encode(&der)
         )
     })
-}
-
-fn finish_signature(signer: Signer) -> anyhow::Result<EcdsaSignature> {
-    let der = signer.sign_to_vec().map_err(BridgeError::openssl(
-        "sign in the token (EVP_DigestSignFinal)",
-    ))?;
-    strict(der)
-}
-
-/// [`sign_sha256`], and the signature checked with `public` (in the default provider)
-/// before it is returned: a faulty token or path must not hand out bad signatures. The
-/// data streams through the signer and the verifier together, so any amount of input
-/// takes constant memory.
-pub fn sign_sha256_checked<T: HasPublic>(
-    key: &PKeyRef<Private>,
-    public: &PKey<T>,
-    feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<(), BridgeError>) -> anyhow::Result<()>,
-) -> anyhow::Result<EcdsaSignature> {
-    let mut signer = start_signature(key)?;
-    let mut verifier = Verifier::new(MessageDigest::sha256(), public)
-        .map_err(BridgeError::openssl("start verification"))?;
-    let mut fed = 0usize;
-    feed(&mut |chunk| {
-        fed += chunk.len();
-        signer
-            .update(chunk)
-            .map_err(BridgeError::openssl("hash the data (EVP_DigestSignUpdate)"))?;
-        verifier
-            .update(chunk)
-            .map_err(BridgeError::openssl("hash the data"))
-    })?;
-    let signature = if fed == 0 {
-        // pkcs11-provider 1.0 fails EVP_DigestSignFinal when no data was given (the
-        // openssl CLI's `dgst -sign` of an empty file fails the same way); the
-        // signature over no data is the signature over SHA-256(""), so sign that digest
-        // with EVP_PKEY_sign (CKM_ECDSA in the token, as the digest-sign path uses).
-        drop(signer);
-        sign_digest(key, &openssl::sha::sha256(b""))?
-    } else {
-        finish_signature(signer)?
-    };
-    let ok = verifier
-        .verify(signature.der())
-        .map_err(BridgeError::openssl("verify the signature"))?;
-    super::clear_openssl_errors();
-    if !ok {
-        anyhow::bail!(
-            "the token produced a signature that does not verify with its own public key"
-        );
-    }
-    Ok(signature)
 }
 
 /// EVP_DigestVerify with SHA-256 in OpenSSL's default provider.
@@ -231,7 +188,7 @@ mod tests {
         assert_eq!(EcdsaSignature::parse(&[]), Err(SignatureFormatError::Empty));
         assert_eq!(
             EcdsaSignature::parse(&[1; 63]),
-            Err(SignatureFormatError::BadLength { len: 63 })
+            Err(SignatureFormatError::BadLength { len: 63, raw: 64 })
         );
         let sig = EcdsaSignature::parse(&[0x42; 64]).unwrap();
         let der = sig.der();

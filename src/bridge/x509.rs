@@ -74,6 +74,7 @@ pub fn build_self_signed(
     private: &PKeyRef<Private>,
     serial: &[u8],
     days: u32,
+    digest: MessageDigest,
 ) -> Result<X509, BridgeError> {
     super::clear_openssl_errors();
     let op = BridgeError::openssl;
@@ -101,26 +102,39 @@ pub fn build_self_signed(
         .conf
         .add_extensions_self_signed(&profile.extensions, &mut cert)
         .map_err(op("add the profile's extensions (X509V3_EXT_add_nconf)"))?;
-    ffi::sign_certificate(&mut cert, private, MessageDigest::sha256())
+    ffi::sign_certificate(&mut cert, private, digest)
         .map_err(op("sign the certificate in the token (X509_sign)"))?;
     super::clear_openssl_errors();
     Ok(cert)
 }
 
-/// Builds and checks a certificate from `profile` with a throwaway in-memory P-256 key,
-/// so that a profile that cannot make a valid root is refused before the token is
-/// touched (nothing to undo).
-pub fn try_profile(profile: &Profile, days: u32) -> Result<(), String> {
+/// The kind of a throwaway in-memory key.
+#[derive(Debug, Clone, Copy)]
+pub enum KeySpec {
+    Ec(openssl::nid::Nid),
+    Rsa(u32),
+    Ed25519,
+}
+
+/// Builds and checks a certificate from `profile` with a throwaway in-memory key of the
+/// ceremony's kind, so that a profile that cannot make a valid root is refused before
+/// the token is touched (nothing to undo).
+pub fn try_profile(profile: &Profile, days: u32, spec: KeySpec) -> Result<(), String> {
     let trial = || -> Result<(), String> {
-        let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
-            .map_err(|e| e.to_string())?;
-        let key = openssl::ec::EcKey::generate(&group).and_then(PKey::from_ec_key)
-            .map_err(|e| e.to_string())?;
+        let key = match spec {
+            KeySpec::Ec(nid) => openssl::ec::EcGroup::from_curve_name(nid)
+                .and_then(|g| openssl::ec::EcKey::generate(&g))
+                .and_then(PKey::from_ec_key),
+            KeySpec::Rsa(bits) => openssl::rsa::Rsa::generate(bits).and_then(PKey::from_rsa),
+            KeySpec::Ed25519 => PKey::generate_ed25519(),
+        }
+        .map_err(|e| e.to_string())?;
         let public = key
             .public_key_to_der()
             .and_then(|der| PKey::public_key_from_der(&der))
             .map_err(|e| e.to_string())?;
-        let cert = build_self_signed(profile, &public, &key, &[0x40; 16], days)
+        let digest = super::Scheme::for_key(&public, None, None)?.x509_digest();
+        let cert = build_self_signed(profile, &public, &key, &[0x40; 16], days, digest)
             .map_err(|e| e.to_string())?;
         check_self_signed(&cert, &public).map(|_| ())
     };

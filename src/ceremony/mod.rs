@@ -27,7 +27,7 @@ use crate::hsm::{Hsm, SigningKey};
 use crate::output::OutputDir;
 use crate::quorum::{Binding, Purpose, Quorum};
 use crate::settings::Settings;
-use crate::token::Custody;
+use crate::token::{Algorithm, Custody};
 
 pub use prepare::{incomplete_near, preflight, reserve};
 pub use steps::quorum_secret_len;
@@ -42,6 +42,7 @@ pub const INCOMPLETE: &str = "INCOMPLETE";
 
 pub struct Options {
     pub label: String,
+    pub algo: Algorithm,
     /// The activation quorum over the user PIN, and the bytes of its secret.
     pub activation: Option<(Quorum, usize)>,
     pub profile: Profile,
@@ -65,17 +66,18 @@ pub fn run(
     let mut t = Transcript::new(print);
     header(hsm, opts, &mut t);
 
-    let key = steps::generate_key(hsm, &opts.label)?;
+    let key = steps::generate_key(hsm, opts.algo, &opts.label)?;
     t.step(&format!(
-        "[Step 1] Key pair generated: label={}, algo=EC/P-256",
-        opts.label
+        "[Step 1] Key pair generated: label={}, algo={}",
+        opts.label,
+        opts.algo.step_name()
     ));
     t.detail(&format!("id:       {}", hex::encode(&key.pair.private.id)));
     t.detail(&format!("uri:      {}", key.pair.private.uri));
     t.detail("template: CKA_TOKEN=true CKA_PRIVATE=true CKA_SENSITIVE=true CKA_EXTRACTABLE=false CKA_SIGN=true");
     t.step(&format!(
         "[Step 2] Public key (hex): {}",
-        hex::encode(&key.point)
+        hex::encode(&key.shown)
     ));
     t.detail(&format!("SPKI SHA-256: {}", colon_hex(&key.spki_sha256)));
 
@@ -324,14 +326,16 @@ fn finish(
         t.record(&format!("  {}  {name}", hex::encode(digest)));
     }
     t.record(&format!("finished: {}", utc_now()));
-    t.record("signature: transcript.sig, by the root key; check with");
-    t.record(
-        "  openssl dgst -sha256 -verify root-ca.pub.pem -signature transcript.sig transcript.txt",
-    );
+    let scheme = key.scheme(None, None)?;
+    t.record(&format!(
+        "signature: transcript.sig, by the root key ({}); check with",
+        scheme.describe()
+    ));
+    t.record(&format!("  {}", transcript_check(&scheme)));
     let text = t.text().to_string();
-    let sig = key.sign(|sink| Ok(sink(text.as_bytes())?))?;
+    let sig = key.sign(scheme, |sink| Ok(sink(text.as_bytes())?))?;
     out.write("transcript.txt", text.as_bytes(), 0o644)?;
-    out.write("transcript.sig", sig.der(), 0o644)?;
+    out.write("transcript.sig", &sig, 0o644)?;
     out.remove(INCOMPLETE)?;
     for name in names
         .iter()
@@ -341,6 +345,17 @@ fn finish(
         t.print(&format!("         {}", out.path().join(name).display()));
     }
     Ok(())
+}
+
+/// The openssl command that checks the transcript's signature.
+fn transcript_check(scheme: &crate::bridge::Scheme) -> String {
+    match scheme.digest() {
+        Some(d) => format!(
+            "openssl dgst {} -verify root-ca.pub.pem -signature transcript.sig transcript.txt",
+            d.flag()
+        ),
+        None => "openssl pkeyutl -verify -pubin -inkey root-ca.pub.pem -rawin -in transcript.txt -sigfile transcript.sig".into(),
+    }
 }
 
 fn colon_hex(bytes: &[u8]) -> String {

@@ -10,32 +10,38 @@ use openssl::x509::X509;
 use zeroize::Zeroizing;
 
 use crate::bridge::{self, BridgeError, Profile};
-use crate::hsm::{Hsm, SigningKey};
+use crate::hsm::{public_key_of, Hsm, SigningKey};
 use crate::output::OutputDir;
 use crate::settings::Settings;
 use crate::quorum::{self, Binding, Purpose, Quorum, ShareFile};
-use crate::token::{Custody, KeyPair, TokenError};
+use crate::token::{Algorithm, Custody, KeyKind, KeyPair, TokenError};
 
 use super::so_step::{self, Outcome};
 
 /// Steps 1 and 2: the key pair in the token and its public key.
 pub struct NewKey {
     pub pair: KeyPair,
-    /// The uncompressed EC point from CKA_EC_POINT.
-    pub point: Vec<u8>,
+    /// What Step 2 shows: the uncompressed EC point (CKA_EC_POINT), or for RSA and
+    /// Ed25519 the DER SubjectPublicKeyInfo.
+    pub shown: Vec<u8>,
     /// SHA-256 of the DER SubjectPublicKeyInfo.
     pub spki_sha256: [u8; 32],
 }
 
-/// Step 1: an ECDSA P-256 key pair generated in the token (custody read back).
-pub fn generate_key(hsm: &Hsm, label: &str) -> anyhow::Result<NewKey> {
-    let pair = hsm.session().generate_p256(label, None)?;
-    let point = hsm.session().ec_point(pair.public)?;
-    let spki_sha256 = bridge::spki_sha256(&bridge::p256_public_key(&point)?)?;
+/// Step 1: a key pair of `algo` generated in the token (custody read back).
+pub fn generate_key(hsm: &Hsm, algo: Algorithm, label: &str) -> anyhow::Result<NewKey> {
+    let pair = hsm.session().generate(algo, label, None)?;
+    let public = public_key_of(hsm.session(), pair.public, &pair.private.kind)?;
+    let shown = match pair.private.kind {
+        KeyKind::Ec(_) => hsm.session().ec_point(pair.public)?,
+        _ => public
+            .public_key_to_der()
+            .map_err(BridgeError::openssl("encode the public key"))?,
+    };
     Ok(NewKey {
+        spki_sha256: bridge::spki_sha256(&public)?,
         pair,
-        point,
-        spki_sha256,
+        shown,
     })
 }
 
@@ -61,7 +67,8 @@ pub fn root_certificate(
     let mut serial = hsm.session().random(16)?;
     // Positive and 16 bytes long: clear the sign bit, set the next one.
     serial[0] = (serial[0] & 0x7f) | 0x40;
-    let cert = bridge::build_self_signed(profile, key.public(), key.private(), &serial, days)?;
+    let digest = key.scheme(None, None)?.x509_digest();
+    let cert = bridge::build_self_signed(profile, key.public(), key.private(), &serial, days, digest)?;
     let checks = bridge::check_self_signed(&cert, key.public())
         .map_err(|e| anyhow::anyhow!("root certificate check failed: {e}"))?;
     let custody = hsm.session().custody(key.object().handle)?;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use openssl::sha::sha256;
 
-use crate::bridge::{self, EcdsaSignature};
+use crate::bridge;
 use crate::quorum::{self, Purpose};
 
 use super::INCOMPLETE;
@@ -85,8 +85,9 @@ pub fn verify(dir: &Path) -> Report {
     let transcript = read(dir, "transcript.txt");
     match (&public, &transcript, read(dir, "transcript.sig")) {
         (Ok(public), Ok(text), Ok(sig)) => {
-            let ok = EcdsaSignature::parse(&sig).ok().and_then(|sig| {
-                bridge::verify_sha256(public, &sig, |sink| Ok(sink(text)?)).ok()
+            let ok = bridge::Scheme::for_key(public, None, None).ok().and_then(|scheme| {
+                let sig = scheme.parse_signature(&sig).ok()?;
+                bridge::verify(public, scheme, &sig, |sink| Ok(sink(text)?)).ok()
             });
             match ok {
                 Some(true) => r.add(

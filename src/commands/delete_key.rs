@@ -41,9 +41,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let public_handle = session.public_key_for(&private).ok();
     if !a.force {
         if let Some(public) = public_handle
-            .map(|h| session.ec_point(h))
-            .transpose()?
-            .map(|point| crate::bridge::p256_public_key(&point))
+            .map(|h| crate::hsm::public_key_of(session, h, &private.kind))
             .transpose()?
         {
             if let Some(dir) = ca_holding(&public, &a.cas) {

@@ -14,7 +14,7 @@ use crate::output;
 use crate::pin::{self, PinRole};
 use crate::quorum::{Purpose, Quorum};
 use crate::settings::Settings;
-use crate::token::{Capabilities, Module, TokenError, TokenRef};
+use crate::token::{Algorithm, Capabilities, KeyKind, Module, TokenError, TokenRef};
 
 use super::{login_on, open_token, user_pin, Use};
 
@@ -27,6 +27,11 @@ pub struct Args {
     /// CKA_LABEL of the root key (refused if any object has it)
     #[arg(long, default_value = "root-ca-key")]
     label: String,
+
+    /// The root key: ec-p256, ec-p384, ec-p521, rsa-2048, rsa-3072, rsa-4096 or ed25519;
+    /// the certificate is signed with the matching digest (P-384: ecdsa-with-SHA384)
+    #[arg(long, default_value = "ec-p256", value_name = "ALGO")]
+    algo: Algorithm,
 
     /// Certificate profile: an OpenSSL config with [req] distinguished_name and
     /// x509_extensions (default: openssl-conf/root-ca.cnf, or its built-in copy)
@@ -98,6 +103,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let hsm = login_on(settings, module, &token, lock)?;
     let opts = Options {
         label: a.label,
+        algo: a.algo,
         profile: plan.profile,
         profile_name: plan.profile_name,
         quorum,
@@ -153,7 +159,7 @@ fn check_arguments(settings: &Settings, a: &Args) -> anyhow::Result<Plan> {
         )));
     }
     let (profile, profile_name) = profile(a.config.as_deref())?;
-    bridge::try_profile(&profile, a.days).map_err(|e| {
+    bridge::try_profile(&profile, a.days, key_spec(a.algo)).map_err(|e| {
         usage(format!(
             "the profile {profile_name} cannot make a root certificate (tried with a throwaway key, nothing was created): {e}"
         ))
@@ -179,7 +185,7 @@ fn check_arguments(settings: &Settings, a: &Args) -> anyhow::Result<Plan> {
 type Quorums = (Option<(Quorum, usize)>, Option<(Quorum, usize)>);
 
 fn check_token(module: &Module, token: &TokenRef, plan: &Plan, a: &Args) -> anyhow::Result<Quorums> {
-    let caps = module.ceremony_capabilities(token)?;
+    let caps = module.ceremony_capabilities(token, a.algo)?;
     if !caps.missing.is_empty() {
         return Err(TokenError::Incapable {
             token: token.label.clone(),
@@ -212,7 +218,7 @@ fn read_so_pin(
 /// tried by a login and a logout. Then the script the custodians follow.
 fn dry_run(settings: &Settings, a: &Args, plan: Plan) -> anyhow::Result<()> {
     let (module, token, _lock) = open_token(settings, None, Use::Read)?;
-    let caps = module.ceremony_capabilities(&token)?;
+    let caps = module.ceremony_capabilities(&token, a.algo)?;
     let (quorum, activation) = check_token(&module, &token, &plan, a)?;
     let so_pin = read_so_pin(settings, a, &plan, &token)?;
     ceremony::preflight(&module, &token, &a.label, so_pin.as_ref())?;
@@ -250,9 +256,9 @@ fn print_script(
     outln!()?;
     outln!("The ceremony's script, for the custodians and witnesses to follow:")?;
     outln!("  1. Run the same command without --dry-run. Expect each line below, in order.")?;
-    outln!("  2. [Step 1] Key pair generated: label={}, algo=EC/P-256", a.label)?;
+    outln!("  2. [Step 1] Key pair generated: label={}, algo={}", a.label, a.algo.step_name())?;
     outln!("     template: CKA_TOKEN=true CKA_PRIVATE=true CKA_SENSITIVE=true CKA_EXTRACTABLE=false CKA_SIGN=true")?;
-    outln!("  3. [Step 2] Public key (hex): 04...  -- write its SPKI SHA-256 on the witness sheet")?;
+    outln!("  3. [Step 2] Public key (hex): ...  -- write its SPKI SHA-256 on the witness sheet")?;
     let subject = plan.profile.subject.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
     outln!("  4. [Root CA] subject {subject}, valid {} days; checks: public key = token key, signature verifies, self-signed trust anchor verifies, SKI = AKI keyid", a.days)?;
     let mut n = 5;
@@ -275,6 +281,20 @@ fn print_script(
     outln!("  {n}. [Step 4] Ceremony complete. Store HSM in vault.")?;
     outln!("     then, with no token: hsm-demo verify-ceremony {}", plan.out.display())?;
     Ok(())
+}
+
+/// A throwaway in-memory key of the same kind as the ceremony's.
+fn key_spec(algo: Algorithm) -> bridge::KeySpec {
+    match algo.kind() {
+        KeyKind::Ec(curve) => bridge::KeySpec::Ec(
+            curve
+                .and_then(|c| c.params())
+                .and_then(bridge::curve_nid)
+                .unwrap_or(openssl::nid::Nid::X9_62_PRIME256V1),
+        ),
+        KeyKind::Rsa(bits) => bridge::KeySpec::Rsa(bits.unwrap_or(2048) as u32),
+        _ => bridge::KeySpec::Ed25519,
+    }
 }
 
 /// The profile: the file named, else the repository's, else the built-in copy.

@@ -1,10 +1,13 @@
-//! `sign`: SHA-256 on the host, ECDSA in the token, via EVP_DigestSign and the provider.
+//! `sign`: the digest on the host, the signature in the token, via EVP and the
+//! provider: ECDSA (DER by default), RSA PKCS#1 v1.5 or PSS, Ed25519.
 
 use crate::console::outln;
 use std::path::PathBuf;
 
 use clap::ValueEnum;
 
+use crate::bridge;
+use crate::error::usage;
 use crate::output;
 
 use super::io::Input;
@@ -18,9 +21,17 @@ pub struct Args {
     #[command(flatten)]
     data: DataArgs,
 
-    /// Signature encoding: der (ECDSA-Sig-Value) or raw (r||s, 64 bytes for P-256)
+    /// ECDSA signature encoding: der (ECDSA-Sig-Value) or raw (r||s: 64, 96 or 132 bytes)
     #[arg(long, value_enum, default_value_t = SigFormat::Der)]
     format: SigFormat,
+
+    /// Digest (default: SHA-256; SHA-384 for P-384, SHA-512 for P-521; none for Ed25519)
+    #[arg(long, value_enum)]
+    digest: Option<bridge::Digest>,
+
+    /// RSA padding: pkcs1 (default) or pss
+    #[arg(long, value_enum)]
+    padding: Option<bridge::RsaPadding>,
 
     /// Also write the binary signature to FILE (never overwrites)
     #[arg(long, value_name = "FILE")]
@@ -49,10 +60,18 @@ pub fn run(settings: &crate::settings::Settings, a: Args) -> anyhow::Result<()> 
     let (selector, uri) = a.key.selector()?;
     let hsm = super::login(settings, uri.as_ref(), super::Use::Login)?;
     let key = hsm.signing_key(&selector)?;
-    let signature = key.sign(|sink| input.feed(sink))?;
-    let bytes = match a.format {
-        SigFormat::Der => signature.der().to_vec(),
-        SigFormat::Raw => signature.raw()?,
+    let scheme = key.scheme(a.digest, a.padding)?;
+    let field = match (scheme, a.format) {
+        (bridge::Scheme::Ecdsa { field, .. }, _) => Some(field),
+        (_, SigFormat::Raw) => return Err(usage("--format raw is for ECDSA signatures only")),
+        _ => None,
+    };
+    let signature = key.sign(scheme, |sink| input.feed(sink))?;
+    let bytes = match (a.format, field) {
+        (SigFormat::Raw, Some(field)) => bridge::EcdsaSignature::parse_for(&signature, field)
+            .and_then(|s| s.raw())
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        _ => signature,
     };
     if let Some(out) = &a.out {
         output::publish_file(out, &bytes, 0o644, "--out")?;

@@ -1,5 +1,6 @@
-//! `verify`: ECDSA P-256 / SHA-256 verification with a public key only (token public
-//! object, PEM SPKI or certificate), in OpenSSL's default provider.
+//! `verify`: verification with a public key only (token public object, PEM SPKI or
+//! certificate), in OpenSSL's default provider; the scheme follows from the key
+//! (ECDSA with the curve's digest, RSA PKCS#1 v1.5 or PSS, Ed25519).
 
 use crate::console::outln;
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use clap::ArgGroup;
 use openssl::pkey::{PKey, Public};
 use openssl::x509::X509;
 
-use crate::bridge::{self, EcdsaSignature};
+use crate::bridge;
 use crate::error::{usage, VerificationFailed};
 use crate::output::reason as io_reason;
 use crate::settings::Settings;
@@ -46,6 +47,14 @@ pub struct Args {
     /// File with the signature: binary DER, binary r||s, or hex text
     #[arg(long, value_name = "FILE")]
     sig_file: Option<PathBuf>,
+
+    /// Digest (default: the key's: SHA-256; SHA-384 for P-384, SHA-512 for P-521)
+    #[arg(long, value_enum)]
+    digest: Option<bridge::Digest>,
+
+    /// RSA padding: pkcs1 (default) or pss
+    #[arg(long, value_enum)]
+    padding: Option<bridge::RsaPadding>,
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
@@ -55,10 +64,14 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         (None, Some(path)) => read_signature_file(path)?,
         _ => return Err(usage("give exactly one of --sig HEX or --sig-file FILE")),
     };
-    let signature = EcdsaSignature::parse(&sig_bytes).map_err(|e| usage(e.to_string()))?;
+    if sig_bytes.is_empty() {
+        return Err(usage("signature is empty"));
+    }
     let mut input = Input::open(&a.data)?;
     let public = public_key(settings, &a)?;
-    let ok = bridge::verify_sha256(&public, &signature, |sink| input.feed(sink))?;
+    let scheme = bridge::Scheme::for_key(&public, a.digest, a.padding).map_err(usage)?;
+    let signature = scheme.parse_signature(&sig_bytes).map_err(usage)?;
+    let ok = bridge::verify(&public, scheme, &signature, |sink| input.feed(sink))?;
     if !ok {
         return Err(VerificationFailed.into());
     }
@@ -109,6 +122,5 @@ pub fn token_public_key(settings: &Settings, key: &KeyArgs) -> anyhow::Result<PK
     let (module, token, _lock) = open_token(settings, uri.as_ref(), super::Use::Read)?;
     let session = module.public_session(&token)?;
     let object = session.find_public_key(&selector)?;
-    let point = session.ec_point(object.handle)?;
-    Ok(bridge::p256_public_key(&point)?)
+    crate::hsm::public_key_of(&session, object.handle, &object.kind)
 }

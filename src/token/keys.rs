@@ -4,7 +4,10 @@
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 
-use super::object::{unwrap_ec_point, Custody, KeyClass, KeyKind, KeyObject, KeySelector, P256_PARAMS};
+use super::object::{
+    unwrap_ec_point, Algorithm, Curve, Custody, KeyClass, KeyKind, KeyObject, KeySelector,
+    ED25519_PARAMS, P256_PARAMS,
+};
 use super::session::{Session, User};
 use super::TokenError;
 
@@ -106,6 +109,49 @@ impl<R> Session<R> {
         })
     }
 
+    /// CKA_MODULUS and CKA_PUBLIC_EXPONENT of an RSA public key object.
+    pub fn rsa_public(&self, public: ObjectHandle) -> Result<(Vec<u8>, Vec<u8>), TokenError> {
+        let attrs = self
+            .inner
+            .get_attributes(public, &[AttributeType::Modulus, AttributeType::PublicExponent])
+            .map_err(TokenError::pkcs11("read the public key (CKA_MODULUS)"))?;
+        let (mut n, mut e) = (None, None);
+        for a in attrs {
+            match a {
+                Attribute::Modulus(v) => n = Some(v),
+                Attribute::PublicExponent(v) => e = Some(v),
+                _ => {}
+            }
+        }
+        n.zip(e)
+            .ok_or_else(|| TokenError::Malformed("RSA public key without modulus or exponent".into()))
+    }
+
+    /// The 32-byte Ed25519 public key of a CKA_EC_POINT: a DER OCTET STRING (what
+    /// SoftHSM returns, PKCS#11 3.0's text) or the raw bytes (PKCS#11 3.1;
+    /// pkcs11-provider issue #478 reads both).
+    pub fn ed25519_point(&self, public: ObjectHandle) -> Result<Vec<u8>, TokenError> {
+        let attrs = self
+            .inner
+            .get_attributes(public, &[AttributeType::EcPoint])
+            .map_err(TokenError::pkcs11("read the public key (CKA_EC_POINT)"))?;
+        let raw = attrs
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::EcPoint(p) => Some(p),
+                _ => None,
+            })
+            .ok_or_else(|| TokenError::Malformed("public key has no CKA_EC_POINT".into()))?;
+        match raw.as_slice() {
+            [0x04, 0x20, rest @ ..] if rest.len() == 32 => Ok(rest.to_vec()),
+            raw if raw.len() == 32 => Ok(raw.to_vec()),
+            other => Err(TokenError::Malformed(format!(
+                "Ed25519 CKA_EC_POINT is neither 32 bytes nor a DER OCTET STRING of 32: {}",
+                hex::encode(other)
+            ))),
+        }
+    }
+
     fn describe_key(&self, handle: ObjectHandle, class: KeyClass) -> Result<KeyObject, TokenError> {
         let attrs = self
             .inner
@@ -116,12 +162,13 @@ impl<R> Session<R> {
                     AttributeType::Id,
                     AttributeType::KeyType,
                     AttributeType::EcParams,
+                    AttributeType::ModulusBits,
                     AttributeType::Sign,
                 ],
             )
             .map_err(TokenError::pkcs11("read key attributes"))?;
-        let (mut label, mut id, mut key_type, mut params, mut sign) =
-            (String::new(), Vec::new(), None, None, None);
+        let (mut label, mut id, mut key_type, mut params, mut sign, mut bits) =
+            (String::new(), Vec::new(), None, None, None, None);
         for a in attrs {
             match a {
                 Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
@@ -129,6 +176,7 @@ impl<R> Session<R> {
                 Attribute::KeyType(t) => key_type = Some(t),
                 Attribute::EcParams(p) => params = Some(p),
                 Attribute::Sign(s) => sign = Some(s),
+                Attribute::ModulusBits(b) => bits = Some(u64::from(b)),
                 _ => {}
             }
         }
@@ -139,7 +187,7 @@ impl<R> Session<R> {
             uri: self.token().key_uri(&label, &id, class.uri_type()),
             label,
             id,
-            kind: KeyKind::new(key_type, params.as_deref()),
+            kind: KeyKind::new(key_type, params.as_deref(), bits),
             can_sign: if private { sign } else { None },
             custody: if private {
                 Some(self.custody(handle)?)
@@ -180,11 +228,16 @@ impl<R> Session<R> {
 }
 
 impl Session<User> {
-    /// Generates an ECDSA P-256 key pair that never leaves the token. Refuses, creating
+    /// Generates a key pair of `algo` that never leaves the token. Refuses, creating
     /// nothing, when any object already carries the label or the id. After generation
     /// the custody attributes are read back; a token that did not honour them gets its
     /// new objects destroyed and the call fails.
-    pub fn generate_p256(&self, label: &str, id: Option<Vec<u8>>) -> Result<KeyPair, TokenError> {
+    pub fn generate(
+        &self,
+        algo: Algorithm,
+        label: &str,
+        id: Option<Vec<u8>>,
+    ) -> Result<KeyPair, TokenError> {
         let token = self.token().label.clone();
         self.ensure_label_free(label)?;
         let id = match id {
@@ -197,18 +250,17 @@ impl Session<User> {
                 what: format!("id {}", hex::encode(&id)),
             });
         }
-        let public_template = [
+        let mut public_template = vec![
             Attribute::Token(true),
             Attribute::Private(false),
             Attribute::Verify(true),
             // A signing key does nothing else (SoftHSM defaults encrypt/wrap to true).
             Attribute::Encrypt(false),
             Attribute::Wrap(false),
-            Attribute::EcParams(P256_PARAMS.to_vec()),
             Attribute::Label(label.as_bytes().to_vec()),
             Attribute::Id(id.clone()),
         ];
-        let private_template = [
+        let mut private_template = vec![
             Attribute::Token(true),
             Attribute::Private(true),
             Attribute::Sensitive(true),
@@ -216,18 +268,36 @@ impl Session<User> {
             Attribute::Sign(true),
             Attribute::Decrypt(false),
             Attribute::Unwrap(false),
-            Attribute::Derive(false),
             Attribute::Label(label.as_bytes().to_vec()),
             Attribute::Id(id.clone()),
         ];
+        let mechanism = match algo.kind() {
+            KeyKind::Ec(curve) => {
+                let params = curve.and_then(Curve::params).unwrap_or(P256_PARAMS);
+                public_template.push(Attribute::EcParams(params.to_vec()));
+                private_template.push(Attribute::Derive(false));
+                Mechanism::EccKeyPairGen
+            }
+            KeyKind::Rsa(bits) => {
+                public_template.push(Attribute::ModulusBits(bits.unwrap_or(2048).into()));
+                public_template.push(Attribute::PublicExponent(vec![0x01, 0x00, 0x01]));
+                Mechanism::RsaPkcsKeyPairGen
+            }
+            _ => {
+                public_template.push(Attribute::EcParams(ED25519_PARAMS.to_vec()));
+                private_template.push(Attribute::Derive(false));
+                Mechanism::EccEdwardsKeyPairGen
+            }
+        };
+        // Encrypt/wrap have no meaning for an EdDSA key: not asked for there.
+        if algo == Algorithm::Ed25519 {
+            public_template.retain(|a| !matches!(a, Attribute::Encrypt(_) | Attribute::Wrap(_)));
+            private_template.retain(|a| !matches!(a, Attribute::Decrypt(_) | Attribute::Unwrap(_)));
+        }
         let (public, private) = self
             .inner
-            .generate_key_pair(
-                &Mechanism::EccKeyPairGen,
-                &public_template,
-                &private_template,
-            )
-            .map_err(TokenError::pkcs11("generate an EC P-256 key pair"))?;
+            .generate_key_pair(&mechanism, &public_template, &private_template)
+            .map_err(TokenError::pkcs11("generate the key pair"))?;
         let described = self.describe_key(private, KeyClass::Private);
         let shortfalls = match &described {
             Ok(key) => key.custody.unwrap_or_default().shortfalls(),

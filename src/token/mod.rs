@@ -13,7 +13,7 @@ mod uri;
 
 pub use error::{ErrorKind, TokenError};
 pub use keys::KeyPair;
-pub use object::{Curve, Custody, KeyKind, KeyObject, KeySelector};
+pub use object::{Algorithm, Curve, Custody, KeyKind, KeyObject, KeySelector};
 pub use module::{Capabilities, Module, ModuleSpec, SlotEntry, TokenState};
 pub use select::{TokenRef, TokenSelector};
 pub use session::{Session, User};

@@ -14,6 +14,7 @@ use secrecy::ExposeSecret;
 use super::error::{describe, pin_error};
 use super::select::padded_text;
 use super::session::{Public, SecurityOfficer, Session, User};
+use super::object::{Algorithm, KeyKind};
 use super::{embedded, TokenError, TokenRef, TokenSelector};
 
 /// Which module to load, as resolved from the settings.
@@ -255,20 +256,46 @@ impl Module {
         Ok(token)
     }
 
+    /// The token's mechanism list.
+    pub fn mechanisms(&self, token: &TokenRef) -> Result<Vec<MechanismType>, TokenError> {
+        self.ctx
+            .get_mechanism_list(token.slot)
+            .map_err(TokenError::pkcs11("list mechanisms"))
+    }
+
     /// What the token says it can do that a ceremony needs; `missing` names what it
     /// lacks (empty when everything is there).
-    pub fn ceremony_capabilities(&self, token: &TokenRef) -> Result<Capabilities, TokenError> {
+    pub fn ceremony_capabilities(
+        &self,
+        token: &TokenRef,
+        algo: Algorithm,
+    ) -> Result<Capabilities, TokenError> {
         let info = self.token_info(token.slot)?;
-        let mechanisms = self
-            .ctx
-            .get_mechanism_list(token.slot)
-            .map_err(TokenError::pkcs11("list mechanisms"))?;
+        let mechanisms = self.mechanisms(token)?;
+        let has = |m: &MechanismType| mechanisms.contains(m);
         let mut missing = Vec::new();
-        if !mechanisms.contains(&MechanismType::ECC_KEY_PAIR_GEN) {
-            missing.push("CKM_EC_KEY_PAIR_GEN (EC key generation)");
+        let (keygen, sign, what): (MechanismType, &[MechanismType], [&'static str; 2]) = match algo.kind() {
+            KeyKind::Ec(_) => (
+                MechanismType::ECC_KEY_PAIR_GEN,
+                &[MechanismType::ECDSA, MechanismType::ECDSA_SHA256],
+                ["CKM_EC_KEY_PAIR_GEN (EC key generation)", "CKM_ECDSA or CKM_ECDSA_SHA256 (ECDSA signing)"],
+            ),
+            KeyKind::Rsa(_) => (
+                MechanismType::RSA_PKCS_KEY_PAIR_GEN,
+                &[MechanismType::RSA_PKCS, MechanismType::SHA256_RSA_PKCS],
+                ["CKM_RSA_PKCS_KEY_PAIR_GEN (RSA key generation)", "CKM_RSA_PKCS or CKM_SHA256_RSA_PKCS (RSA signing)"],
+            ),
+            _ => (
+                MechanismType::ECC_EDWARDS_KEY_PAIR_GEN,
+                &[MechanismType::EDDSA],
+                ["CKM_EC_EDWARDS_KEY_PAIR_GEN (Edwards key generation)", "CKM_EDDSA (EdDSA signing)"],
+            ),
+        };
+        if !has(&keygen) {
+            missing.push(what[0]);
         }
-        if !mechanisms.contains(&MechanismType::ECDSA) && !mechanisms.contains(&MechanismType::ECDSA_SHA256) {
-            missing.push("CKM_ECDSA or CKM_ECDSA_SHA256 (ECDSA signing)");
+        if !sign.iter().any(has) {
+            missing.push(what[1]);
         }
         if !info.rng() {
             missing.push("CKF_RNG (a random number generator)");
@@ -277,7 +304,9 @@ impl Module {
             mechanisms: mechanisms
                 .iter()
                 .map(|m| m.to_string())
-                .filter(|m| m == "CKM_EC_KEY_PAIR_GEN" || m.starts_with("CKM_ECDSA"))
+                .filter(|m| {
+                    m.contains("KEY_PAIR_GEN") || m.starts_with("CKM_ECDSA") || m == "CKM_EDDSA" || m.contains("RSA_PKCS")
+                })
                 .collect(),
             missing,
             min_pin: info.min_pin_length(),

@@ -7,7 +7,93 @@ use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 pub const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 /// secp384r1 (1.3.132.0.34) and secp521r1 (1.3.132.0.35).
 const P384_PARAMS: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
-const P521_PARAMS: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+pub const P521_PARAMS: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+/// id-Ed25519 (1.3.101.112, RFC 8410), the CKA_EC_PARAMS of an Ed25519 key; tokens
+/// may also report the PrintableString "edwards25519" (PKCS#11 3.0 §2.3.10).
+pub const ED25519_PARAMS: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+const ED25519_NAME: &[u8] = b"\x13\x0cedwards25519";
+
+/// The key algorithms hsm-demo generates. RSA under 2048 bits and curves under P-256
+/// are not offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    EcP256,
+    EcP384,
+    EcP521,
+    Rsa2048,
+    Rsa3072,
+    Rsa4096,
+    Ed25519,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 7] = [
+        Algorithm::EcP256,
+        Algorithm::EcP384,
+        Algorithm::EcP521,
+        Algorithm::Rsa2048,
+        Algorithm::Rsa3072,
+        Algorithm::Rsa4096,
+        Algorithm::Ed25519,
+    ];
+
+    /// The name on the command line: ec-p256, rsa-3072, ed25519.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::EcP256 => "ec-p256",
+            Algorithm::EcP384 => "ec-p384",
+            Algorithm::EcP521 => "ec-p521",
+            Algorithm::Rsa2048 => "rsa-2048",
+            Algorithm::Rsa3072 => "rsa-3072",
+            Algorithm::Rsa4096 => "rsa-4096",
+            Algorithm::Ed25519 => "ed25519",
+        }
+    }
+
+    /// "ECDSA P-256", "RSA-3072", "Ed25519".
+    pub fn describe(self) -> String {
+        match self.kind() {
+            KeyKind::Ec(Some(curve)) => format!("ECDSA {}", curve.name()),
+            KeyKind::Rsa(Some(bits)) => format!("RSA-{bits}"),
+            _ => "Ed25519".into(),
+        }
+    }
+
+    /// The ceremony's form: "EC/P-256", "RSA/3072", "EdDSA/Ed25519".
+    pub fn step_name(self) -> String {
+        match self.kind() {
+            KeyKind::Ec(Some(curve)) => format!("EC/{}", curve.name()),
+            KeyKind::Rsa(Some(bits)) => format!("RSA/{bits}"),
+            _ => "EdDSA/Ed25519".into(),
+        }
+    }
+
+    pub fn kind(self) -> KeyKind {
+        match self {
+            Algorithm::EcP256 => KeyKind::Ec(Some(Curve::P256)),
+            Algorithm::EcP384 => KeyKind::Ec(Some(Curve::P384)),
+            Algorithm::EcP521 => KeyKind::Ec(Some(Curve::P521)),
+            Algorithm::Rsa2048 => KeyKind::Rsa(Some(2048)),
+            Algorithm::Rsa3072 => KeyKind::Rsa(Some(3072)),
+            Algorithm::Rsa4096 => KeyKind::Rsa(Some(4096)),
+            Algorithm::Ed25519 => KeyKind::EdDsa,
+        }
+    }
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| {
+                let all: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+                format!("'{s}' is not an algorithm hsm-demo generates; use one of {}", all.join(", "))
+            })
+    }
+}
 
 /// Which key a command means: by label, by id, or both (from --label or --key URI).
 #[derive(Debug, Clone, Default)]
@@ -106,6 +192,16 @@ pub enum Curve {
 }
 
 impl Curve {
+    /// The CKA_EC_PARAMS value (DER OID) of a named curve.
+    pub fn params(self) -> Option<&'static [u8]> {
+        match self {
+            Curve::P256 => Some(P256_PARAMS),
+            Curve::P384 => Some(P384_PARAMS),
+            Curve::P521 => Some(P521_PARAMS),
+            Curve::Other => None,
+        }
+    }
+
     fn from_params(params: &[u8]) -> Curve {
         match params {
             P256_PARAMS => Curve::P256,
@@ -129,17 +225,24 @@ impl Curve {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyKind {
     Ec(Option<Curve>),
-    Rsa,
+    /// With CKA_MODULUS_BITS when the token reports it.
+    Rsa(Option<u64>),
+    /// Ed25519 (other Edwards curves are `Other`).
     EdDsa,
     Other(String),
 }
 
 impl KeyKind {
-    pub(super) fn new(key_type: Option<KeyType>, params: Option<&[u8]>) -> KeyKind {
+    pub(super) fn new(key_type: Option<KeyType>, params: Option<&[u8]>, bits: Option<u64>) -> KeyKind {
         match key_type {
             Some(KeyType::EC) => KeyKind::Ec(params.map(Curve::from_params)),
-            Some(KeyType::RSA) => KeyKind::Rsa,
-            Some(KeyType::EC_EDWARDS) => KeyKind::EdDsa,
+            Some(KeyType::RSA) => KeyKind::Rsa(bits),
+            Some(KeyType::EC_EDWARDS)
+                if params.is_none_or(|p| p == ED25519_PARAMS || p == ED25519_NAME) =>
+            {
+                KeyKind::EdDsa
+            }
+            Some(KeyType::EC_EDWARDS) => KeyKind::Other("EdDSA (not Ed25519)".into()),
             Some(other) => KeyKind::Other(other.to_string()),
             None => KeyKind::Other("unknown".into()),
         }
@@ -149,7 +252,7 @@ impl KeyKind {
     pub fn type_name(&self) -> &str {
         match self {
             KeyKind::Ec(_) => "EC",
-            KeyKind::Rsa => "RSA",
+            KeyKind::Rsa(_) => "RSA",
             KeyKind::EdDsa => "EdDSA",
             KeyKind::Other(name) => name,
         }
@@ -159,6 +262,16 @@ impl KeyKind {
         match self {
             KeyKind::Ec(curve) => *curve,
             _ => None,
+        }
+    }
+
+    /// The size shown with the type: the curve, the modulus bits, "Ed25519".
+    pub fn size_name(&self) -> Option<String> {
+        match self {
+            KeyKind::Ec(curve) => curve.map(|c| c.name().to_string()),
+            KeyKind::Rsa(bits) => bits.map(|b| format!("{b} bits")),
+            KeyKind::EdDsa => Some("Ed25519".into()),
+            KeyKind::Other(_) => None,
         }
     }
 }
