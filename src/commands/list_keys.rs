@@ -45,6 +45,8 @@ struct KeyJson {
     class: &'static str,
     key_type: String,
     curve: Option<&'static str>,
+    /// RSA modulus bits.
+    bits: Option<u64>,
     can_sign: Option<bool>,
     custody: Option<Custody>,
     uri: String,
@@ -58,6 +60,10 @@ impl From<&KeyObject> for KeyJson {
             class: k.class.uri_type(),
             key_type: k.kind.type_name().to_string(),
             curve: k.kind.curve().map(|c| c.name()),
+            bits: match k.kind {
+                crate::token::KeyKind::Rsa(bits) => bits,
+                _ => None,
+            },
             can_sign: k.can_sign,
             custody: k.custody,
             uri: k.uri.clone(),
@@ -86,8 +92,8 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         outln!()?;
         outln!("{} key '{}'", capitalise(json.class), k.label)?;
         row("id", &json.id)?;
-        let curve = json.curve.map(|c| format!(" {c}")).unwrap_or_default();
-        row("type", &format!("{}{curve}", json.key_type))?;
+        let size = k.kind.size_name().map(|s| format!(" {s}")).unwrap_or_default();
+        row("type", &format!("{}{size}", json.key_type))?;
         if let Some(c) = &k.custody {
             let flag = |name: &str, v: bool| format!("{name}={}", if v { "yes" } else { "no" });
             row(

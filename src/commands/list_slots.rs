@@ -5,7 +5,7 @@ use cryptoki::mechanism::MechanismType;
 use serde::Serialize;
 
 use crate::settings::Settings;
-use crate::token::{SlotEntry, TokenState};
+use crate::token::{Module, SlotEntry, TokenState};
 
 use super::{open_module, print_json};
 
@@ -55,11 +55,13 @@ struct TokenReport {
     can_generate_ec: bool,
     can_sign_ecdsa: bool,
     ecdsa_mechanisms: Vec<String>,
+    /// The algorithms hsm-demo can generate and sign with on this token.
+    algorithms: Vec<&'static str>,
     uri: String,
 }
 
-impl From<&TokenState> for TokenReport {
-    fn from(s: &TokenState) -> Self {
+impl TokenReport {
+    fn new(s: &TokenState, algorithms: Vec<&'static str>) -> Self {
         let (t, info, mechanisms) = (&s.token, &s.info, &s.mechanisms);
         TokenReport {
             initialized: info.token_initialized(),
@@ -81,19 +83,33 @@ impl From<&TokenState> for TokenReport {
                 .map(|m| m.to_string())
                 .filter(|m| m.starts_with("CKM_ECDSA"))
                 .collect(),
+            algorithms,
             uri: t.uri().to_uri_string(),
         }
     }
 }
 
-impl From<&SlotEntry> for SlotReport {
-    fn from(s: &SlotEntry) -> Self {
+impl SlotReport {
+    fn new(module: &Module, s: &SlotEntry) -> Self {
+        let token = s.token.as_ref().map(|t| {
+            let algorithms = if t.info.token_initialized() {
+                module
+                    .algorithms(&t.token)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|a| a.name())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            TokenReport::new(t, algorithms)
+        });
         SlotReport {
             slot_id: s.slot.id(),
             description: s.description.clone(),
             manufacturer: s.manufacturer.clone(),
             token_present: s.token.is_some(),
-            token: s.token.as_ref().map(TokenReport::from),
+            token,
         }
     }
 }
@@ -109,7 +125,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
             library_version: info.library_version,
             cryptoki_version: info.cryptoki_version,
         },
-        slots: module.slots()?.iter().map(SlotReport::from).collect(),
+        slots: module.slots()?.iter().map(|s| SlotReport::new(&module, s)).collect(),
     };
     if a.json {
         return print_json(&listing);
@@ -164,6 +180,7 @@ fn print_slot(s: &SlotReport) -> Result<(), crate::console::StdoutError> {
         "ECDSA sign",
         &format!("{} ({sign})", if t.can_sign_ecdsa { "yes" } else { "no" }),
     )?;
+    row("algorithms", &t.algorithms.join(", "))?;
     row("uri", &t.uri)?;
     Ok(())
 }

@@ -256,6 +256,34 @@ impl Module {
         Ok(token)
     }
 
+    /// The algorithms of `Algorithm::ALL` the token lists both a key generation and a
+    /// signing mechanism for (RSA sizes within CKM_RSA_PKCS_KEY_PAIR_GEN's key size
+    /// range, when the token reports one).
+    pub fn algorithms(&self, token: &TokenRef) -> Result<Vec<Algorithm>, TokenError> {
+        let have = self.mechanisms(token)?;
+        let rsa_range = self
+            .ctx
+            .get_mechanism_info(token.slot, MechanismType::RSA_PKCS_KEY_PAIR_GEN)
+            .ok()
+            .map(|i| (i.min_key_size() as u64, i.max_key_size() as u64));
+        Ok(Algorithm::ALL
+            .into_iter()
+            .filter(|a| match a.kind() {
+                KeyKind::Ec(_) => {
+                    have.contains(&MechanismType::ECC_KEY_PAIR_GEN)
+                        && (have.contains(&MechanismType::ECDSA) || have.contains(&MechanismType::ECDSA_SHA256))
+                }
+                KeyKind::Rsa(bits) => {
+                    let bits = bits.unwrap_or(2048);
+                    have.contains(&MechanismType::RSA_PKCS_KEY_PAIR_GEN)
+                        && (have.contains(&MechanismType::RSA_PKCS) || have.contains(&MechanismType::SHA256_RSA_PKCS))
+                        && rsa_range.is_none_or(|(min, max)| (min..=max).contains(&bits))
+                }
+                _ => have.contains(&MechanismType::ECC_EDWARDS_KEY_PAIR_GEN) && have.contains(&MechanismType::EDDSA),
+            })
+            .collect())
+    }
+
     /// The token's mechanism list.
     pub fn mechanisms(&self, token: &TokenRef) -> Result<Vec<MechanismType>, TokenError> {
         self.ctx

@@ -11,6 +11,8 @@
  *                              token store rewritten from a stale copy
  *   record-env                 write the environment of the process that calls
  *                              C_SetPIN to <this library's path>.env
+ *   no-eddsa                   leave CKM_EC_EDWARDS_KEY_PAIR_GEN and CKM_EDDSA out of
+ *                              C_GetMechanismList, as a token without EdDSA
  * The configuration is the file <this library's path>.conf, lines "real=PATH" and
  * "mode=NAME": the ceremony's SO step runs with a cleared environment.
  *
@@ -36,6 +38,9 @@ typedef unsigned char CK_BYTE;
 #define CKR_GENERAL_ERROR 0x05UL
 #define N_FUNCTIONS 68
 #define IDX_GET_FUNCTION_LIST 3
+#define IDX_GET_MECHANISM_LIST 7
+#define CKM_EC_EDWARDS_KEY_PAIR_GEN 0x1055UL
+#define CKM_EDDSA 0x1057UL
 #define IDX_SET_PIN 11
 #define IDX_LOGOUT 19
 
@@ -47,6 +52,7 @@ struct function_list {
 typedef CK_RV (*get_list_fn)(struct function_list **);
 typedef CK_RV (*set_pin_fn)(CK_SESSION_HANDLE, CK_BYTE *, CK_ULONG, CK_BYTE *, CK_ULONG);
 typedef CK_RV (*logout_fn)(CK_SESSION_HANDLE);
+typedef CK_RV (*mechanism_list_fn)(CK_ULONG, CK_ULONG *, CK_ULONG *);
 
 static struct function_list ours;
 static struct function_list *real;
@@ -116,6 +122,18 @@ static CK_RV w_logout(CK_SESSION_HANDLE h) {
     return ((logout_fn)real->f[IDX_LOGOUT])(h);
 }
 
+static CK_RV w_get_mechanism_list(CK_ULONG slot, CK_ULONG *list, CK_ULONG *count) {
+    CK_RV rv = ((mechanism_list_fn)real->f[IDX_GET_MECHANISM_LIST])(slot, list, count);
+    if (rv != CKR_OK || !list || strcmp(mode, "no-eddsa"))
+        return rv;
+    CK_ULONG kept = 0;
+    for (CK_ULONG i = 0; i < *count; i++)
+        if (list[i] != CKM_EC_EDWARDS_KEY_PAIR_GEN && list[i] != CKM_EDDSA)
+            list[kept++] = list[i];
+    *count = kept;
+    return rv;
+}
+
 CK_RV C_GetFunctionList(struct function_list **out) {
     if (!real) {
         if (!load_config())
@@ -130,6 +148,7 @@ CK_RV C_GetFunctionList(struct function_list **out) {
         ours.f[IDX_GET_FUNCTION_LIST] = (void *)C_GetFunctionList;
         ours.f[IDX_SET_PIN] = (void *)w_set_pin;
         ours.f[IDX_LOGOUT] = (void *)w_logout;
+        ours.f[IDX_GET_MECHANISM_LIST] = (void *)w_get_mechanism_list;
     }
     *out = &ours;
     return CKR_OK;
