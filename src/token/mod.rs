@@ -2,6 +2,7 @@
 //! and lists its slots, `select` picks a token, `session` opens sessions typed by role,
 //! `object` types key objects, `keys` generates, finds and reads them, `uri` parses and prints RFC 7512 URIs.
 
+mod capability;
 mod embedded;
 mod error;
 mod keys;
@@ -14,7 +15,8 @@ mod uri;
 pub use error::{ErrorKind, TokenError};
 pub use keys::KeyPair;
 pub use object::{Algorithm, Curve, Custody, KeyKind, KeyObject, KeySelector};
-pub use module::{Capabilities, Module, ModuleSpec, SlotEntry, TokenState};
+pub use capability::Capabilities;
+pub use module::{Module, ModuleSpec, SlotEntry, TokenState};
 pub use select::{TokenRef, TokenSelector};
 pub use session::{Session, User};
 pub use uri::Pkcs11Uri;
