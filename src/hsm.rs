@@ -23,6 +23,20 @@ use crate::token::{
     Curve, KeyKind, KeyObject, KeySelector, Module, Session, TokenError, TokenRef, User,
 };
 
+/// An in-memory key of the same kind as `kind`, for comparisons and trials.
+pub fn software_spec(kind: &KeyKind) -> bridge::KeySpec {
+    match kind {
+        KeyKind::Ec(curve) => bridge::KeySpec::Ec(
+            curve
+                .and_then(|c| c.params())
+                .and_then(bridge::curve_nid)
+                .unwrap_or(openssl::nid::Nid::X9_62_PRIME256V1),
+        ),
+        KeyKind::Rsa(bits) => bridge::KeySpec::Rsa(bits.unwrap_or(2048) as u32),
+        _ => bridge::KeySpec::Ed25519,
+    }
+}
+
 /// The OpenSSL public key of a token's public key object of `kind`: CKA_EC_PARAMS and
 /// CKA_EC_POINT, CKA_MODULUS and CKA_PUBLIC_EXPONENT, or the Edwards point.
 pub fn public_key_of<R>(

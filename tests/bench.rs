@@ -135,3 +135,27 @@ fn bench_text_names_the_paths_and_ratios() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn bench_takes_any_signing_key_and_names_the_mechanism_of_its_raw_path() {
+    let hsm = SoftHsm::new();
+    for (algo, raw_path, algorithm) in [
+        ("rsa-2048", "(b) cryptoki C_Sign(CKM_RSA_PKCS)", "RSA 2048 bits"),
+        ("ed25519", "(b) cryptoki C_Sign(CKM_EDDSA)", "EdDSA Ed25519"),
+        ("ec-p384", "(b) cryptoki C_Sign(CKM_ECDSA)", "EC P-384"),
+    ] {
+        let label = format!("b-{algo}");
+        hsm.run_ok(&["generate-key", "--label", &label, "--algo", algo]);
+        let out = hsm.run_ok(&["bench", "--label", &label, "--count", "30"]);
+        assert!(out.contains(raw_path), "{algo}: {out}");
+        assert!(out.contains(&format!("key '{label}' ({algorithm})")), "{algo}: {out}");
+        // Every path's sampled signatures verified: 30 signatures -> first, last, 0 mod 100.
+        let v: serde_json::Value = serde_json::from_str(&hsm.run_ok(&[
+            "bench", "--label", &label, "--count", "30", "--json",
+        ]))
+        .unwrap();
+        for r in v["one_thread"].as_array().unwrap() {
+            assert_eq!(r["verified"], 2, "{algo}: {r}");
+        }
+    }
+}

@@ -1,18 +1,16 @@
 //! Signing benchmark: cold-start phases, and per-signature latency and throughput for
-//! three paths on P-256 (EVP through the pkcs11-provider, raw cryptoki C_Sign, an
-//! in-memory software key), every path checked by verifying a sample of its output.
+//! three paths with any signing key (EVP through the pkcs11-provider, raw cryptoki
+//! C_Sign, an in-memory software key of the same kind), every path checked by
+//! verifying a sample of its output.
 
 use std::time::{Duration, Instant};
 
-use openssl::ec::{EcGroup, EcKey};
-use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private, Public};
-use openssl::sha::sha256;
 use serde::Serialize;
 
-use crate::bridge::{self, EcdsaSignature};
+use crate::bridge::{self, Scheme};
 use crate::hsm::{Hsm, SigningKey};
-use crate::token::{Session, User};
+use crate::token::{KeyKind, Session, User};
 
 /// The message every path signs (SHA-256 of it for the raw C_Sign path).
 pub const MESSAGE: &[u8] = b"hsm-demo bench: a 64-byte message, about the size of a TBS hash.";
@@ -32,11 +30,14 @@ pub enum Path {
 impl Path {
     pub const ALL: [Path; 3] = [Path::EvpProvider, Path::CryptokiCSign, Path::SoftwareKey];
 
-    pub fn describe(self) -> &'static str {
-        match self {
-            Path::EvpProvider => "(a) OpenSSL EVP + pkcs11-provider",
-            Path::CryptokiCSign => "(b) cryptoki C_Sign(CKM_ECDSA)",
-            Path::SoftwareKey => "(c) software key (default provider)",
+    /// The path's name in the report; (b) names the mechanism for the key's kind.
+    pub fn describe(self, kind: &KeyKind) -> &'static str {
+        match (self, kind) {
+            (Path::EvpProvider, _) => "(a) OpenSSL EVP + pkcs11-provider",
+            (Path::CryptokiCSign, KeyKind::Ec(_)) => "(b) cryptoki C_Sign(CKM_ECDSA)",
+            (Path::CryptokiCSign, KeyKind::Rsa(_)) => "(b) cryptoki C_Sign(CKM_RSA_PKCS)",
+            (Path::CryptokiCSign, _) => "(b) cryptoki C_Sign(CKM_EDDSA)",
+            (Path::SoftwareKey, _) => "(c) software key (default provider)",
         }
     }
 }
@@ -57,19 +58,30 @@ pub struct PathResult {
 }
 
 /// What each signing loop needs: the token key (through the provider, and by its
-/// object handle for raw C_Sign) and a software key.
+/// object handle for raw C_Sign), its scheme, and a software key of the same kind.
 pub struct Keys<'a, 'h> {
     pub token: &'a SigningKey<'h>,
+    pub scheme: Scheme,
     pub software_key: PKey<Private>,
     pub software_public: PKey<Public>,
+    pub software_scheme: Scheme,
 }
 
-/// A fresh P-256 key in OpenSSL's default provider.
-pub fn software_key() -> anyhow::Result<(PKey<Private>, PKey<Public>)> {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
-    let ec = EcKey::generate(&group)?;
-    let public = PKey::from_ec_key(EcKey::from_public_key(&group, ec.public_key())?)?;
-    Ok((PKey::from_ec_key(ec)?, public))
+/// The DER DigestInfo prefix of SHA-256 (RFC 8017 §9.2, note 1): CKM_RSA_PKCS signs
+/// DigestInfo || digest, which is RSASSA-PKCS1-v1_5 with SHA-256.
+const SHA256_DIGEST_INFO: &[u8] = &[
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+    0x05, 0x00, 0x04, 0x20,
+];
+
+/// The input of the raw C_Sign path for the key's kind, and how its output becomes
+/// what the scheme verifies.
+fn raw_input(keys: &Keys) -> anyhow::Result<Vec<u8>> {
+    Ok(match keys.token.object().kind {
+        KeyKind::Ec(_) => bridge::digest_of(keys.scheme, MESSAGE)?,
+        KeyKind::Rsa(_) => [SHA256_DIGEST_INFO, &bridge::digest_of(keys.scheme, MESSAGE)?].concat(),
+        _ => MESSAGE.to_vec(),
+    })
 }
 
 /// Whether signature `i` of `n` is verified: the first, the last, and 1 in 100.
@@ -86,20 +98,21 @@ fn sign_loop(
     session: &Session<User>,
     (first, n, total): (usize, usize, usize),
     tick: &(dyn Fn() + Sync),
-) -> anyhow::Result<(Vec<Duration>, Vec<EcdsaSignature>)> {
+) -> anyhow::Result<Signed> {
     let mut lat = Vec::with_capacity(n);
     let mut samples = Vec::new();
+    let raw = raw_input(keys)?;
+    let object = keys.token.object();
     for i in first..first + n {
         let t0 = Instant::now();
         let sig = match path {
-            Path::EvpProvider => bridge::sign_sha256(keys.token.private(), |sink| Ok(sink(MESSAGE)?))?,
-            Path::SoftwareKey => {
-                bridge::sign_sha256(&keys.software_key, |sink| Ok(sink(MESSAGE)?))?
-            }
+            Path::EvpProvider => bridge::sign_message(keys.token.private(), keys.scheme, MESSAGE)?,
+            Path::SoftwareKey => bridge::sign_message(&keys.software_key, keys.software_scheme, MESSAGE)?,
             Path::CryptokiCSign => {
-                let raw = session.sign_digest(keys.token.object().handle, &sha256(MESSAGE))?;
-                EcdsaSignature::parse(&raw)
-                    .map_err(|e| anyhow::anyhow!("C_Sign returned {} bytes: {e}", raw.len()))?
+                let sig = session.sign_raw(object.handle, &object.kind, &raw)?;
+                keys.scheme
+                    .parse_signature(&sig)
+                    .map_err(|e| anyhow::anyhow!("C_Sign returned {} bytes: {e}", sig.len()))?
             }
         };
         lat.push(t0.elapsed());
@@ -111,11 +124,14 @@ fn sign_loop(
     Ok((lat, samples))
 }
 
+/// One loop's latencies and its sampled signatures.
+type Signed = (Vec<Duration>, Vec<Vec<u8>>);
+
 /// What one path has gathered so far.
 #[derive(Default)]
 struct Tally {
     lat: Vec<Duration>,
-    samples: Vec<EcdsaSignature>,
+    samples: Vec<Vec<u8>>,
     wall: Duration,
     done: usize,
 }
@@ -187,7 +203,7 @@ fn run_slice(
         next += c;
     }
     let start = Instant::now();
-    let results: Vec<anyhow::Result<(Vec<Duration>, Vec<EcdsaSignature>)>> =
+    let results: Vec<anyhow::Result<Signed>> =
         std::thread::scope(|scope| {
             let handles: Vec<_> = sessions
                 .into_iter()
@@ -213,16 +229,16 @@ fn run_slice(
 }
 
 fn summarise(path: Path, keys: &Keys, threads: usize, mut t: Tally) -> anyhow::Result<PathResult> {
-    let public = if path == Path::SoftwareKey {
-        &keys.software_public
+    let (public, scheme) = if path == Path::SoftwareKey {
+        (&keys.software_public, keys.software_scheme)
     } else {
-        keys.token.public()
+        (keys.token.public(), keys.scheme)
     };
     for (i, sig) in t.samples.iter().enumerate() {
-        if !bridge::verify_sha256(public, sig, |sink| Ok(sink(MESSAGE)?))? {
+        if !bridge::verify(public, scheme, sig, |sink| Ok(sink(MESSAGE)?))? {
             anyhow::bail!(
                 "{}: sampled signature {i} does not verify; this path is broken",
-                path.describe()
+                path.describe(&keys.token.object().kind)
             );
         }
     }

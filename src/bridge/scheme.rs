@@ -274,6 +274,25 @@ pub fn sign_checked<T: HasPublic>(
     Ok(signature)
 }
 
+/// One EVP_DigestSign of `data` with `scheme`, not checked (the benchmark verifies a
+/// sample of its signatures outside the timed loop).
+pub fn sign_message(key: &PKeyRef<Private>, scheme: Scheme, data: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut signer = match scheme.digest() {
+        Some(d) => Signer::new(d.md(), key),
+        None => Signer::new_without_digest(key),
+    }
+    .map_err(BridgeError::openssl("start the signature (EVP_DigestSignInit)"))?;
+    scheme.configure_signer(&mut signer)?;
+    Ok(signer
+        .sign_oneshot_to_vec(data)
+        .map_err(BridgeError::openssl("sign (EVP_DigestSign)"))?)
+}
+
+/// The scheme's digest of `data` (for a raw PKCS#11 mechanism that signs a digest).
+pub fn digest_of(scheme: Scheme, data: &[u8]) -> anyhow::Result<Vec<u8>> {
+    Ok(scheme.digest().unwrap_or(Digest::Sha256).of(data)?)
+}
+
 /// EVP_PKEY_sign over a digest computed on the host, with the scheme's padding.
 fn sign_digest(key: &PKeyRef<Private>, scheme: Scheme, digest: &[u8]) -> anyhow::Result<Vec<u8>> {
     let op = || BridgeError::openssl("sign in the token (EVP_PKEY_sign)");

@@ -1,17 +1,13 @@
-//! ECDSA P-256 signing and verification with OpenSSL's EVP API, and the two encodings
-//! of a signature: DER ECDSA-Sig-Value (what `openssl dgst` uses) and raw r||s (what
-//! PKCS#11 CKM_ECDSA returns).
+//! The two encodings of an ECDSA signature: DER ECDSA-Sig-Value (what `openssl dgst`
+//! and X.509 use) and raw r||s (what PKCS#11 CKM_ECDSA returns, and JOSE), for any
+//! curve's field size.
 
 use openssl::bn::BigNum;
 use openssl::ecdsa::EcdsaSig;
-use openssl::hash::MessageDigest;
-use openssl::pkey::{HasPublic, PKey, PKeyRef, Private};
-use openssl::sign::{Signer, Verifier};
 
-use super::BridgeError;
-
-/// Bytes of r and of s for P-256.
-pub const P256_FIELD: usize = 32;
+/// Bytes of r and of s for P-256 (the unit tests' curve).
+#[cfg(test)]
+const P256_FIELD: usize = 32;
 
 /// A signature whose encoding has been checked; held as strict DER, with the curve's
 /// field size (bytes of r and of s in the raw form).
@@ -35,11 +31,6 @@ pub enum SignatureFormatError {
 }
 
 impl EcdsaSignature {
-    /// Accepts strict DER, or raw r||s of exactly 64 bytes (P-256).
-    pub fn parse(bytes: &[u8]) -> Result<Self, SignatureFormatError> {
-        Self::parse_for(bytes, P256_FIELD)
-    }
-
     /// Accepts strict DER, or raw r||s of exactly 2 x `field` bytes.
     pub fn parse_for(bytes: &[u8], field: usize) -> Result<Self, SignatureFormatError> {
         if bytes.is_empty() {
@@ -111,62 +102,6 @@ impl EcdsaSignature {
     }
 }
 
-/// EVP_DigestSign with SHA-256: the digest is computed by OpenSSL's default provider
-/// (digests are blocked in pkcs11), the ECDSA operation by the key's provider, which
-/// for a token key is C_Sign inside the token. `feed` hands the data in chunks.
-pub fn sign_sha256(
-    key: &PKeyRef<Private>,
-    feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<(), BridgeError>) -> anyhow::Result<()>,
-) -> anyhow::Result<EcdsaSignature> {
-    let mut signer = start_signature(key)?;
-    feed(&mut |chunk| {
-        signer
-            .update(chunk)
-            .map_err(BridgeError::openssl("hash the data (EVP_DigestSignUpdate)"))
-    })?;
-    finish_signature(signer)
-}
-
-fn start_signature(key: &PKeyRef<Private>) -> Result<Signer<'_>, BridgeError> {
-    super::clear_openssl_errors();
-    Signer::new(MessageDigest::sha256(), key).map_err(BridgeError::openssl(
-        "start the signature (EVP_DigestSignInit)",
-    ))
-}
-
-fn finish_signature(signer: Signer) -> anyhow::Result<EcdsaSignature> {
-    let der = signer.sign_to_vec().map_err(BridgeError::openssl(
-        "sign in the token (EVP_DigestSignFinal)",
-    ))?;
-    EcdsaSignature::strict_der(&der, P256_FIELD).ok_or_else(|| {
-        anyhow::anyhow!(
-            "the provider returned a signature that is not strict DER: {}",
-            hex::encode(&der)
-        )
-    })
-}
-
-/// EVP_DigestVerify with SHA-256 in OpenSSL's default provider.
-pub fn verify_sha256<T: HasPublic>(
-    key: &PKey<T>,
-    signature: &EcdsaSignature,
-    feed: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<(), BridgeError>) -> anyhow::Result<()>,
-) -> anyhow::Result<bool> {
-    super::clear_openssl_errors();
-    let mut verifier = Verifier::new(MessageDigest::sha256(), key)
-        .map_err(BridgeError::openssl("start verification"))?;
-    feed(&mut |chunk| {
-        verifier
-            .update(chunk)
-            .map_err(BridgeError::openssl("hash the data"))
-    })?;
-    let ok = verifier
-        .verify(signature.der())
-        .map_err(BridgeError::openssl("verify the signature"))?;
-    super::clear_openssl_errors();
-    Ok(ok)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,30 +110,30 @@ mod tests {
     fn raw_and_der_round_trip_with_high_bits_and_short_components() {
         let mut raw = vec![0x80u8; 32];
         raw.extend([0x00, 0x01].iter().chain([0x7f; 30].iter()));
-        let sig = EcdsaSignature::parse(&raw).unwrap();
+        let sig = EcdsaSignature::parse_for(&raw, P256_FIELD).unwrap();
         // r has its top bit set: DER needs a leading 0x00 (33-byte INTEGER); s has a
         // leading zero byte that DER drops (31-byte INTEGER).
         assert_eq!(sig.der()[3], 33);
         assert_eq!(sig.raw().unwrap(), raw);
-        assert_eq!(EcdsaSignature::parse(sig.der()).unwrap(), sig);
+        assert_eq!(EcdsaSignature::parse_for(sig.der(), P256_FIELD).unwrap(), sig);
     }
 
     #[test]
     fn malformed_signatures_are_named() {
-        assert_eq!(EcdsaSignature::parse(&[]), Err(SignatureFormatError::Empty));
+        assert_eq!(EcdsaSignature::parse_for(&[], P256_FIELD), Err(SignatureFormatError::Empty));
         assert_eq!(
-            EcdsaSignature::parse(&[1; 63]),
+            EcdsaSignature::parse_for(&[1; 63], P256_FIELD),
             Err(SignatureFormatError::BadLength { len: 63, raw: 64 })
         );
-        let sig = EcdsaSignature::parse(&[0x42; 64]).unwrap();
+        let sig = EcdsaSignature::parse_for(&[0x42; 64], P256_FIELD).unwrap();
         let der = sig.der();
         assert_eq!(
-            EcdsaSignature::parse(&der[..der.len() - 3]),
+            EcdsaSignature::parse_for(&der[..der.len() - 3], P256_FIELD),
             Err(SignatureFormatError::BadDer { len: der.len() - 3 })
         );
         // Truncated to exactly 64 bytes, DER must still not pass as raw r||s.
         assert_eq!(
-            EcdsaSignature::parse(&der[..64]),
+            EcdsaSignature::parse_for(&der[..64], P256_FIELD),
             Err(SignatureFormatError::BadDer { len: 64 })
         );
     }

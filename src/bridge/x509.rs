@@ -116,23 +116,30 @@ pub enum KeySpec {
     Ed25519,
 }
 
+/// A fresh in-memory key of `spec` in OpenSSL's default provider, and its public half.
+pub fn software_key(spec: KeySpec) -> Result<(PKey<Private>, PKey<Public>), BridgeError> {
+    let op = BridgeError::openssl("generate a software key");
+    let key = match spec {
+        KeySpec::Ec(nid) => openssl::ec::EcGroup::from_curve_name(nid)
+            .and_then(|g| openssl::ec::EcKey::generate(&g))
+            .and_then(PKey::from_ec_key),
+        KeySpec::Rsa(bits) => openssl::rsa::Rsa::generate(bits).and_then(PKey::from_rsa),
+        KeySpec::Ed25519 => PKey::generate_ed25519(),
+    }
+    .map_err(op)?;
+    let public = key
+        .public_key_to_der()
+        .and_then(|der| PKey::public_key_from_der(&der))
+        .map_err(BridgeError::openssl("copy the public key"))?;
+    Ok((key, public))
+}
+
 /// Builds and checks a certificate from `profile` with a throwaway in-memory key of the
 /// ceremony's kind, so that a profile that cannot make a valid root is refused before
 /// the token is touched (nothing to undo).
 pub fn try_profile(profile: &Profile, days: u32, spec: KeySpec) -> Result<(), String> {
     let trial = || -> Result<(), String> {
-        let key = match spec {
-            KeySpec::Ec(nid) => openssl::ec::EcGroup::from_curve_name(nid)
-                .and_then(|g| openssl::ec::EcKey::generate(&g))
-                .and_then(PKey::from_ec_key),
-            KeySpec::Rsa(bits) => openssl::rsa::Rsa::generate(bits).and_then(PKey::from_rsa),
-            KeySpec::Ed25519 => PKey::generate_ed25519(),
-        }
-        .map_err(|e| e.to_string())?;
-        let public = key
-            .public_key_to_der()
-            .and_then(|der| PKey::public_key_from_der(&der))
-            .map_err(|e| e.to_string())?;
+        let (key, public) = software_key(spec).map_err(|e| e.to_string())?;
         let digest = super::Scheme::for_key(&public, None, None)?.x509_digest();
         let cert = build_self_signed(profile, &public, &key, &[0x40; 16], days, digest)
             .map_err(|e| e.to_string())?;

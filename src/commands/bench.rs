@@ -56,7 +56,11 @@ struct Report {
     token: String,
     serial: String,
     key: String,
-    curve: &'static str,
+    /// The key's kind and size: "EC P-256", "RSA 3072 bits", "EdDSA Ed25519".
+    algorithm: String,
+    scheme: String,
+    #[serde(skip)]
+    kind: crate::token::KeyKind,
     count: usize,
     threads: usize,
     cold_start: Vec<Phase>,
@@ -94,15 +98,20 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let key = hsm.load_key_with(object, public)?;
     timed("provider load + OSSL_STORE key load", t);
     let t = Instant::now();
-    bridge::sign_sha256(key.private(), |sink| Ok(sink(bench::MESSAGE)?))?;
+    let scheme = key.scheme(None, None)?;
+    bridge::sign_message(key.private(), scheme, bench::MESSAGE)?;
     timed("first signature (EVP, provider)", t);
     let cold_total = phases.iter().map(|p| p.ms).sum();
 
-    let (software_key, software_public) = bench::software_key()?;
+    let kind = key.object().kind.clone();
+    let (software_key, software_public) = bridge::software_key(crate::hsm::software_spec(&kind))?;
+    let software_scheme = bridge::Scheme::for_key(&software_public, None, None).map_err(anyhow::Error::msg)?;
     let keys = Keys {
         token: &key,
+        scheme,
         software_key,
         software_public,
+        software_scheme,
     };
 
     let rounds = if threads > 1 { 2 } else { 1 };
@@ -141,7 +150,9 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         token: token.label.clone(),
         serial: token.serial.clone(),
         key: key.object().label.clone(),
-        curve: "P-256",
+        algorithm: format!("{} {}", kind.type_name(), kind.size_name().unwrap_or_default()),
+        scheme: scheme.describe(),
+        kind,
         count,
         threads,
         cold_start: phases,
@@ -160,7 +171,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
 fn print_text(r: &Report) -> Result<(), crate::console::StdoutError> {
     outln!(
         "hsm-demo bench: key '{}' ({}) in token '{}' (serial {})",
-        r.key, r.curve, r.token, r.serial
+        r.key, r.algorithm, r.token, r.serial
     )?;
     outln!("module: {}", r.module)?;
     outln!()?;
@@ -183,7 +194,7 @@ fn print_text(r: &Report) -> Result<(), crate::console::StdoutError> {
         for p in results.iter() {
             outln!(
                 "  {:<40}{:>9.1}{:>9.1}{:>9.1}{:>9.1}{:>11.0}{:>10}",
-                p.path.describe(),
+                p.path.describe(&r.kind),
                 p.p50_us,
                 p.p90_us,
                 p.p99_us,
@@ -206,7 +217,7 @@ fn print_text(r: &Report) -> Result<(), crate::console::StdoutError> {
         outln!(
             "{} threads / 1 thread, {}: {:.2}x",
             r.threads,
-            path.describe(),
+            path.describe(&r.kind),
             s
         )?;
     }

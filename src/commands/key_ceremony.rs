@@ -14,7 +14,7 @@ use crate::output;
 use crate::pin::{self, PinRole};
 use crate::quorum::{Purpose, Quorum};
 use crate::settings::Settings;
-use crate::token::{Algorithm, Capabilities, KeyKind, Module, TokenError, TokenRef};
+use crate::token::{Algorithm, Capabilities, Module, TokenError, TokenRef};
 
 use super::{login_on, open_token, user_pin, Use};
 
@@ -159,7 +159,7 @@ fn check_arguments(settings: &Settings, a: &Args) -> anyhow::Result<Plan> {
         )));
     }
     let (profile, profile_name) = profile(a.config.as_deref())?;
-    bridge::try_profile(&profile, a.days, key_spec(a.algo)).map_err(|e| {
+    bridge::try_profile(&profile, a.days, crate::hsm::software_spec(&a.algo.kind())).map_err(|e| {
         usage(format!(
             "the profile {profile_name} cannot make a root certificate (tried with a throwaway key, nothing was created): {e}"
         ))
@@ -281,20 +281,6 @@ fn print_script(
     outln!("  {n}. [Step 4] Ceremony complete. Store HSM in vault.")?;
     outln!("     then, with no token: hsm-demo verify-ceremony {}", plan.out.display())?;
     Ok(())
-}
-
-/// A throwaway in-memory key of the same kind as the ceremony's.
-fn key_spec(algo: Algorithm) -> bridge::KeySpec {
-    match algo.kind() {
-        KeyKind::Ec(curve) => bridge::KeySpec::Ec(
-            curve
-                .and_then(|c| c.params())
-                .and_then(bridge::curve_nid)
-                .unwrap_or(openssl::nid::Nid::X9_62_PRIME256V1),
-        ),
-        KeyKind::Rsa(bits) => bridge::KeySpec::Rsa(bits.unwrap_or(2048) as u32),
-        _ => bridge::KeySpec::Ed25519,
-    }
 }
 
 /// The profile: the file named, else the repository's, else the built-in copy.

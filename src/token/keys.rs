@@ -163,6 +163,7 @@ impl<R> Session<R> {
                     AttributeType::KeyType,
                     AttributeType::EcParams,
                     AttributeType::ModulusBits,
+                    AttributeType::Modulus,
                     AttributeType::Sign,
                 ],
             )
@@ -177,6 +178,9 @@ impl<R> Session<R> {
                 Attribute::EcParams(p) => params = Some(p),
                 Attribute::Sign(s) => sign = Some(s),
                 Attribute::ModulusBits(b) => bits = Some(u64::from(b)),
+                // A private key carries CKA_MODULUS but often not CKA_MODULUS_BITS
+                // (PKCS#11 v2.40 §2.1.2 gives that one to public keys).
+                Attribute::Modulus(m) if bits.is_none() => bits = Some(m.len() as u64 * 8),
                 _ => {}
             }
         }
@@ -341,12 +345,20 @@ impl Session<User> {
         Ok(())
     }
 
-    /// C_Sign with CKM_ECDSA over a digest computed by the caller: the raw PKCS#11
-    /// path (r||s), used by `bench` to compare with OpenSSL's provider path.
-    pub fn sign_digest(&self, key: ObjectHandle, digest: &[u8]) -> Result<Vec<u8>, TokenError> {
+    /// C_Sign straight through cryptoki, the raw PKCS#11 path `bench` compares with
+    /// OpenSSL's provider path: `data` is a digest for CKM_ECDSA (r||s comes back), a
+    /// DER DigestInfo for CKM_RSA_PKCS, the message for CKM_EDDSA.
+    pub fn sign_raw(&self, key: ObjectHandle, kind: &KeyKind, data: &[u8]) -> Result<Vec<u8>, TokenError> {
+        let mechanism = match kind {
+            KeyKind::Ec(_) => Mechanism::Ecdsa,
+            KeyKind::Rsa(_) => Mechanism::RsaPkcs,
+            _ => Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(
+                cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure,
+            )),
+        };
         self.inner
-            .sign(&Mechanism::Ecdsa, key, digest)
-            .map_err(TokenError::pkcs11("sign a digest (C_Sign, CKM_ECDSA)"))
+            .sign(&mechanism, key, data)
+            .map_err(TokenError::pkcs11("sign (C_Sign)"))
     }
 
     /// The one private key the selector matches (refusing none or several).
