@@ -5,12 +5,14 @@
 # and the ratios of REPEAT further `bench --json` runs (median, min, max): one run's
 # ratios move with the machine's other load.
 # Tunables: COUNT (signatures per path, default 2000), THREADS (default 2), ROUNDS (default 60),
-# REPEAT (default 9).
+# REPEAT (default 9), KEYGENS (key generations per algorithm, default 5), ALGO_COUNT (signatures
+# per algorithm, default 500).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release --locked --quiet
 COUNT=${COUNT:-2000} THREADS=${THREADS:-2} ROUNDS=${ROUNDS:-60} REPEAT=${REPEAT:-9}
+KEYGENS=${KEYGENS:-5} ALGO_COUNT=${ALGO_COUNT:-500}
 ROOT=$PWD
 BIN="$ROOT/target/release/hsm-demo"
 SOFTHSM=/usr/lib/softhsm/libsofthsm2.so
@@ -83,3 +85,22 @@ median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[N
 h=$(median "$work/hsm_demo.ms"); o=$(median "$work/openssl.ms"); p=$(median "$work/pkcs11_tool.ms")
 printf '  %-40s %8.2f\n' "hsm-demo sign" "$h" "openssl dgst -sha256 -sign (provider)" "$o" "pkcs11-tool --sign -m ECDSA" "$p"
 awk -v h="$h" -v o="$o" -v p="$p" 'BEGIN { printf "  hsm-demo / openssl: %.2f   hsm-demo / pkcs11-tool: %.2f\n", h / o, h / p }'
+
+echo
+echo "== every algorithm: whole-process generate-key (median of $KEYGENS, ms) and signatures/s, 1 thread, $ALGO_COUNT signatures"
+printf '  %-10s %12s %14s %14s %14s %8s\n' algorithm "keygen ms" "(a) provider" "(b) C_Sign" "(c) software" "(a)/(b)"
+for algo in ec-p256 ec-p384 ec-p521 rsa-2048 rsa-3072 rsa-4096 ed25519; do
+    : > "$work/keygen.ms"
+    for k in $(seq "$KEYGENS"); do
+        t0=$(date +%s%N); "$BIN" generate-key --label "g-$algo-$k" --algo "$algo" >/dev/null; t1=$(date +%s%N)
+        awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e6 }' >> "$work/keygen.ms"
+    done
+    "$BIN" bench --label "g-$algo-1" --count "$ALGO_COUNT" --json > "$work/algo.json"
+    python3 - "$work/algo.json" "$algo" "$(median "$work/keygen.ms")" <<'PY'
+import json, sys
+run = json.load(open(sys.argv[1]))
+rate = {r["path"]: r["per_second"] for r in run["one_thread"]}
+print(f"  {sys.argv[2]:<10} {float(sys.argv[3]):12.1f} {rate['evp_provider']:14.0f} {rate['cryptoki_c_sign']:14.0f}"
+      f" {rate['software_key']:14.0f} {rate['evp_provider'] / rate['cryptoki_c_sign']:8.2f}")
+PY
+done

@@ -82,6 +82,8 @@ pub struct Hsm {
 /// token's public key object in OpenSSL's default provider. Borrows its [`Hsm`].
 pub struct SigningKey<'h> {
     object: KeyObject,
+    /// The token's mechanism list, read when the key was loaded.
+    mechanisms: Vec<MechanismType>,
     private: PKey<Private>,
     public: PKey<Public>,
     // The lifetime of the Hsm borrow, without its auto traits (the key is shared
@@ -173,6 +175,7 @@ impl Hsm {
         };
         let private = provider.private_key(&object.uri, &self.pin)?;
         Ok(SigningKey {
+            mechanisms: self.module.mechanisms(self.token())?,
             object,
             private,
             public,
@@ -276,6 +279,28 @@ impl SigningKey<'_> {
             &mut dyn FnMut(&[u8]) -> Result<(), bridge::BridgeError>,
         ) -> anyhow::Result<()>,
     ) -> anyhow::Result<Vec<u8>> {
-        bridge::sign_checked(&self.private, &self.public, scheme, feed)
+        bridge::sign_checked(&self.private, &self.public, scheme, self.host_digest(scheme), feed)
+    }
+
+    /// Whether to hash on the host and sign the digest: for RSA on a token that lacks
+    /// the hash-and-sign mechanism for the scheme's digest (opencryptoki's soft token
+    /// has only CKM_RSA_PKCS and CKM_RSA_PKCS_PSS), where the provider's DigestSign
+    /// path produced signatures that do not verify (docs/platform.md).
+    pub fn host_digest(&self, scheme: bridge::Scheme) -> bool {
+        use bridge::{Digest, Scheme};
+        let needed = match scheme {
+            Scheme::RsaPkcs1 { digest, .. } => match digest {
+                Digest::Sha256 => MechanismType::SHA256_RSA_PKCS,
+                Digest::Sha384 => MechanismType::SHA384_RSA_PKCS,
+                Digest::Sha512 => MechanismType::SHA512_RSA_PKCS,
+            },
+            Scheme::RsaPss { digest, .. } => match digest {
+                Digest::Sha256 => MechanismType::SHA256_RSA_PKCS_PSS,
+                Digest::Sha384 => MechanismType::SHA384_RSA_PKCS_PSS,
+                Digest::Sha512 => MechanismType::SHA512_RSA_PKCS_PSS,
+            },
+            _ => return false,
+        };
+        !self.mechanisms.contains(&needed)
     }
 }

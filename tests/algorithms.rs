@@ -226,3 +226,38 @@ fn unknown_algorithms_and_missing_mechanisms_are_refused_before_anything_is_crea
         .code(2)
         .stderr(predicate::str::contains("--format raw is for ECDSA signatures only"));
 }
+
+#[test]
+fn rsa_signs_correctly_on_a_token_without_hash_and_sign_mechanisms() {
+    // opencryptoki's soft token lists CKM_RSA_PKCS and CKM_RSA_PKCS_PSS but no
+    // CKM_SHA256_RSA_PKCS; the fault module makes SoftHSM look the same.
+    let hsm = SoftHsm::new();
+    let out = hsm.run_ok(&["generate-key", "--label", "r", "--algo", "rsa-2048"]);
+    hsm.write("r.pem", &out[out.find("-----BEGIN PUBLIC KEY-----").unwrap()..]);
+    hsm.write("data.txt", "no hash-and-sign");
+    let module = hsm.fault_module("no-hash-rsa");
+    let module = module.to_str().unwrap();
+    for (padding, digest, extra) in [
+        ("pkcs1", "sha256", vec![]),
+        ("pkcs1", "sha512", vec![]),
+        ("pss", "sha256", vec!["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest"]),
+    ] {
+        let out = ok(hsm.cmd().args(["--module", module, "sign", "--label", "r", "--in", "data.txt"]).args([
+            "--padding", padding, "--digest", digest,
+        ]));
+        hsm.write("s.bin", hex::decode(common::signature_hex(&out)).unwrap());
+        let flag = format!("-{digest}");
+        assert!(openssl_verify(&hsm, Some(&flag), &extra, "r.pem", "s.bin", "data.txt"), "{padding} {digest}");
+    }
+    // A root certificate is still signed through X509_sign there: the ceremony's own
+    // check refuses the bad signature before anything is written, and undoes the key.
+    let line = fails_with(
+        hsm.cmd()
+            .env("HSM_DEMO_SO_PIN", SO_PIN)
+            .args(["--module", module, "key-ceremony", "--algo", "rsa-2048", "--label", "root", "--out", "c"]),
+        4,
+    );
+    assert!(line.contains("the new key pair was destroyed and nothing was written"), "{line}");
+    assert!(!hsm.path("c").exists());
+    assert_eq!(hsm.keys_json()["keys"].as_array().unwrap().len(), 2, "only 'r' is left");
+}

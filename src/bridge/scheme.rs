@@ -5,7 +5,7 @@
 //! Signing is EVP through the key's provider (the token, for a provider key);
 //! verification is EVP in the default provider.
 
-use openssl::hash::MessageDigest;
+use openssl::hash::{Hasher, MessageDigest};
 use openssl::nid::Nid;
 use openssl::pkey::{HasPublic, Id, PKey, PKeyRef, Private};
 use openssl::pkey_ctx::PkeyCtx;
@@ -209,10 +209,17 @@ type Feed<'a> = &'a mut dyn FnMut(&[u8]) -> Result<(), BridgeError>;
 /// before returning it (a faulty token or path must not hand out bad signatures).
 /// Digest schemes stream (constant memory); Ed25519 signs the whole message at once,
 /// so its input is held in memory.
+///
+/// With `host_digest`, the digest is computed on the host and signed with EVP_PKEY_sign
+/// (the provider then uses the raw mechanism: CKM_RSA_PKCS over a DigestInfo it
+/// builds, CKM_RSA_PKCS_PSS): for a token without the hash-and-sign mechanism, where
+/// pkcs11-provider 1.0's EVP_DigestSign returned RSA signatures that do not verify
+/// (docs/platform.md, "hash-and-sign RSA").
 pub fn sign_checked<T: HasPublic>(
     key: &PKeyRef<Private>,
     public: &PKey<T>,
     scheme: Scheme,
+    host_digest: bool,
     feed: impl FnOnce(Feed) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<u8>> {
     super::clear_openssl_errors();
@@ -234,32 +241,49 @@ pub fn sign_checked<T: HasPublic>(
             return Ok(sig);
         }
         Some(digest) => {
-            let mut signer = Signer::new(digest.md(), key)
-                .map_err(BridgeError::openssl("start the signature (EVP_DigestSignInit)"))?;
-            scheme.configure_signer(&mut signer)?;
+            let mut signer = match host_digest {
+                true => None,
+                false => {
+                    let mut s = Signer::new(digest.md(), key)
+                        .map_err(BridgeError::openssl("start the signature (EVP_DigestSignInit)"))?;
+                    scheme.configure_signer(&mut s)?;
+                    Some(s)
+                }
+            };
+            let mut hasher = match host_digest {
+                true => Some(Hasher::new(digest.md()).map_err(BridgeError::openssl("start the digest"))?),
+                false => None,
+            };
             let mut verifier = Verifier::new(digest.md(), public)
                 .map_err(BridgeError::openssl("start verification"))?;
             scheme.configure_verifier(&mut verifier)?;
             let mut fed = 0usize;
             feed(&mut |chunk| {
                 fed += chunk.len();
-                signer
-                    .update(chunk)
-                    .map_err(BridgeError::openssl("hash the data (EVP_DigestSignUpdate)"))?;
+                if let Some(s) = signer.as_mut() {
+                    s.update(chunk)
+                        .map_err(BridgeError::openssl("hash the data (EVP_DigestSignUpdate)"))?;
+                }
+                if let Some(h) = hasher.as_mut() {
+                    h.update(chunk).map_err(BridgeError::openssl("hash the data"))?;
+                }
                 verifier
                     .update(chunk)
                     .map_err(BridgeError::openssl("hash the data"))
             })?;
-            let sig = if fed == 0 {
+            let sig = match (signer, hasher) {
+                (_, Some(mut h)) => {
+                    let d = h.finish().map_err(BridgeError::openssl("finish the digest"))?;
+                    sign_digest(key, scheme, &d)?
+                }
                 // pkcs11-provider 1.0 fails EVP_DigestSignFinal when no data was given
                 // (so does `openssl dgst -sign` of an empty file): sign the digest of
                 // nothing with EVP_PKEY_sign instead, the same mechanism in the token.
-                drop(signer);
-                sign_digest(key, scheme, &digest.of(&[])?)?
-            } else {
-                signer
+                (Some(_), None) if fed == 0 => sign_digest(key, scheme, &digest.of(&[])?)?,
+                (Some(s), None) => s
                     .sign_to_vec()
-                    .map_err(BridgeError::openssl("sign in the token (EVP_DigestSignFinal)"))?
+                    .map_err(BridgeError::openssl("sign in the token (EVP_DigestSignFinal)"))?,
+                (None, None) => unreachable!("a signer or a hasher exists"),
             };
             let ok = verifier
                 .verify(&sig)

@@ -13,6 +13,9 @@
  *                              C_SetPIN to <this library's path>.env
  *   no-eddsa                   leave CKM_EC_EDWARDS_KEY_PAIR_GEN and CKM_EDDSA out of
  *                              C_GetMechanismList, as a token without EdDSA
+ *   no-hash-rsa                leave the hash-and-sign RSA mechanisms (CKM_SHA*_RSA_PKCS,
+ *                              their PSS forms, MD5/SHA1) out, as opencryptoki's soft
+ *                              token: only CKM_RSA_PKCS and CKM_RSA_PKCS_PSS remain
  * The configuration is the file <this library's path>.conf, lines "real=PATH" and
  * "mode=NAME": the ceremony's SO step runs with a cleared environment.
  *
@@ -122,13 +125,22 @@ static CK_RV w_logout(CK_SESSION_HANDLE h) {
     return ((logout_fn)real->f[IDX_LOGOUT])(h);
 }
 
+static int hidden(CK_ULONG m) {
+    if (!strcmp(mode, "no-eddsa"))
+        return m == CKM_EC_EDWARDS_KEY_PAIR_GEN || m == CKM_EDDSA;
+    if (!strcmp(mode, "no-hash-rsa"))
+        /* MD5/SHA1 RSA (0x05, 0x06, 0x0e) and SHA-2 RSA (0x40 to 0x47) */
+        return m == 0x05 || m == 0x06 || m == 0x0e || (m >= 0x40 && m <= 0x47);
+    return 0;
+}
+
 static CK_RV w_get_mechanism_list(CK_ULONG slot, CK_ULONG *list, CK_ULONG *count) {
     CK_RV rv = ((mechanism_list_fn)real->f[IDX_GET_MECHANISM_LIST])(slot, list, count);
-    if (rv != CKR_OK || !list || strcmp(mode, "no-eddsa"))
+    if (rv != CKR_OK || !list)
         return rv;
     CK_ULONG kept = 0;
     for (CK_ULONG i = 0; i < *count; i++)
-        if (list[i] != CKM_EC_EDWARDS_KEY_PAIR_GEN && list[i] != CKM_EDDSA)
+        if (!hidden(list[i]))
             list[kept++] = list[i];
     *count = kept;
     return rv;
