@@ -36,6 +36,8 @@ struct SlotReport {
     manufacturer: String,
     token_present: bool,
     token: Option<TokenReport>,
+    /// What could not be read about this slot.
+    error: Option<String>,
 }
 
 /// The token in a slot.
@@ -108,8 +110,9 @@ impl SlotReport {
             slot_id: s.slot.id(),
             description: s.description.clone(),
             manufacturer: s.manufacturer.clone(),
-            token_present: s.token.is_some(),
+            token_present: s.token.is_some() || s.problem.is_some(),
             token,
+            error: s.problem.clone(),
         }
     }
 }
@@ -154,6 +157,9 @@ fn print_slot(s: &SlotReport) -> Result<(), crate::console::StdoutError> {
     };
     outln!("Slot {} (0x{:x}): {}", s.slot_id, s.slot_id, state)?;
     row("description", &s.description)?;
+    if let Some(e) = &s.error {
+        row("error", e)?;
+    }
     let Some(t) = &s.token else { return Ok(()) };
     if !t.initialized {
         return Ok(());

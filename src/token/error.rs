@@ -170,13 +170,20 @@ pub fn rv_of(err: &CkError) -> Option<RvError> {
 /// rather than cryptoki's paragraph-long descriptions.
 pub fn describe(err: &CkError) -> String {
     match err {
-        CkError::Pkcs11(rv, function) => {
-            format!(
-                "C_{function:?} returned CKR_{}",
-                screaming_snake(&format!("{rv:?}"))
-            )
-        }
+        CkError::Pkcs11(rv, function) => format!("C_{function:?} returned {}", rv_name(rv)),
         other => other.to_string(),
+    }
+}
+
+/// The PKCS#11 name of a return value. cryptoki 0.12 names the v2.40 and 3.0 codes;
+/// later ones (kryoptic returns 3.x's CKR_TOKEN_NOT_INITIALIZED, 0x208, from
+/// C_GetMechanismList on an uninitialized slot) and vendor codes are named here.
+fn rv_name(rv: &RvError) -> String {
+    match rv {
+        RvError::UnknownErrorCode(0x208) => "CKR_TOKEN_NOT_INITIALIZED (0x208, PKCS#11 3.x)".into(),
+        RvError::UnknownErrorCode(code) => format!("CKR {code:#x} (not a code this build of hsm-demo knows)"),
+        RvError::VendorDefined(code) => format!("CKR {code:#x} (vendor-defined)"),
+        other => format!("CKR_{}", screaming_snake(&format!("{other:?}"))),
     }
 }
 
@@ -202,5 +209,10 @@ mod tests {
         assert_eq!(describe(&err), "C_Login returned CKR_PIN_INCORRECT");
         let err = CkError::Pkcs11(RvError::MechanismInvalid, Function::SignInit);
         assert_eq!(describe(&err), "C_SignInit returned CKR_MECHANISM_INVALID");
+        let err = CkError::Pkcs11(RvError::UnknownErrorCode(0x208), Function::GetMechanismList);
+        assert_eq!(
+            describe(&err),
+            "C_GetMechanismList returned CKR_TOKEN_NOT_INITIALIZED (0x208, PKCS#11 3.x)"
+        );
     }
 }

@@ -46,6 +46,8 @@ pub struct SlotEntry {
     pub description: String,
     pub manufacturer: String,
     pub token: Option<TokenState>,
+    /// What could not be read about this slot (the listing goes on without it).
+    pub problem: Option<String>,
 }
 
 /// A token as CK_TOKEN_INFO and the mechanism list describe it.
@@ -122,32 +124,47 @@ impl Module {
             .ctx
             .get_all_slots()
             .map_err(TokenError::pkcs11("list slots"))?;
+        // One slot that cannot be read does not stop the listing: it is shown with
+        // what went wrong.
         let mut out = Vec::with_capacity(slots.len());
         for slot in slots {
-            let info = self
-                .ctx
-                .get_slot_info(slot)
-                .map_err(TokenError::pkcs11("read slot info"))?;
-            let token = if info.token_present() {
-                let info = self.token_info(slot)?;
-                let mechanisms = self
-                    .ctx
-                    .get_mechanism_list(slot)
-                    .map_err(TokenError::pkcs11("list mechanisms"))?;
-                Some(TokenState {
-                    token: TokenRef::new(slot, &info),
-                    info,
-                    mechanisms,
-                })
-            } else {
-                None
-            };
-            out.push(SlotEntry {
+            let mut entry = SlotEntry {
                 slot,
-                description: padded_text(info.slot_description()),
-                manufacturer: padded_text(info.manufacturer_id()),
-                token,
-            });
+                description: String::new(),
+                manufacturer: String::new(),
+                token: None,
+                problem: None,
+            };
+            let info = match self.ctx.get_slot_info(slot) {
+                Ok(info) => info,
+                Err(e) => {
+                    entry.problem = Some(TokenError::pkcs11("read slot info")(e).to_string());
+                    out.push(entry);
+                    continue;
+                }
+            };
+            entry.description = padded_text(info.slot_description());
+            entry.manufacturer = padded_text(info.manufacturer_id());
+            if info.token_present() {
+                match self.token_info(slot) {
+                    Ok(info) => {
+                        let mechanisms = match self.ctx.get_mechanism_list(slot) {
+                            Ok(m) => m,
+                            Err(e) => {
+                                entry.problem = Some(TokenError::pkcs11("list mechanisms")(e).to_string());
+                                Vec::new()
+                            }
+                        };
+                        entry.token = Some(TokenState {
+                            token: TokenRef::new(slot, &info),
+                            info,
+                            mechanisms,
+                        });
+                    }
+                    Err(e) => entry.problem = Some(e.to_string()),
+                }
+            }
+            out.push(entry);
         }
         Ok(out)
     }

@@ -13,6 +13,12 @@
  *                              C_SetPIN to <this library's path>.env
  *   no-eddsa                   leave CKM_EC_EDWARDS_KEY_PAIR_GEN and CKM_EDDSA out of
  *                              C_GetMechanismList, as a token without EdDSA
+ *   kryoptic-uninit            as kryoptic 1.5: C_GetMechanismList on a slot whose token
+ *                              is not initialized returns 0x208 (CKR_TOKEN_NOT_INITIALIZED,
+ *                              a PKCS#11 3.x code), and ulMaxPinLen is 0
+ *                              (CK_EFFECTIVELY_INFINITE)
+ *   tpm-nul-padding            as tpm2-pkcs11: CK_TOKEN_INFO's text fields padded with
+ *                              NULs instead of blanks
  *   no-hash-rsa                leave the hash-and-sign RSA mechanisms (CKM_SHA*_RSA_PKCS,
  *                              their PSS forms, MD5/SHA1) out, as opencryptoki's soft
  *                              token: only CKM_RSA_PKCS and CKM_RSA_PKCS_PSS remain
@@ -41,7 +47,10 @@ typedef unsigned char CK_BYTE;
 #define CKR_GENERAL_ERROR 0x05UL
 #define N_FUNCTIONS 68
 #define IDX_GET_FUNCTION_LIST 3
+#define IDX_GET_TOKEN_INFO 6
 #define IDX_GET_MECHANISM_LIST 7
+#define CKF_TOKEN_INITIALIZED 0x400UL
+#define CKR_TOKEN_NOT_INITIALIZED 0x208UL
 #define CKM_EC_EDWARDS_KEY_PAIR_GEN 0x1055UL
 #define CKM_EDDSA 0x1057UL
 #define IDX_SET_PIN 11
@@ -56,6 +65,16 @@ typedef CK_RV (*get_list_fn)(struct function_list **);
 typedef CK_RV (*set_pin_fn)(CK_SESSION_HANDLE, CK_BYTE *, CK_ULONG, CK_BYTE *, CK_ULONG);
 typedef CK_RV (*logout_fn)(CK_SESSION_HANDLE);
 typedef CK_RV (*mechanism_list_fn)(CK_ULONG, CK_ULONG *, CK_ULONG *);
+/* CK_TOKEN_INFO up to its flags: label, manufacturerID, model, serialNumber. */
+struct token_info_head {
+    CK_BYTE text[32 + 32 + 16 + 16];
+    CK_ULONG flags;
+    CK_ULONG session_counts[4];
+    CK_ULONG max_pin_len;
+    CK_ULONG min_pin_len;
+    CK_BYTE rest[512];
+};
+typedef CK_RV (*token_info_fn)(CK_ULONG, struct token_info_head *);
 
 static struct function_list ours;
 static struct function_list *real;
@@ -134,7 +153,29 @@ static int hidden(CK_ULONG m) {
     return 0;
 }
 
+static CK_RV w_get_token_info(CK_ULONG slot, struct token_info_head *info) {
+    CK_RV rv = ((token_info_fn)real->f[IDX_GET_TOKEN_INFO])(slot, info);
+    if (rv != CKR_OK)
+        return rv;
+    if (!strcmp(mode, "kryoptic-uninit"))
+        info->max_pin_len = 0;
+    if (!strcmp(mode, "tpm-nul-padding")) {
+        /* label, manufacturerID, model, serialNumber: trailing blanks become NULs */
+        static const int ends[4] = {32, 64, 80, 96}, starts[4] = {0, 32, 64, 80};
+        for (int f = 0; f < 4; f++)
+            for (int i = ends[f] - 1; i >= starts[f] && info->text[i] == ' '; i--)
+                info->text[i] = 0;
+    }
+    return rv;
+}
+
 static CK_RV w_get_mechanism_list(CK_ULONG slot, CK_ULONG *list, CK_ULONG *count) {
+    if (!strcmp(mode, "kryoptic-uninit")) {
+        struct token_info_head info;
+        if (((token_info_fn)real->f[IDX_GET_TOKEN_INFO])(slot, &info) == CKR_OK
+            && !(info.flags & CKF_TOKEN_INITIALIZED))
+            return CKR_TOKEN_NOT_INITIALIZED;
+    }
     CK_RV rv = ((mechanism_list_fn)real->f[IDX_GET_MECHANISM_LIST])(slot, list, count);
     if (rv != CKR_OK || !list)
         return rv;
@@ -161,6 +202,7 @@ CK_RV C_GetFunctionList(struct function_list **out) {
         ours.f[IDX_SET_PIN] = (void *)w_set_pin;
         ours.f[IDX_LOGOUT] = (void *)w_logout;
         ours.f[IDX_GET_MECHANISM_LIST] = (void *)w_get_mechanism_list;
+        ours.f[IDX_GET_TOKEN_INFO] = (void *)w_get_token_info;
     }
     *out = &ours;
     return CKR_OK;

@@ -1,0 +1,95 @@
+//! What other PKCS#11 modules report, read defensively: kryoptic's 3.x return code on
+//! an uninitialized slot and its ulMaxPinLen of 0, tpm2-pkcs11's NUL-padded strings.
+//! The fault module (tests/fault) makes SoftHSM2 behave that way.
+
+mod common;
+
+use common::{fails_with, ok, SoftHsm, SO_PIN, USER_PIN};
+
+#[test]
+fn a_slot_that_cannot_be_read_is_shown_with_its_error_and_the_listing_goes_on() {
+    let hsm = SoftHsm::new();
+    let module = hsm.fault_module("kryoptic-uninit");
+    let module = module.to_str().unwrap();
+    let text = ok(hsm.cmd().args(["--module", module, "list-slots"]));
+    assert!(text.contains("label:        test-hsm"), "{text}");
+    assert!(
+        text.contains("error:        list mechanisms: C_GetMechanismList returned CKR_TOKEN_NOT_INITIALIZED (0x208, PKCS#11 3.x)"),
+        "{text}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(hsm.cmd().args(["--module", module, "list-slots", "--json"]))).unwrap();
+    let errors: Vec<&str> = v["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["error"].as_str())
+        .collect();
+    assert_eq!(errors.len(), 1, "{v}");
+    // init-token still finds the free slot, and the new token is listed.
+    let mut init = hsm.cmd();
+    init.env("HSM_DEMO_SO_PIN", SO_PIN)
+        .args(["--module", module, "init-token", "--label", "second"]);
+    ok(&mut init);
+    let text = ok(hsm.cmd().args(["--module", module, "list-slots"]));
+    assert!(text.contains("label:        second"), "{text}");
+}
+
+#[test]
+fn an_unlimited_max_pin_length_takes_a_full_quorum_secret() {
+    let hsm = SoftHsm::new();
+    let module = hsm.fault_module("kryoptic-uninit");
+    let out = ok(hsm
+        .cmd()
+        .env("HSM_DEMO_SO_PIN", SO_PIN)
+        .args(["--module", module.to_str().unwrap(), "key-ceremony", "--out", "c", "--dry-run"]));
+    assert!(out.contains("PIN length for quorum secrets: at least 4 characters, no upper limit"), "{out}");
+    let out = ok(hsm.cmd().env("HSM_DEMO_SO_PIN", SO_PIN).args([
+        "--module",
+        module.to_str().unwrap(),
+        "key-ceremony",
+        "--out",
+        "c",
+    ]));
+    assert!(out.contains("a fresh 32-byte secret"), "{out}");
+    // A PIN of any length passes the length check there.
+    let long = "7".repeat(300);
+    let line = fails_with(
+        hsm.cmd()
+            .env("HSM_DEMO_PIN", &long)
+            .args(["--module", module.to_str().unwrap(), "list-keys"]),
+        3,
+    );
+    assert!(line.contains("user PIN incorrect"), "sent to the token, refused there: {line}");
+}
+
+#[test]
+fn nul_padded_token_strings_never_reach_text_json_or_uris() {
+    let hsm = SoftHsm::new();
+    let module = hsm.fault_module("tpm-nul-padding");
+    let module = module.to_str().unwrap();
+    let json = ok(hsm.cmd().args(["--module", module, "list-slots", "--json"]));
+    assert!(!json.contains("\\u0000"), "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let token = v["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["token"]["initialized"] == true)
+        .unwrap()["token"]
+        .clone();
+    assert_eq!(token["label"], "test-hsm");
+    assert_eq!(token["model"], "SoftHSM v2");
+    let uri = token["uri"].as_str().unwrap();
+    assert!(!uri.contains("%00") && uri.ends_with("token=test-hsm"), "{uri}");
+    // Selection by label and by the printed URI works.
+    ok(hsm.cmd().args(["--module", module, "--token", "test-hsm", "list-keys"]));
+    ok(hsm.cmd().args(["--module", module, "--token", uri, "generate-key", "--label", "k"]));
+    let sig = common::signature_hex(&ok(hsm
+        .cmd()
+        .env("HSM_DEMO_PIN", USER_PIN)
+        .args(["--module", module, "sign", "--label", "k", "--data", "x"])));
+    ok(hsm
+        .cmd()
+        .args(["--module", module, "verify", "--label", "k", "--data", "x", "--sig", &sig]));
+}
