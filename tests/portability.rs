@@ -93,3 +93,35 @@ fn nul_padded_token_strings_never_reach_text_json_or_uris() {
         .cmd()
         .args(["--module", module, "verify", "--label", "k", "--data", "x", "--sig", &sig]));
 }
+
+#[test]
+fn a_token_that_decides_usage_itself_still_gets_a_custody_key() {
+    let hsm = SoftHsm::new();
+    let module = hsm.fault_module("tpm-template");
+    let module = module.to_str().unwrap();
+    let out = ok(hsm.cmd().args(["--module", module, "generate-key", "--label", "t"]));
+    assert!(out.contains("custody: sensitive, never extractable"), "{out}");
+    // The usage is what the token chose (SoftHSM's defaults here), and it is shown.
+    let usage = common::line_value(&out, "usage:").unwrap();
+    assert!(usage.starts_with("sign") && usage.contains("decrypt"), "{usage}");
+    let keys = hsm.keys_json();
+    let private = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["class"] == "private")
+        .unwrap()
+        .clone();
+    assert_eq!(private["custody"]["extractable"], false);
+    assert_eq!(private["custody"]["sensitive"], true);
+    assert!(private["usage"].as_array().unwrap().contains(&"decrypt".into()));
+    // It signs, and verification by label needs no PIN.
+    let sig = common::signature_hex(&ok(hsm.cmd().args(["--module", module, "sign", "--label", "t", "--data", "x"])));
+    ok(hsm
+        .cmd()
+        .env_remove("HSM_DEMO_PIN")
+        .args(["--module", module, "verify", "--label", "t", "--data", "x", "--sig", &sig]));
+    // Where the token takes the narrow template (plain SoftHSM), the key signs only.
+    let out = hsm.run_ok(&["generate-key", "--label", "narrow"]);
+    assert_eq!(common::line_value(&out, "usage:").as_deref(), Some("sign (as the token set it)"));
+}

@@ -44,6 +44,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     outln!("  id:      {}", hex::encode(&pair.private.id))?;
     outln!("  uri:     {}", pair.private.uri)?;
     outln!("  custody: sensitive, never extractable, generated in the token (read back)")?;
+    outln!("  usage:   {} (as the token set it)", pair.private.usage.join(", "))?;
     out!("{}", String::from_utf8_lossy(&pem))?;
     Ok(())
 }

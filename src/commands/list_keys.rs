@@ -49,6 +49,8 @@ struct KeyJson {
     bits: Option<u64>,
     can_sign: Option<bool>,
     custody: Option<Custody>,
+    /// The usage attributes the token set (sign, verify, decrypt, ...).
+    usage: Vec<&'static str>,
     uri: String,
 }
 
@@ -66,6 +68,7 @@ impl From<&KeyObject> for KeyJson {
             },
             can_sign: k.can_sign,
             custody: k.custody,
+            usage: k.usage.clone(),
             uri: k.uri.clone(),
         }
     }
@@ -111,6 +114,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         if let Some(sign) = k.can_sign {
             row("can sign", if sign { "yes" } else { "no" })?;
         }
+        row("usage", &k.usage.join(", "))?;
         row("uri", &k.uri)?;
     }
     Ok(())

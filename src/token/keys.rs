@@ -11,6 +11,23 @@ use super::object::{
 use super::session::{Session, User};
 use super::TokenError;
 
+/// Whether a C_GenerateKeyPair failure says the token refused the template (rather
+/// than the mechanism or the session).
+fn template_refused(e: &cryptoki::error::Error) -> bool {
+    use cryptoki::error::RvError::*;
+    matches!(
+        super::error::rv_of(e),
+        Some(
+            GeneralError
+                | TemplateInconsistent
+                | TemplateIncomplete
+                | AttributeValueInvalid
+                | AttributeTypeInvalid
+                | AttributeReadOnly
+        )
+    )
+}
+
 /// A freshly generated key pair.
 #[derive(Debug, Clone)]
 pub struct KeyPair {
@@ -165,18 +182,36 @@ impl<R> Session<R> {
                     AttributeType::ModulusBits,
                     AttributeType::Modulus,
                     AttributeType::Sign,
+                    AttributeType::Verify,
+                    AttributeType::Decrypt,
+                    AttributeType::Encrypt,
+                    AttributeType::Unwrap,
+                    AttributeType::Wrap,
+                    AttributeType::Derive,
                 ],
             )
             .map_err(TokenError::pkcs11("read key attributes"))?;
         let (mut label, mut id, mut key_type, mut params, mut sign, mut bits) =
             (String::new(), Vec::new(), None, None, None, None);
+        let mut usage = Vec::new();
         for a in attrs {
             match a {
                 Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
                 Attribute::Id(i) => id = i,
                 Attribute::KeyType(t) => key_type = Some(t),
                 Attribute::EcParams(p) => params = Some(p),
-                Attribute::Sign(s) => sign = Some(s),
+                Attribute::Sign(s) => {
+                    sign = Some(s);
+                    if s {
+                        usage.push("sign");
+                    }
+                }
+                Attribute::Verify(true) => usage.push("verify"),
+                Attribute::Decrypt(true) => usage.push("decrypt"),
+                Attribute::Encrypt(true) => usage.push("encrypt"),
+                Attribute::Unwrap(true) => usage.push("unwrap"),
+                Attribute::Wrap(true) => usage.push("wrap"),
+                Attribute::Derive(true) => usage.push("derive"),
                 Attribute::ModulusBits(b) => bits = Some(u64::from(b)),
                 // A private key carries CKA_MODULUS but often not CKA_MODULUS_BITS
                 // (PKCS#11 v2.40 §2.1.2 gives that one to public keys).
@@ -192,6 +227,7 @@ impl<R> Session<R> {
             label,
             id,
             kind: KeyKind::new(key_type, params.as_deref(), bits),
+            usage,
             can_sign: if private { sign } else { None },
             custody: if private {
                 Some(self.custody(handle)?)
@@ -298,10 +334,42 @@ impl Session<User> {
             public_template.retain(|a| !matches!(a, Attribute::Encrypt(_) | Attribute::Wrap(_)));
             private_template.retain(|a| !matches!(a, Attribute::Decrypt(_) | Attribute::Unwrap(_)));
         }
-        let (public, private) = self
+        let first = self
             .inner
-            .generate_key_pair(&mechanism, &public_template, &private_template)
-            .map_err(TokenError::pkcs11("generate the key pair"))?;
+            .generate_key_pair(&mechanism, &public_template, &private_template);
+        let (public, private) = match first {
+            Ok(pair) => pair,
+            // Some tokens decide the usage attributes themselves and refuse a template
+            // that sets them (tpm2-pkcs11 makes ECC keys sign+decrypt and answers
+            // CKR_GENERAL_ERROR to CKA_DECRYPT false; CloudHSM wants CKA_PRIVATE true on
+            // public keys): ask again with only what custody needs. The usage the token
+            // chose is read back and shown.
+            Err(e) if template_refused(&e) => {
+                let custody_only = |t: &[Attribute]| -> Vec<Attribute> {
+                    t.iter()
+                        .filter(|a| {
+                            !matches!(
+                                a,
+                                Attribute::Encrypt(_)
+                                    | Attribute::Wrap(_)
+                                    | Attribute::Decrypt(_)
+                                    | Attribute::Unwrap(_)
+                                    | Attribute::Derive(_)
+                            ) && !matches!(a, Attribute::Private(false))
+                        })
+                        .cloned()
+                        .collect()
+                };
+                self.inner
+                    .generate_key_pair(
+                        &mechanism,
+                        &custody_only(&public_template),
+                        &custody_only(&private_template),
+                    )
+                    .map_err(TokenError::pkcs11("generate the key pair"))?
+            }
+            Err(e) => return Err(TokenError::pkcs11("generate the key pair")(e)),
+        };
         let described = self.describe_key(private, KeyClass::Private);
         let shortfalls = match &described {
             Ok(key) => key.custody.unwrap_or_default().shortfalls(),

@@ -288,6 +288,8 @@ pub struct KeyObject {
     pub can_sign: Option<bool>,
     /// The custody attributes (private keys only).
     pub custody: Option<Custody>,
+    /// The usage attributes the token reports true (sign, verify, decrypt, ...).
+    pub usage: Vec<&'static str>,
     pub uri: String,
 }
 

@@ -19,6 +19,8 @@
  *                              (CK_EFFECTIVELY_INFINITE)
  *   tpm-nul-padding            as tpm2-pkcs11: CK_TOKEN_INFO's text fields padded with
  *                              NULs instead of blanks
+ *   tpm-template               as tpm2-pkcs11: C_GenerateKeyPair refuses a private key
+ *                              template with CKA_DECRYPT false (CKR_GENERAL_ERROR)
  *   no-hash-rsa                leave the hash-and-sign RSA mechanisms (CKM_SHA*_RSA_PKCS,
  *                              their PSS forms, MD5/SHA1) out, as opencryptoki's soft
  *                              token: only CKM_RSA_PKCS and CKM_RSA_PKCS_PSS remain
@@ -49,6 +51,8 @@ typedef unsigned char CK_BYTE;
 #define IDX_GET_FUNCTION_LIST 3
 #define IDX_GET_TOKEN_INFO 6
 #define IDX_GET_MECHANISM_LIST 7
+#define IDX_GENERATE_KEY_PAIR 59
+#define CKA_DECRYPT 0x105UL
 #define CKF_TOKEN_INITIALIZED 0x400UL
 #define CKR_TOKEN_NOT_INITIALIZED 0x208UL
 #define CKM_EC_EDWARDS_KEY_PAIR_GEN 0x1055UL
@@ -153,6 +157,25 @@ static int hidden(CK_ULONG m) {
     return 0;
 }
 
+struct attribute {
+    CK_ULONG type;
+    void *value;
+    CK_ULONG len;
+};
+typedef CK_RV (*generate_key_pair_fn)(CK_SESSION_HANDLE, void *, struct attribute *, CK_ULONG,
+                                      struct attribute *, CK_ULONG, CK_ULONG *, CK_ULONG *);
+
+static CK_RV w_generate_key_pair(CK_SESSION_HANDLE h, void *mech, struct attribute *pub,
+                                 CK_ULONG npub, struct attribute *priv, CK_ULONG npriv,
+                                 CK_ULONG *hpub, CK_ULONG *hpriv) {
+    if (!strcmp(mode, "tpm-template"))
+        for (CK_ULONG i = 0; i < npriv; i++)
+            if (priv[i].type == CKA_DECRYPT && priv[i].len == 1 && *(CK_BYTE *)priv[i].value == 0)
+                return CKR_GENERAL_ERROR;
+    return ((generate_key_pair_fn)real->f[IDX_GENERATE_KEY_PAIR])(h, mech, pub, npub, priv, npriv,
+                                                                  hpub, hpriv);
+}
+
 static CK_RV w_get_token_info(CK_ULONG slot, struct token_info_head *info) {
     CK_RV rv = ((token_info_fn)real->f[IDX_GET_TOKEN_INFO])(slot, info);
     if (rv != CKR_OK)
@@ -203,6 +226,7 @@ CK_RV C_GetFunctionList(struct function_list **out) {
         ours.f[IDX_LOGOUT] = (void *)w_logout;
         ours.f[IDX_GET_MECHANISM_LIST] = (void *)w_get_mechanism_list;
         ours.f[IDX_GET_TOKEN_INFO] = (void *)w_get_token_info;
+        ours.f[IDX_GENERATE_KEY_PAIR] = (void *)w_generate_key_pair;
     }
     *out = &ours;
     return CKR_OK;
