@@ -301,3 +301,71 @@ pub fn recombine(dir: &Path, indexes: &[u8]) -> String {
     let secret = blahaj::Sharks(3).recover(&shares).unwrap();
     String::from_utf8(secret).unwrap()
 }
+
+/// kryoptic's module: `HSM_DEMO_TEST_KRYOPTIC`, else the one scripts/setup.sh builds.
+pub fn kryoptic_module() -> PathBuf {
+    let path = std::env::var_os("HSM_DEMO_TEST_KRYOPTIC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/kryoptic/libkryoptic_pkcs11.so"));
+    assert!(
+        path.is_file(),
+        "{} is missing: scripts/setup.sh builds kryoptic",
+        path.display()
+    );
+    path
+}
+
+/// kryoptic's PINs must be at least 8 characters.
+pub const KRY_SO_PIN: &str = "kry-so-pin-1";
+pub const KRY_USER_PIN: &str = "kry-user-pin-1";
+
+/// A kryoptic token store in a TempDir: two sqlite slots in its own KRYOPTIC_CONF,
+/// the first initialized by hsm-demo as "kry".
+pub struct Kryoptic {
+    pub dir: TempDir,
+    pub conf: PathBuf,
+}
+
+impl Kryoptic {
+    pub fn new() -> Self {
+        let kry = Self::empty();
+        ok(kry.cmd().env("HSM_DEMO_SO_PIN", KRY_SO_PIN).args(["init-token", "--label", "kry"]));
+        kry
+    }
+
+    pub fn empty() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conf = dir.path().join("kryoptic.toml");
+        let slot = |n: u32| {
+            format!(
+                "[[slots]]\nslot = {n}\ndbtype = \"sqlite\"\ndbargs = \"{}\"\n",
+                dir.path().join(format!("token{n}.sql")).display()
+            )
+        };
+        std::fs::write(&conf, format!("{}\n{}", slot(1), slot(2))).unwrap();
+        Kryoptic { dir, conf }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Any program with a clean environment and this store's KRYOPTIC_CONF.
+    pub fn tool(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("HOME", self.dir.path())
+            .env("KRYOPTIC_CONF", &self.conf)
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    /// hsm-demo on kryoptic, with the user PIN.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = self.tool(env!("CARGO_BIN_EXE_hsm-demo"));
+        cmd.env("HSM_DEMO_MODULE", kryoptic_module())
+            .env("HSM_DEMO_PIN", KRY_USER_PIN);
+        cmd
+    }
+}

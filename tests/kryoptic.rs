@@ -1,0 +1,85 @@
+//! The same binary on kryoptic (the pkcs11-provider authors' Rust soft token), by
+//! module path only: the core sequence of issue 12 on a token store the test makes.
+
+mod common;
+
+use common::{fails_with, ok, Kryoptic, KRY_SO_PIN, KRY_USER_PIN};
+
+#[test]
+fn list_slots_shows_the_token_and_the_uninitialized_slot_with_its_error() {
+    let kry = Kryoptic::new();
+    let text = ok(kry.cmd().arg("list-slots"));
+    assert!(text.contains("(Kryoptic, Kryoptic PKCS11 Module"), "{text}");
+    assert!(text.contains("label:        kry"), "{text}");
+    assert!(text.contains("CKR_TOKEN_NOT_INITIALIZED (0x208, PKCS#11 3.x)"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&ok(kry.cmd().args(["list-slots", "--json"]))).unwrap();
+    let token = v["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["token"]["initialized"] == true)
+        .unwrap()["token"]
+        .clone();
+    assert_eq!(token["label"], "kry");
+    assert_eq!(token["can_generate_ec"], true);
+    let algorithms: Vec<&str> = token["algorithms"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert!(algorithms.contains(&"ec-p256") && algorithms.contains(&"rsa-2048"), "{algorithms:?}");
+    assert!(!algorithms.contains(&"ed25519"), "the minimal build has no EdDSA: {algorithms:?}");
+}
+
+#[test]
+fn keys_sign_and_verify_on_kryoptic_and_openssl_agrees() {
+    let kry = Kryoptic::new();
+    for (label, algo, flag) in [("ec", "ec-p256", "-sha256"), ("p384", "ec-p384", "-sha384"), ("rsa", "rsa-2048", "-sha256")] {
+        let out = ok(kry.cmd().args(["generate-key", "--label", label, "--algo", algo]));
+        assert!(out.contains("custody: sensitive, never extractable"), "{out}");
+        let pem = format!("{label}.pem");
+        ok(kry.cmd().args(["export-pubkey", "--label", label, "--out", &pem]));
+        std::fs::write(kry.path("data"), "on kryoptic").unwrap();
+        let sig_hex = common::signature_hex(&ok(kry.cmd().args(["sign", "--label", label, "--in", "data"])));
+        std::fs::write(kry.path("sig"), hex::decode(&sig_hex).unwrap()).unwrap();
+        let verified = ok(kry.tool("openssl").args(["dgst", flag, "-verify", &pem, "-signature", "sig", "data"]));
+        assert_eq!(verified.trim(), "Verified OK", "{algo}");
+        ok(kry.cmd().args(["verify", "--label", label, "--in", "data", "--sig", &sig_hex]));
+        kry.cmd()
+            .args(["verify", "--label", label, "--data", "tampered", "--sig", &sig_hex])
+            .assert()
+            .code(1);
+    }
+    let keys: serde_json::Value = serde_json::from_str(&ok(kry.cmd().args(["list-keys", "--json"]))).unwrap();
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 6);
+    let line = fails_with(kry.cmd().args(["generate-key", "--label", "e", "--algo", "ed25519"]), 3);
+    assert!(line.contains("lacks CKM_EC_EDWARDS_KEY_PAIR_GEN"), "{line}");
+}
+
+#[test]
+fn ceremonies_with_and_without_a_quorum_and_the_quorum_resets_the_user_pin() {
+    let kry = Kryoptic::new();
+    let out = ok(kry.cmd().env("HSM_DEMO_SO_PIN", KRY_SO_PIN).args(["key-ceremony", "--no-quorum", "--out", "plain", "--label", "root-a"]));
+    assert!(out.contains("[Step 4] Ceremony complete."), "{out}");
+    // ulMaxPinLen is 0 on kryoptic (no limit): the quorum secret is the full 32 bytes.
+    let out = ok(kry.cmd().env("HSM_DEMO_SO_PIN", KRY_SO_PIN).args(["key-ceremony", "--out", "c", "--label", "root-b"]));
+    assert!(out.contains("a fresh 32-byte secret"), "{out}");
+    assert!(out.contains("final check: a fresh process found the old SO PIN refused"), "{out}");
+    ok(kry.cmd().args(["verify-ceremony", "c"]));
+    ok(kry.tool("openssl").args(["verify", "-CAfile", "c/root-ca.pem", "c/root-ca.pem"]));
+    // The old SO PIN no longer works; three shares set a new user PIN.
+    let line = fails_with(
+        kry.cmd().env("HSM_DEMO_SO_PIN", KRY_SO_PIN).args(["key-ceremony", "--out", "again", "--label", "root-c"]),
+        3,
+    );
+    assert!(line.contains("SO PIN incorrect"), "{line}");
+    ok(kry.cmd().env("HSM_DEMO_NEW_PIN", "kry-new-user-pin").args([
+        "quorum-reset-pin",
+        "--share",
+        "c/share-1-of-5.json",
+        "--share",
+        "c/share-3-of-5.json",
+        "--share",
+        "c/share-5-of-5.json",
+    ]));
+    fails_with(kry.cmd().arg("list-keys"), 3);
+    let keys = ok(kry.cmd().env("HSM_DEMO_PIN", "kry-new-user-pin").arg("list-keys"));
+    assert!(keys.contains("root-b"), "{keys}");
+    assert_ne!(KRY_USER_PIN, "kry-new-user-pin");
+}
