@@ -302,14 +302,14 @@ pub fn recombine(dir: &Path, indexes: &[u8]) -> String {
     String::from_utf8(secret).unwrap()
 }
 
-/// kryoptic's module: `HSM_DEMO_TEST_KRYOPTIC`, else the one scripts/setup.sh builds.
+/// kryoptic's module: `HSM_DEMO_TEST_KRYOPTIC`, else the one scripts/build-kryoptic.sh builds.
 pub fn kryoptic_module() -> PathBuf {
     let path = std::env::var_os("HSM_DEMO_TEST_KRYOPTIC")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/kryoptic/libkryoptic_pkcs11.so"));
     assert!(
         path.is_file(),
-        "{} is missing: scripts/setup.sh builds kryoptic",
+        "{} is missing: scripts/build-kryoptic.sh builds kryoptic",
         path.display()
     );
     path
