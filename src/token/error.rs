@@ -32,19 +32,22 @@ pub enum TokenError {
     #[error("no initialized token in {module}{hint}")]
     NoToken { module: String, hint: String },
 
-    #[error("{count} initialized tokens in the module ({list}); choose one with --token LABEL, --serial SERIAL or --token 'pkcs11:token=...'")]
-    AmbiguousToken { count: usize, list: String },
+    #[error("{count} initialized tokens in the module ({list}); choose one with {how}")]
+    AmbiguousToken {
+        count: usize,
+        list: String,
+        how: String,
+    },
 
     #[error("no initialized token matches {selector} (present: {present})")]
     TokenNotFound { selector: String, present: String },
 
-    #[error(
-        "{selector} matches {count} tokens ({list}): labels are not unique, select by --serial"
-    )]
+    #[error("{selector} matches {count} tokens ({list}): {how}")]
     AmbiguousSelector {
         selector: String,
         count: usize,
         list: String,
+        how: String,
     },
 
     #[error(

@@ -109,6 +109,13 @@ impl TokenSelector {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        // Some modules report one serial for every token (tpm2-pkcs11: 0000000000000000):
+        // then --serial cannot tell them apart, and the message must not suggest it.
+        let serials_unique = |ts: &[&TokenRef]| {
+            let mut s: Vec<&str> = ts.iter().map(|t| t.serial.as_str()).collect();
+            s.sort_unstable();
+            s.windows(2).all(|w| w[0] != w[1])
+        };
         let all: Vec<&TokenRef> = tokens.iter().collect();
         if self.is_empty() {
             return match all.as_slice() {
@@ -120,6 +127,11 @@ impl TokenSelector {
                 many => Err(TokenError::AmbiguousToken {
                     count: many.len(),
                     list: list(many),
+                    how: if serials_unique(many) {
+                        "--token LABEL, --serial SERIAL or --token 'pkcs11:token=...'".into()
+                    } else {
+                        "--token LABEL or --token 'pkcs11:token=...;model=...;manufacturer=...' (their serials are not unique)".into()
+                    },
                 }),
             };
         }
@@ -138,7 +150,51 @@ impl TokenSelector {
                 selector: self.describe(),
                 count: many.len(),
                 list: list(many),
+                how: if serials_unique(many) {
+                    "labels are not unique, select by --serial".into()
+                } else if many.iter().all(|t| t.label == many[0].label) {
+                    "they share label and serial (some modules report one serial for every token); give model or manufacturer in a --token URI, or relabel one of them".into()
+                } else {
+                    "their serials are not unique (some modules report one serial for every token): select by --token LABEL".into()
+                },
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(slot: u64, label: &str, serial: &str) -> TokenRef {
+        TokenRef {
+            slot: Slot::try_from(slot).unwrap(),
+            label: label.into(),
+            serial: serial.into(),
+            manufacturer: "m".into(),
+            model: "v".into(),
+        }
+    }
+
+    #[test]
+    fn ambiguity_messages_suggest_only_what_tells_tokens_apart() {
+        let empty = TokenSelector::default();
+        let unique = vec![token(1, "a", "s1"), token(2, "b", "s2")];
+        let err = empty.select(unique, "mod", "").unwrap_err().to_string();
+        assert!(err.contains("--serial SERIAL"), "{err}");
+        let same_serial = vec![token(1, "a", "0000"), token(2, "b", "0000")];
+        let err = empty.select(same_serial.clone(), "mod", "").unwrap_err().to_string();
+        assert!(!err.contains("--serial") && err.contains("serials are not unique"), "{err}");
+        let by_label = TokenSelector {
+            label: Some("a".into()),
+            ..Default::default()
+        };
+        let twins = vec![token(1, "a", "0000"), token(2, "a", "0000")];
+        let err = by_label.select(twins, "mod", "").unwrap_err().to_string();
+        assert!(err.contains("share label and serial") && !err.contains("by --serial"), "{err}");
+        let dup_labels = vec![token(1, "a", "s1"), token(2, "a", "s2")];
+        let err = by_label.select(dup_labels, "mod", "").unwrap_err().to_string();
+        assert!(err.contains("select by --serial"), "{err}");
+        assert_eq!(by_label.select(same_serial, "mod", "").unwrap().label, "a");
     }
 }
