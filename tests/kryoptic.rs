@@ -13,13 +13,7 @@ fn list_slots_shows_the_token_and_the_uninitialized_slot_with_its_error() {
     assert!(text.contains("label:        kry"), "{text}");
     assert!(text.contains("CKR_TOKEN_NOT_INITIALIZED (0x208, PKCS#11 3.x)"), "{text}");
     let v: serde_json::Value = serde_json::from_str(&ok(kry.cmd().args(["list-slots", "--json"]))).unwrap();
-    let token = v["slots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["token"]["initialized"] == true)
-        .unwrap()["token"]
-        .clone();
+    let token = common::initialized_token(&v);
     assert_eq!(token["label"], "kry");
     assert_eq!(token["can_generate_ec"], true);
     let algorithms: Vec<&str> = token["algorithms"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();

@@ -71,13 +71,7 @@ fn nul_padded_token_strings_never_reach_text_json_or_uris() {
     let json = ok(hsm.cmd().args(["--module", module, "list-slots", "--json"]));
     assert!(!json.contains("\\u0000"), "{json}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let token = v["slots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["token"]["initialized"] == true)
-        .unwrap()["token"]
-        .clone();
+    let token = common::initialized_token(&v);
     assert_eq!(token["label"], "test-hsm");
     assert_eq!(token["model"], "SoftHSM v2");
     let uri = token["uri"].as_str().unwrap();

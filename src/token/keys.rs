@@ -107,23 +107,26 @@ impl<R> Session<R> {
     /// both on import: opencryptoki issue #634; pkcs11-provider issue #478 reads all
     /// encodings). Both are accepted here.
     pub fn ec_point(&self, public: ObjectHandle) -> Result<Vec<u8>, TokenError> {
-        let attrs = self
-            .inner
-            .get_attributes(public, &[AttributeType::EcPoint])
-            .map_err(TokenError::pkcs11("read the public key (CKA_EC_POINT)"))?;
-        let raw = attrs
-            .into_iter()
-            .find_map(|a| match a {
-                Attribute::EcPoint(p) => Some(p),
-                _ => None,
-            })
-            .ok_or_else(|| TokenError::Malformed("public key has no CKA_EC_POINT".into()))?;
+        let raw = self.raw_ec_point(public)?;
         unwrap_ec_point(&raw).ok_or_else(|| {
             TokenError::Malformed(format!(
                 "CKA_EC_POINT is neither a point nor a DER OCTET STRING: {}",
                 hex::encode(&raw)
             ))
         })
+    }
+
+    /// CKA_EC_POINT as the token returns it.
+    fn raw_ec_point(&self, public: ObjectHandle) -> Result<Vec<u8>, TokenError> {
+        self.inner
+            .get_attributes(public, &[AttributeType::EcPoint])
+            .map_err(TokenError::pkcs11("read the public key (CKA_EC_POINT)"))?
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::EcPoint(p) => Some(p),
+                _ => None,
+            })
+            .ok_or_else(|| TokenError::Malformed("public key has no CKA_EC_POINT".into()))
     }
 
     /// CKA_MODULUS and CKA_PUBLIC_EXPONENT of an RSA public key object.
@@ -148,18 +151,7 @@ impl<R> Session<R> {
     /// SoftHSM returns, PKCS#11 3.0's text) or the raw bytes (PKCS#11 3.1;
     /// pkcs11-provider issue #478 reads both).
     pub fn ed25519_point(&self, public: ObjectHandle) -> Result<Vec<u8>, TokenError> {
-        let attrs = self
-            .inner
-            .get_attributes(public, &[AttributeType::EcPoint])
-            .map_err(TokenError::pkcs11("read the public key (CKA_EC_POINT)"))?;
-        let raw = attrs
-            .into_iter()
-            .find_map(|a| match a {
-                Attribute::EcPoint(p) => Some(p),
-                _ => None,
-            })
-            .ok_or_else(|| TokenError::Malformed("public key has no CKA_EC_POINT".into()))?;
-        match raw.as_slice() {
+        match self.raw_ec_point(public)?.as_slice() {
             [0x04, 0x20, rest @ ..] if rest.len() == 32 => Ok(rest.to_vec()),
             raw if raw.len() == 32 => Ok(raw.to_vec()),
             other => Err(TokenError::Malformed(format!(

@@ -369,3 +369,14 @@ impl Kryoptic {
         cmd
     }
 }
+
+/// The first initialized token of `list-slots --json`.
+pub fn initialized_token(listing: &serde_json::Value) -> serde_json::Value {
+    listing["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .find(|s| s["token"]["initialized"] == true)
+        .expect("an initialized token")["token"]
+        .clone()
+}
