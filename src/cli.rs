@@ -12,7 +12,8 @@ use crate::settings::GlobalArgs;
 
 const AFTER_HELP: &str = "\
 PINs are never taken from the command line. The user PIN comes from --pin-file FILE,
-else HSM_DEMO_PIN, else a prompt when stdin is a terminal; the SO PIN likewise from
+else HSM_DEMO_PIN, else a prompt when stdin is a terminal (after a ceremony with
+--activation-quorum: from the custodians' --pin-share FILE); the SO PIN likewise from
 --so-pin-file, HSM_DEMO_SO_PIN or a prompt.
 
 With no --module and no SOFTHSM2_CONF, hsm-demo uses its own SoftHSM2 token store in
