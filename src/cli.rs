@@ -19,7 +19,7 @@ else HSM_DEMO_PIN, else a prompt when stdin is a terminal (after a ceremony with
 With no --module and no SOFTHSM2_CONF, hsm-demo uses its own SoftHSM2 token store in
 $XDG_DATA_HOME/hsm-demo (default ~/.local/share/hsm-demo), created on first use.
 
-Exit codes: 0 success, 1 signature verification failed, 2 usage or input error,
+Exit codes: 0 success, 1 a signature or ceremony evidence did not verify, 2 usage or input error,
 3 module/token/PIN error, 4 anything else.";
 
 /// Key custody with a PKCS#11 token: keys are generated and kept in the token
