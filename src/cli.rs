@@ -43,7 +43,8 @@ pub enum Command {
     /// Initialize a token in a free slot (C_InitToken) and set its user PIN
     InitToken(init_token::Args),
 
-    /// Generate an ECDSA P-256 key pair inside the token (sensitive, never extractable)
+    /// Generate a key pair inside the token (sensitive, never extractable): ECDSA P-256 by
+    /// default, --algo for P-384, P-521, RSA or Ed25519
     GenerateKey(generate_key::Args),
 
     /// List the token's keys with their custody attributes and PKCS#11 URIs
@@ -53,9 +54,9 @@ pub enum Command {
     /// completed ceremony directory unless --force)
     DeleteKey(delete_key::Args),
 
-    /// Sign data: SHA-256 on the host, ECDSA in the token, through OpenSSL's EVP API and
-    /// the pkcs11-provider. Prints "Signature: <hex>" (DER ECDSA-Sig-Value by default,
-    /// what `openssl dgst -verify` accepts)
+    /// Sign data with the token's private key through OpenSSL's EVP API and the
+    /// pkcs11-provider (the scheme follows the key: ECDSA, RSA PKCS#1 v1.5 or PSS, Ed25519).
+    /// Prints "Signature: <hex>" in the form `openssl dgst -verify` accepts
     Sign(sign::Args),
 
     /// Verify a signature with the token's public key (no PIN, no private-key access),
@@ -66,7 +67,7 @@ pub enum Command {
     /// Print a key's public key as PEM SubjectPublicKeyInfo (no PIN needed)
     ExportPubkey(export_pubkey::Args),
 
-    /// Offline-root key ceremony: a P-256 key generated in the token, a root CA
+    /// Offline-root key ceremony: a key generated in the token (P-256 unless --algo), a root CA
     /// certificate built by OpenSSL from an OpenSSL config and signed in the token,
     /// custody proven, the SO PIN put under a real M-of-N quorum, and a transcript
     /// signed by the new root key. Outputs go to --out atomically, never overwritten
