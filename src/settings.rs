@@ -170,9 +170,14 @@ impl Settings {
     }
 
     /// hsm-demo's own SoftHSM2 store is used when no module and no SOFTHSM2_CONF are
-    /// given; its config path (which may not exist yet).
+    /// given.
+    fn uses_embedded_store(&self) -> bool {
+        self.default_module && self.softhsm_conf_env.is_none()
+    }
+
+    /// The embedded store's config path (which may not exist yet), when it is in use.
     pub fn embedded_conf(&self) -> Option<PathBuf> {
-        if self.default_module && self.softhsm_conf_env.is_none() {
+        if self.uses_embedded_store() {
             self.data_dir.as_ref().map(|d| d.join("softhsm2.conf"))
         } else {
             None
@@ -187,7 +192,7 @@ impl Settings {
     /// Which module to load. Fails only when the embedded store is needed and neither
     /// XDG_DATA_HOME nor HOME says where it goes.
     pub fn module(&self) -> Result<ModuleSpec, String> {
-        let embedded = self.default_module && self.softhsm_conf_env.is_none();
+        let embedded = self.uses_embedded_store();
         if embedded && self.data_dir.is_none() {
             return Err(
                 "neither XDG_DATA_HOME nor HOME is set: cannot place the embedded SoftHSM2 token store; set HOME, SOFTHSM2_CONF or --module".into(),
