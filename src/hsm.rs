@@ -20,7 +20,7 @@ use cryptoki::mechanism::MechanismType;
 use cryptoki::object::ObjectHandle;
 
 use crate::token::{
-    Curve, KeyKind, KeyObject, KeySelector, Module, Session, TokenError, TokenRef, User,
+    KeyKind, KeyObject, KeySelector, Module, Session, TokenError, TokenRef, User,
 };
 
 /// An in-memory key of the same kind as `kind`, for comparisons and trials.
@@ -73,6 +73,8 @@ pub struct Hsm {
     /// The pkcs11-provider's .so, loaded on the first key that needs it.
     provider_path: PathBuf,
     provider: OnceCell<Provider>,
+    /// The token's mechanism list, read once (C_GetMechanismList) on first use.
+    mechanisms: OnceCell<Vec<MechanismType>>,
     /// Held for as long as the context lives, after everything above is dropped.
     _lock: StoreLock,
 }
@@ -107,6 +109,7 @@ impl Hsm {
             pin,
             provider_path,
             provider: OnceCell::new(),
+            mechanisms: OnceCell::new(),
             _lock: lock,
         })
     }
@@ -136,6 +139,15 @@ impl Hsm {
     pub fn set_user_pin(&self, new: &[u8]) -> Result<(), TokenError> {
         let new = AuthPin::from(String::from_utf8_lossy(new).as_ref());
         self.session.set_user_pin(&self.pin, &new)
+    }
+
+    /// The token's mechanism list (read from the token on the first call).
+    pub fn mechanisms(&self) -> Result<&[MechanismType], TokenError> {
+        if let Some(m) = self.mechanisms.get() {
+            return Ok(m);
+        }
+        let read = self.module.mechanisms(self.token())?;
+        Ok(self.mechanisms.get_or_init(|| read))
     }
 
     /// Another session on the same login (PKCS#11 login state is per application),
@@ -175,7 +187,7 @@ impl Hsm {
         };
         let private = provider.private_key(&object.uri, &self.pin)?;
         Ok(SigningKey {
-            mechanisms: self.module.mechanisms(self.token())?,
+            mechanisms: self.mechanisms()?.to_vec(),
             object,
             private,
             public,
@@ -186,18 +198,14 @@ impl Hsm {
     /// Refuses, creating nothing, an algorithm whose key generation mechanism the token
     /// does not list.
     pub fn require_keygen(&self, algo: crate::token::Algorithm) -> Result<(), TokenError> {
-        let (mechanism, name) = match algo.kind() {
-            KeyKind::Ec(_) => (MechanismType::ECC_KEY_PAIR_GEN, "CKM_EC_KEY_PAIR_GEN"),
-            KeyKind::Rsa(_) => (MechanismType::RSA_PKCS_KEY_PAIR_GEN, "CKM_RSA_PKCS_KEY_PAIR_GEN"),
-            _ => (MechanismType::ECC_EDWARDS_KEY_PAIR_GEN, "CKM_EC_EDWARDS_KEY_PAIR_GEN"),
-        };
-        if self.module.mechanisms(self.token())?.contains(&mechanism) {
+        let needed = algo.mechanisms();
+        if needed.can_generate(self.mechanisms()?) {
             return Ok(());
         }
         Err(TokenError::Incapable {
             token: self.token().label.clone(),
             what: "generate this key",
-            missing: name.into(),
+            missing: needed.keygen.1.into(),
         })
     }
 
@@ -211,33 +219,20 @@ impl Hsm {
         if object.can_sign != Some(true) {
             return Err(refuse("CKA_SIGN is false".into()).into());
         }
-        let needed: &[(MechanismType, &str)] = match object.kind {
-            KeyKind::Ec(Some(Curve::P256 | Curve::P384 | Curve::P521)) => &[
-                (MechanismType::ECDSA, "CKM_ECDSA"),
-                (MechanismType::ECDSA_SHA256, "CKM_ECDSA_SHA256"),
-            ],
-            KeyKind::Rsa(_) => &[
-                (MechanismType::RSA_PKCS, "CKM_RSA_PKCS"),
-                (MechanismType::SHA256_RSA_PKCS, "CKM_SHA256_RSA_PKCS"),
-            ],
-            KeyKind::EdDsa => &[(MechanismType::EDDSA, "CKM_EDDSA")],
-            _ => {
-                let size = object.kind.size_name().unwrap_or_default();
-                let what = format!("{} {size}", object.kind.type_name());
-                return Err(refuse(format!(
-                    "it is {}; hsm-demo signs with ECDSA (P-256, P-384, P-521), RSA and Ed25519",
-                    what.trim_end()
-                ))
-                .into());
-            }
+        let Some(needed) = object.kind.signing_mechanisms() else {
+            let size = object.kind.size_name().unwrap_or_default();
+            let what = format!("{} {size}", object.kind.type_name());
+            return Err(refuse(format!(
+                "it is {}; hsm-demo signs with ECDSA (P-256, P-384, P-521), RSA and Ed25519",
+                what.trim_end()
+            ))
+            .into());
         };
-        let have = self.module.mechanisms(self.token())?;
-        if !needed.iter().any(|(m, _)| have.contains(m)) {
-            let names: Vec<&str> = needed.iter().map(|(_, n)| *n).collect();
+        if !needed.can_sign(self.mechanisms()?) {
             return Err(TokenError::Incapable {
                 token: self.token().label.clone(),
                 what: "sign with this key",
-                missing: names.join(" or "),
+                missing: needed.sign_names(),
             }
             .into());
         }

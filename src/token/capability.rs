@@ -4,7 +4,7 @@
 
 use cryptoki::mechanism::MechanismType;
 
-use super::object::{Algorithm, KeyKind};
+use super::object::{Algorithm, Curve, KeyKind};
 use super::{Module, TokenError, TokenRef};
 
 /// What a token offers for a ceremony.
@@ -12,10 +12,86 @@ pub struct Capabilities {
     /// The mechanisms a ceremony uses that the token has.
     pub mechanisms: Vec<String>,
     /// What the ceremony needs that the token lacks.
-    pub missing: Vec<&'static str>,
+    pub missing: Vec<String>,
     pub min_pin: usize,
     /// ulMaxPinLen; 0 is CK_EFFECTIVELY_INFINITE.
     pub max_pin: usize,
+}
+
+/// The mechanisms hsm-demo uses for one family of keys: how the token generates a key
+/// pair, and the signing mechanisms of which it needs one.
+pub struct Mechanisms {
+    pub keygen: (MechanismType, &'static str),
+    pub sign: &'static [(MechanismType, &'static str)],
+    /// What the two are for, in a list of what a token lacks.
+    keygen_purpose: &'static str,
+    sign_purpose: &'static str,
+}
+
+const EC: Mechanisms = Mechanisms {
+    keygen: (MechanismType::ECC_KEY_PAIR_GEN, "CKM_EC_KEY_PAIR_GEN"),
+    sign: &[
+        (MechanismType::ECDSA, "CKM_ECDSA"),
+        (MechanismType::ECDSA_SHA256, "CKM_ECDSA_SHA256"),
+    ],
+    keygen_purpose: "EC key generation",
+    sign_purpose: "ECDSA signing",
+};
+
+const RSA: Mechanisms = Mechanisms {
+    keygen: (MechanismType::RSA_PKCS_KEY_PAIR_GEN, "CKM_RSA_PKCS_KEY_PAIR_GEN"),
+    sign: &[
+        (MechanismType::RSA_PKCS, "CKM_RSA_PKCS"),
+        (MechanismType::SHA256_RSA_PKCS, "CKM_SHA256_RSA_PKCS"),
+    ],
+    keygen_purpose: "RSA key generation",
+    sign_purpose: "RSA signing",
+};
+
+const EDWARDS: Mechanisms = Mechanisms {
+    keygen: (MechanismType::ECC_EDWARDS_KEY_PAIR_GEN, "CKM_EC_EDWARDS_KEY_PAIR_GEN"),
+    sign: &[(MechanismType::EDDSA, "CKM_EDDSA")],
+    keygen_purpose: "Edwards key generation",
+    sign_purpose: "EdDSA signing",
+};
+
+impl Mechanisms {
+    pub fn can_generate(&self, have: &[MechanismType]) -> bool {
+        have.contains(&self.keygen.0)
+    }
+
+    pub fn can_sign(&self, have: &[MechanismType]) -> bool {
+        self.sign.iter().any(|(m, _)| have.contains(m))
+    }
+
+    /// "CKM_ECDSA or CKM_ECDSA_SHA256".
+    pub fn sign_names(&self) -> String {
+        let names: Vec<&str> = self.sign.iter().map(|(_, n)| *n).collect();
+        names.join(" or ")
+    }
+}
+
+impl Algorithm {
+    pub fn mechanisms(self) -> &'static Mechanisms {
+        match self {
+            Algorithm::EcP256 | Algorithm::EcP384 | Algorithm::EcP521 => &EC,
+            Algorithm::Rsa2048 | Algorithm::Rsa3072 | Algorithm::Rsa4096 => &RSA,
+            Algorithm::Ed25519 => &EDWARDS,
+        }
+    }
+}
+
+impl KeyKind {
+    /// The mechanisms to sign with a key of this kind; None for a kind hsm-demo does
+    /// not sign with (an EC key on another curve, DSA, an Edwards key not Ed25519).
+    pub fn signing_mechanisms(&self) -> Option<&'static Mechanisms> {
+        match self {
+            KeyKind::Ec(Some(Curve::P256 | Curve::P384 | Curve::P521)) => Some(&EC),
+            KeyKind::Rsa(_) => Some(&RSA),
+            KeyKind::EdDsa => Some(&EDWARDS),
+            _ => None,
+        }
+    }
 }
 
 impl Module {
@@ -31,18 +107,16 @@ impl Module {
             .map(|i| (i.min_key_size() as u64, i.max_key_size() as u64));
         Ok(Algorithm::ALL
             .into_iter()
-            .filter(|a| match a.kind() {
-                KeyKind::Ec(_) => {
-                    have.contains(&MechanismType::ECC_KEY_PAIR_GEN)
-                        && (have.contains(&MechanismType::ECDSA) || have.contains(&MechanismType::ECDSA_SHA256))
-                }
-                KeyKind::Rsa(bits) => {
-                    let bits = bits.unwrap_or(2048);
-                    have.contains(&MechanismType::RSA_PKCS_KEY_PAIR_GEN)
-                        && (have.contains(&MechanismType::RSA_PKCS) || have.contains(&MechanismType::SHA256_RSA_PKCS))
-                        && rsa_range.is_none_or(|(min, max)| (min..=max).contains(&bits))
-                }
-                _ => have.contains(&MechanismType::ECC_EDWARDS_KEY_PAIR_GEN) && have.contains(&MechanismType::EDDSA),
+            .filter(|a| {
+                let m = a.mechanisms();
+                let size_ok = match a.kind() {
+                    KeyKind::Rsa(bits) => {
+                        let bits = bits.unwrap_or(2048);
+                        rsa_range.is_none_or(|(min, max)| (min..=max).contains(&bits))
+                    }
+                    _ => true,
+                };
+                m.can_generate(&have) && m.can_sign(&have) && size_ok
             })
             .collect())
     }
@@ -63,33 +137,16 @@ impl Module {
     ) -> Result<Capabilities, TokenError> {
         let info = self.token_info(token.slot)?;
         let mechanisms = self.mechanisms(token)?;
-        let has = |m: &MechanismType| mechanisms.contains(m);
         let mut missing = Vec::new();
-        let (keygen, sign, what): (MechanismType, &[MechanismType], [&'static str; 2]) = match algo.kind() {
-            KeyKind::Ec(_) => (
-                MechanismType::ECC_KEY_PAIR_GEN,
-                &[MechanismType::ECDSA, MechanismType::ECDSA_SHA256],
-                ["CKM_EC_KEY_PAIR_GEN (EC key generation)", "CKM_ECDSA or CKM_ECDSA_SHA256 (ECDSA signing)"],
-            ),
-            KeyKind::Rsa(_) => (
-                MechanismType::RSA_PKCS_KEY_PAIR_GEN,
-                &[MechanismType::RSA_PKCS, MechanismType::SHA256_RSA_PKCS],
-                ["CKM_RSA_PKCS_KEY_PAIR_GEN (RSA key generation)", "CKM_RSA_PKCS or CKM_SHA256_RSA_PKCS (RSA signing)"],
-            ),
-            _ => (
-                MechanismType::ECC_EDWARDS_KEY_PAIR_GEN,
-                &[MechanismType::EDDSA],
-                ["CKM_EC_EDWARDS_KEY_PAIR_GEN (Edwards key generation)", "CKM_EDDSA (EdDSA signing)"],
-            ),
-        };
-        if !has(&keygen) {
-            missing.push(what[0]);
+        let m = algo.mechanisms();
+        if !m.can_generate(&mechanisms) {
+            missing.push(format!("{} ({})", m.keygen.1, m.keygen_purpose));
         }
-        if !sign.iter().any(has) {
-            missing.push(what[1]);
+        if !m.can_sign(&mechanisms) {
+            missing.push(format!("{} ({})", m.sign_names(), m.sign_purpose));
         }
         if !info.rng() {
-            missing.push("CKF_RNG (a random number generator)");
+            missing.push("CKF_RNG (a random number generator)".into());
         }
         Ok(Capabilities {
             mechanisms: mechanisms

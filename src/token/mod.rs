@@ -14,7 +14,7 @@ mod uri;
 
 pub use error::{ErrorKind, TokenError};
 pub use keys::KeyPair;
-pub use object::{Algorithm, Curve, Custody, KeyKind, KeyObject, KeySelector};
+pub use object::{Algorithm, Custody, KeyKind, KeyObject, KeySelector};
 pub use capability::Capabilities;
 pub use module::{Module, ModuleSpec, SlotEntry, TokenState};
 pub use select::{TokenRef, TokenSelector};
