@@ -199,13 +199,10 @@ fn set_child(settings: &Settings) -> ChildResult {
         .login_so(&token, &old)
         .map_err(|e| unchanged(e.into()))?;
     if let Err(e) = so.set_so_pin(&old, &new) {
-        // The token refused the PINs themselves: nothing changed. Anything else (a
-        // device or connection error) does not say whether the change was applied.
-        let code = match e {
-            TokenError::PinIncorrect { .. }
-            | TokenError::PinInvalid { .. }
-            | TokenError::PinLocked { .. } => status::UNCHANGED,
-            _ => status::UNKNOWN,
+        let code = if e.pin_refused() {
+            status::UNCHANGED
+        } else {
+            status::UNKNOWN
         };
         return Err((code, e.into()));
     }

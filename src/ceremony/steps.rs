@@ -14,7 +14,7 @@ use crate::hsm::{public_key_of, Hsm, SigningKey};
 use crate::output::OutputDir;
 use crate::settings::Settings;
 use crate::quorum::{self, Binding, Purpose, Quorum, ShareFile};
-use crate::token::{Algorithm, Custody, KeyKind, KeyPair, TokenError};
+use crate::token::{Algorithm, Custody, KeyKind, KeyPair};
 
 use super::so_step::{self, Outcome};
 
@@ -195,12 +195,7 @@ pub fn set_so_pin<'a>(
 pub fn set_user_pin(hsm: &Hsm) -> impl FnOnce(&[u8]) -> Outcome + '_ {
     move |new| match hsm.set_user_pin(new) {
         Ok(()) => Outcome::Changed,
-        Err(
-            e @ (TokenError::PinIncorrect { .. }
-            | TokenError::PinInvalid { .. }
-            | TokenError::PinLocked { .. }
-            | TokenError::PinLength { .. }),
-        ) => Outcome::Unchanged(e.to_string()),
+        Err(e) if e.pin_refused() => Outcome::Unchanged(e.to_string()),
         Err(e) => Outcome::ChangedOrUnknown(e.to_string()),
     }
 }

@@ -127,6 +127,19 @@ impl TokenError {
         move |err| TokenError::Pkcs11 { op, err }
     }
 
+    /// Whether a PIN change failed on the PINs themselves (the token refused them, or
+    /// hsm-demo did before sending them), so that the PIN in force is the old one. Any
+    /// other failure of C_SetPIN (a device or connection error) does not say.
+    pub fn pin_refused(&self) -> bool {
+        matches!(
+            self,
+            TokenError::PinIncorrect { .. }
+                | TokenError::PinInvalid { .. }
+                | TokenError::PinLocked { .. }
+                | TokenError::PinLength { .. }
+        )
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             TokenError::ObjectExists { .. }
