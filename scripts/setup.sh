@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what hsm-demo needs on Debian 12 (bookworm): SoftHSM2, the OpenSSL
-# pkcs11-provider (bookworm-backports), OpenSC, GnuTLS and p11-kit tools, the
-# OpenSSL headers, and pkilint (the independent certificate linter the tests run).
+# pkcs11-provider (bookworm-backports), OpenSC, GnuTLS and p11-kit tools, opencryptoki
+# (the third module the tests run everything on), the OpenSSL headers, and pkilint
+# (the independent certificate linter the tests run).
 # (scripts/build-kryoptic.sh, run by scripts/test.sh, builds the second soft token.)
 # Idempotent: a machine that already has everything is left untouched.
 # Works as root or through sudo.
@@ -10,7 +11,7 @@ set -euo pipefail
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
 
 APT_PACKAGES=(softhsm2 opensc gnutls-bin p11-kit p11-kit-modules libssl-dev pkg-config openssl python3-venv
-              man-db bsdextrautils libclang-dev)
+              man-db bsdextrautils libclang-dev opencryptoki libopencryptoki0)
 BACKPORTS_PACKAGES=(pkcs11-provider)
 BACKPORTS_FILE=/etc/apt/sources.list.d/hsm-demo-bookworm-backports.list
 
@@ -38,8 +39,18 @@ for p in "${APT_PACKAGES[@]}" "${BACKPORTS_PACKAGES[@]}"; do
     fi
 done
 
+# The running pkcsslotd daemons (opencryptoki), from /proc: procps may be absent.
+slotd_pids() {
+    local d
+    for d in /proc/[0-9]*; do
+        [ "$(cat "$d/comm" 2>/dev/null)" = pkcsslotd ] && echo "${d#/proc/}"
+    done
+    return 0
+}
+
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]}" >&2
+    slotd_before=$(slotd_pids)
     # docs/platform.md "Packages": pkcs11-provider is only in bookworm-backports.
     if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
         uri=$(main_archive_uri | head -n 1)
@@ -54,6 +65,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
     "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
     "${SUDO[@]}" apt-get install -y -qq --no-install-recommends -t bookworm-backports \
         "${BACKPORTS_PACKAGES[@]}" >/dev/null
+    # opencryptoki's postinst starts pkcsslotd where the init system allows it. The
+    # tests start their own daemon on an empty token store (tests/common/opencryptoki.rs)
+    # and refuse to touch one they did not start: stop what this install started.
+    if [ -z "$slotd_before" ] && [ -n "$(slotd_pids)" ]; then
+        echo "setup: stopping the pkcsslotd the opencryptoki package started" >&2
+        "${SUDO[@]}" kill $(slotd_pids) || true
+    fi
 fi
 
 # pkilint lives in a project-local virtualenv (PEP 668 forbids a system pip install).

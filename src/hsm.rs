@@ -277,6 +277,23 @@ impl SigningKey<'_> {
         bridge::sign_checked(&self.private, &self.public, scheme, self.host_digest(scheme), feed)
     }
 
+    /// Builds a certificate with `build`, signed by this key in the token: X509_sign
+    /// through the provider, or, where `host_digest` says the provider's DigestSign
+    /// cannot be trusted, the TBSCertificate signed by [`SigningKey::sign`].
+    pub fn sign_certificate(
+        &self,
+        build: impl FnOnce(&bridge::CertSigner<'_>) -> anyhow::Result<openssl::x509::X509>,
+    ) -> anyhow::Result<openssl::x509::X509> {
+        let scheme = self.scheme(None, None)?;
+        let digest = scheme.x509_digest();
+        if self.host_digest(scheme) {
+            let sign_tbs = |tbs: &[u8]| self.sign(scheme, |feed| Ok(feed(tbs)?));
+            build(&bridge::CertSigner::Tbs(digest, &sign_tbs))
+        } else {
+            build(&bridge::CertSigner::Evp(&self.private, digest))
+        }
+    }
+
     /// Whether to hash on the host and sign the digest: for RSA on a token that lacks
     /// the hash-and-sign mechanism for the scheme's digest (opencryptoki's soft token
     /// has only CKM_RSA_PKCS and CKM_RSA_PKCS_PSS), where the provider's DigestSign

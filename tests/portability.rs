@@ -1,5 +1,6 @@
 //! What other PKCS#11 modules report, read defensively: kryoptic's 3.x return code on
-//! an uninitialized slot and its ulMaxPinLen of 0, tpm2-pkcs11's NUL-padded strings.
+//! an uninitialized slot and its ulMaxPinLen of 0, tpm2-pkcs11's NUL-padded strings,
+//! CloudHSM's missing PIN functions.
 //! The fault module (tests/fault) makes SoftHSM2 behave that way.
 
 mod common;
@@ -118,4 +119,38 @@ fn a_token_that_decides_usage_itself_still_gets_a_custody_key() {
     // Where the token takes the narrow template (plain SoftHSM), the key signs only.
     let out = hsm.run_ok(&["generate-key", "--label", "narrow"]);
     assert_eq!(common::line_value(&out, "usage:").as_deref(), Some("sign (as the token set it)"));
+}
+
+/// A module without C_InitToken, C_InitPIN and C_SetPIN (as AWS CloudHSM's SDK 5
+/// documents): what needs them is refused before anything changes, one line, exit 3;
+/// what does not (keys, signing, a ceremony without a quorum) works.
+#[test]
+fn a_module_without_pin_functions_refuses_quorums_up_front_and_does_the_rest() {
+    let hsm = SoftHsm::new();
+    let module = hsm.fault_module("no-pin-functions");
+    let module = module.to_str().unwrap();
+    let line = fails_with(
+        hsm.cmd().env("HSM_DEMO_SO_PIN", SO_PIN).args(["--module", module, "init-token", "--label", "second"]),
+        3,
+    );
+    assert!(line.contains("lacks C_InitToken, C_InitPIN; nothing was created"), "{line}");
+    let line = fails_with(
+        hsm.cmd().env("HSM_DEMO_SO_PIN", SO_PIN).args(["--module", module, "key-ceremony", "--out", "c", "--label", "r1"]),
+        3,
+    );
+    assert!(line.contains("C_SetPIN (a quorum replaces a PIN)"), "{line}");
+    assert!(!hsm.path("c").exists(), "nothing written");
+    let keys = ok(hsm.cmd().args(["--module", module, "list-keys", "--json"]));
+    assert!(!keys.contains("\"r1\""), "no key left behind: {keys}");
+    let line = fails_with(
+        hsm.cmd().args(["--module", module, "key-ceremony", "--no-quorum", "--out", "c", "--label", "r1", "--activation-quorum", "2/3"]),
+        3,
+    );
+    assert!(line.contains("C_SetPIN"), "{line}");
+    let out = ok(hsm.cmd().args(["--module", module, "key-ceremony", "--no-quorum", "--out", "c", "--label", "r1"]));
+    assert!(out.contains("[Step 4] Ceremony complete."), "{out}");
+    ok(hsm.cmd().args(["--module", module, "generate-key", "--label", "k"]));
+    let sig = ok(hsm.cmd().args(["--module", module, "sign", "--label", "k", "--data", "x"]));
+    let sig = common::signature_hex(&sig);
+    ok(hsm.cmd().args(["--module", module, "verify", "--label", "k", "--data", "x", "--sig", &sig]));
 }

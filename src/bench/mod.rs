@@ -62,6 +62,8 @@ pub struct PathResult {
 pub struct Keys<'a, 'h> {
     pub token: &'a SigningKey<'h>,
     pub scheme: Scheme,
+    /// Whether the provider path digests on the host (`SigningKey::host_digest`).
+    pub host_digest: bool,
     pub software_key: PKey<Private>,
     pub software_public: PKey<Public>,
     pub software_scheme: Scheme,
@@ -106,8 +108,8 @@ fn sign_loop(
     for i in first..first + n {
         let t0 = Instant::now();
         let sig = match path {
-            Path::EvpProvider => bridge::sign_message(keys.token.private(), keys.scheme, MESSAGE)?,
-            Path::SoftwareKey => bridge::sign_message(&keys.software_key, keys.software_scheme, MESSAGE)?,
+            Path::EvpProvider => bridge::sign_message(keys.token.private(), keys.scheme, keys.host_digest, MESSAGE)?,
+            Path::SoftwareKey => bridge::sign_message(&keys.software_key, keys.software_scheme, false, MESSAGE)?,
             Path::CryptokiCSign => {
                 let sig = session.sign_raw(object.handle, &object.kind, &raw)?;
                 keys.scheme

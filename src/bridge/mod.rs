@@ -16,7 +16,7 @@ pub use pubkey::{
 };
 pub use scheme::{digest_of, sign_checked, sign_message, verify, Digest, RsaPadding, Scheme};
 pub use signature::EcdsaSignature;
-pub use x509::{build_self_signed, check_self_signed, software_key, try_profile, KeySpec, Profile};
+pub use x509::{build_self_signed, check_self_signed, software_key, try_profile, CertSigner, KeySpec, Profile};
 
 use std::path::PathBuf;
 

@@ -299,8 +299,17 @@ pub fn sign_checked<T: HasPublic>(
 }
 
 /// One EVP_DigestSign of `data` with `scheme`, not checked (the benchmark verifies a
-/// sample of its signatures outside the timed loop).
-pub fn sign_message(key: &PKeyRef<Private>, scheme: Scheme, data: &[u8]) -> anyhow::Result<Vec<u8>> {
+/// sample of its signatures outside the timed loop). With `host_digest`, the digest is
+/// computed on the host and signed with EVP_PKEY_sign, as in [`sign_checked`].
+pub fn sign_message(
+    key: &PKeyRef<Private>,
+    scheme: Scheme,
+    host_digest: bool,
+    data: &[u8],
+) -> anyhow::Result<Vec<u8>> {
+    if let (true, Some(d)) = (host_digest, scheme.digest()) {
+        return sign_digest(key, scheme, &d.of(data)?);
+    }
     let mut signer = match scheme.digest() {
         Some(d) => Signer::new(d.md(), key),
         None => Signer::new_without_digest(key),

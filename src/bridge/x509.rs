@@ -66,16 +66,128 @@ impl Profile {
     }
 }
 
-/// Builds and signs a self-signed v3 certificate for `public` with the token key
-/// `private` (ecdsa-with-SHA256), extensions from the profile.
+/// How a built certificate gets its signature.
+pub enum CertSigner<'a> {
+    /// X509_sign with this key and digest: for a provider key, EVP_DigestSign in the
+    /// token.
+    Evp(&'a PKeyRef<Private>, MessageDigest),
+    /// The to-be-signed bytes handed to a function that signs them (see
+    /// [`sign_tbs_elsewhere`]), with the digest the signature algorithm names.
+    Tbs(MessageDigest, &'a dyn Fn(&[u8]) -> anyhow::Result<Vec<u8>>),
+}
+
+impl CertSigner<'_> {
+    fn sign(&self, mut cert: X509) -> anyhow::Result<X509> {
+        match self {
+            CertSigner::Evp(key, digest) => {
+                ffi::sign_certificate(&mut cert, key, *digest)
+                    .map_err(BridgeError::openssl("sign the certificate in the token (X509_sign)"))?;
+                Ok(cert)
+            }
+            CertSigner::Tbs(digest, sign) => sign_tbs_elsewhere(cert, *digest, sign),
+        }
+    }
+}
+
+/// Signs `cert` by handing its DER TBSCertificate to `sign` and assembling the
+/// Certificate (RFC 5280 §4.1) around the signature it returns.
+///
+/// For RSA on a token without the hash-and-sign mechanism (opencryptoki's soft token
+/// has only CKM_RSA_PKCS): pkcs11-provider's DigestSign fallback there signs the bare
+/// digest without the DigestInfo (pkcs11-provider issue #592), so X509_sign through the
+/// provider makes a certificate that does not verify. The signature algorithm fields
+/// are set by OpenSSL itself: the certificate is first signed with a throwaway
+/// in-memory RSA key (the AlgorithmIdentifier of RSA PKCS#1 v1.5 does not depend on the
+/// key size), and only that key's signature is replaced.
+pub fn sign_tbs_elsewhere(
+    mut cert: X509,
+    digest: MessageDigest,
+    sign: &dyn Fn(&[u8]) -> anyhow::Result<Vec<u8>>,
+) -> anyhow::Result<X509> {
+    let (throwaway, _) = software_key(KeySpec::Rsa(2048))?;
+    ffi::sign_certificate(&mut cert, &throwaway, digest)
+        .map_err(BridgeError::openssl("set the signature algorithm (X509_sign)"))?;
+    let der = cert.to_der().map_err(BridgeError::openssl("encode the certificate"))?;
+    let body = der::contents(&der).ok_or_else(|| anyhow::anyhow!("OpenSSL encoded a malformed certificate"))?;
+    let tbs_len = der::tlv_len(body).ok_or_else(|| anyhow::anyhow!("malformed TBSCertificate"))?;
+    let (tbs, rest) = body.split_at(tbs_len);
+    let alg_len = der::tlv_len(rest).ok_or_else(|| anyhow::anyhow!("malformed signatureAlgorithm"))?;
+    let signature = sign(tbs)?;
+    let mut bits = Vec::with_capacity(signature.len() + 1);
+    bits.push(0); // no unused bits
+    bits.extend_from_slice(&signature);
+    let mut inner = tbs.to_vec();
+    inner.extend_from_slice(&rest[..alg_len]);
+    inner.extend(der::tlv(0x03, &bits));
+    X509::from_der(&der::tlv(0x30, &inner))
+        .map_err(|e| BridgeError::openssl("decode the assembled certificate")(e).into())
+}
+
+/// The few DER operations assembling a Certificate needs (X.690 §8.1).
+mod der {
+    /// The length of the TLV at the start of `b` (tag, length octets and contents).
+    pub fn tlv_len(b: &[u8]) -> Option<usize> {
+        let (header, len) = header(b)?;
+        let total = header.checked_add(len)?;
+        (total <= b.len()).then_some(total)
+    }
+
+    /// The contents of the TLV at the start of `b`.
+    pub fn contents(b: &[u8]) -> Option<&[u8]> {
+        let (header, len) = header(b)?;
+        b.get(header..header.checked_add(len)?)
+    }
+
+    fn header(b: &[u8]) -> Option<(usize, usize)> {
+        let first = *b.get(1)?;
+        if first < 0x80 {
+            return Some((2, usize::from(first)));
+        }
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let len = b.get(2..2 + n)?.iter().fold(0usize, |a, d| (a << 8) | usize::from(*d));
+        Some((2 + n, len))
+    }
+
+    pub fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = contents.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend(bytes);
+        }
+        out.extend_from_slice(contents);
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn lengths_round_trip_short_and_long_forms() {
+            for n in [0usize, 1, 127, 128, 255, 256, 70_000] {
+                let t = super::tlv(0x04, &vec![7u8; n]);
+                assert_eq!(super::tlv_len(&t), Some(t.len()), "{n}");
+                assert_eq!(super::contents(&t).map(<[u8]>::len), Some(n));
+            }
+            assert_eq!(super::tlv_len(&[0x30, 0x05, 1, 2]), None, "truncated");
+        }
+    }
+}
+
+/// Builds and signs a self-signed v3 certificate for `public`, extensions from the
+/// profile, signed by `signer` (the token key).
 pub fn build_self_signed(
     profile: &Profile,
     public: &PKey<Public>,
-    private: &PKeyRef<Private>,
     serial: &[u8],
     days: u32,
-    digest: MessageDigest,
-) -> Result<X509, BridgeError> {
+    signer: &CertSigner<'_>,
+) -> anyhow::Result<X509> {
     super::clear_openssl_errors();
     let op = BridgeError::openssl;
     let mut name = X509NameBuilder::new().map_err(op("allocate the subject"))?;
@@ -102,8 +214,7 @@ pub fn build_self_signed(
         .conf
         .add_extensions_self_signed(&profile.extensions, &mut cert)
         .map_err(op("add the profile's extensions (X509V3_EXT_add_nconf)"))?;
-    ffi::sign_certificate(&mut cert, private, digest)
-        .map_err(op("sign the certificate in the token (X509_sign)"))?;
+    let cert = signer.sign(cert)?;
     super::clear_openssl_errors();
     Ok(cert)
 }
@@ -141,7 +252,7 @@ pub fn try_profile(profile: &Profile, days: u32, spec: KeySpec) -> Result<(), St
     let trial = || -> Result<(), String> {
         let (key, public) = software_key(spec).map_err(|e| e.to_string())?;
         let digest = super::Scheme::for_key(&public, None, None)?.x509_digest();
-        let cert = build_self_signed(profile, &public, &key, &[0x40; 16], days, digest)
+        let cert = build_self_signed(profile, &public, &[0x40; 16], days, &CertSigner::Evp(&key, digest))
             .map_err(|e| e.to_string())?;
         check_self_signed(&cert, &public).map(|_| ())
     };

@@ -30,7 +30,7 @@ use crate::settings::Settings;
 use crate::token::{Algorithm, Custody};
 
 pub use prepare::{incomplete_near, preflight, reserve};
-pub use steps::quorum_secret_len;
+pub use steps::SecretShape;
 pub use transcript::utc_stamp;
 use transcript::{utc_now, Transcript};
 
@@ -44,12 +44,12 @@ pub struct Options {
     pub label: String,
     pub algo: Algorithm,
     /// The activation quorum over the user PIN, and the bytes of its secret.
-    pub activation: Option<(Quorum, usize)>,
+    pub activation: Option<(Quorum, steps::SecretShape)>,
     pub profile: Profile,
     /// What to call the profile in the transcript.
     pub profile_name: String,
     /// The quorum, and the bytes of randomness its secret gets.
-    pub quorum: Option<(Quorum, usize)>,
+    pub quorum: Option<(Quorum, steps::SecretShape)>,
     pub days: u32,
 }
 
@@ -259,8 +259,8 @@ fn record_quorum(made: &steps::QuorumMade, t: &mut Transcript) {
         Purpose::Activation => ("[Step 3b] Activation quorum created", "user PIN"),
     };
     t.step(&format!(
-        "{title}: {pin} replaced by a fresh {}-byte secret from the token RNG, split {q} (Shamir, GF(256)); the shares are real",
-        made.secret_len
+        "{title}: {pin} replaced by a fresh {} from the token RNG, split {q} (Shamir, GF(256)); the shares are real",
+        made.shape
     ));
     t.detail(&format!("ceremony id: {}", made.binding.ceremony_id));
     for s in &made.shares {

@@ -67,8 +67,7 @@ pub fn root_certificate(
     let mut serial = hsm.session().random(16)?;
     // Positive and 16 bytes long: clear the sign bit, set the next one.
     serial[0] = (serial[0] & 0x7f) | 0x40;
-    let digest = key.scheme(None, None)?.x509_digest();
-    let cert = bridge::build_self_signed(profile, key.public(), key.private(), &serial, days, digest)?;
+    let cert = key.sign_certificate(|signer| bridge::build_self_signed(profile, key.public(), &serial, days, signer))?;
     let checks = bridge::check_self_signed(&cert, key.public())
         .map_err(|e| anyhow::anyhow!("root certificate check failed: {e}"))?;
     let custody = hsm.session().custody(key.object().handle)?;
@@ -92,8 +91,8 @@ pub fn root_certificate(
 pub struct QuorumMade {
     pub purpose: Purpose,
     pub quorum: Quorum,
-    /// Bytes of token randomness behind the new PIN.
-    pub secret_len: usize,
+    /// What the new PIN is made of.
+    pub shape: SecretShape,
     pub binding: Binding,
     pub shares: Vec<ShareFile>,
     /// The new PIN, for the end-of-ceremony proof; never shown or written.
@@ -108,19 +107,69 @@ pub enum QuorumFailure {
     AfterChange(anyhow::Error),
 }
 
-/// How many bytes of token randomness a new PIN gets (hex-encoded, so the PIN is
-/// twice as long): 32, or fewer down to 16 when the token's ulMaxPinLen is smaller.
-/// ulMaxPinLen 0 is CK_EFFECTIVELY_INFINITE (PKCS#11 3.0 §3.2): no limit. Checked
-/// before Step 1.
-pub fn quorum_secret_len(max_pin_len: usize) -> Result<usize, String> {
-    let max = if max_pin_len == 0 { 64 } else { max_pin_len.min(64) };
-    let len = max / 2;
-    if len < 16 {
-        return Err(format!(
-            "the token allows PINs of at most {max_pin_len} characters; a quorum secret needs 32"
-        ));
+/// The shape of the PIN a quorum makes, chosen from the token's PIN length limit
+/// (ulMaxPinLen; `None` is CK_EFFECTIVELY_INFINITE, PKCS#11 3.0 §3.2). Checked before
+/// Step 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretShape {
+    /// `bytes` of token randomness, hex-encoded (a PIN twice as long): 32 bytes, or
+    /// fewer down to 16 when the token allows fewer than 64 characters.
+    Hex { bytes: usize },
+    /// For tokens whose PINs cannot hold 32 characters (opencryptoki's soft token
+    /// allows 8): `chars` characters of the base64url alphabet, 6 bits of token
+    /// randomness each, as long as the token allows.
+    Base64 { chars: usize },
+}
+
+/// The fewest characters a short-PIN quorum secret may have: 48 bits.
+const MIN_BASE64_CHARS: usize = 8;
+const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+impl SecretShape {
+    pub fn for_token(max_pin_len: Option<usize>) -> Result<SecretShape, String> {
+        let max = max_pin_len.unwrap_or(64).min(64);
+        if max >= 32 {
+            return Ok(SecretShape::Hex { bytes: max / 2 });
+        }
+        if max >= MIN_BASE64_CHARS {
+            return Ok(SecretShape::Base64 { chars: max });
+        }
+        Err(format!(
+            "the token allows PINs of at most {max} characters; a quorum secret needs at least {MIN_BASE64_CHARS} (48 bits)"
+        ))
     }
-    Ok(len)
+
+    /// Token random bytes the PIN is made from.
+    fn random_bytes(self) -> usize {
+        match self {
+            SecretShape::Hex { bytes } => bytes,
+            SecretShape::Base64 { chars } => chars,
+        }
+    }
+
+    /// The PIN: printable ASCII, so any token's C_SetPIN/C_InitPIN takes it.
+    fn encode(self, random: &[u8]) -> Zeroizing<String> {
+        match self {
+            SecretShape::Hex { .. } => Zeroizing::new(hex::encode(random)),
+            // 256 is a multiple of 64: the low 6 bits of a uniform byte are uniform.
+            SecretShape::Base64 { .. } => Zeroizing::new(
+                random.iter().map(|b| BASE64URL[usize::from(b & 63)] as char).collect(),
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for SecretShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretShape::Hex { bytes } => write!(f, "{bytes}-byte secret"),
+            SecretShape::Base64 { chars } => write!(
+                f,
+                "{chars}-character secret ({} bits; the token allows no longer PIN)",
+                chars * 6
+            ),
+        }
+    }
 }
 
 /// A quorum step, write-ahead: a fresh PIN from the token RNG, split M-of-N into share
@@ -131,7 +180,7 @@ pub fn quorum_secret_len(max_pin_len: usize) -> Result<usize, String> {
 pub fn make_quorum(
     hsm: &Hsm,
     purpose: Purpose,
-    (q, secret_len): (Quorum, usize),
+    (q, shape): (Quorum, SecretShape),
     binding: Binding,
     out: &mut OutputDir,
     apply: impl FnOnce(&[u8]) -> Outcome,
@@ -139,10 +188,10 @@ pub fn make_quorum(
     let before = |e: anyhow::Error| QuorumFailure::BeforeChange(e);
     let secret = Zeroizing::new(
         hsm.session()
-            .random(secret_len)
+            .random(shape.random_bytes())
             .map_err(|e| before(e.into()))?,
     );
-    let new_pin = Zeroizing::new(hex::encode(secret.as_slice()));
+    let new_pin = shape.encode(&secret);
     let shares = quorum::split(new_pin.as_bytes(), q, &binding, purpose);
     let mut files = Vec::new();
     for s in &shares {
@@ -167,7 +216,7 @@ pub fn make_quorum(
         Outcome::Changed => Ok(QuorumMade {
             purpose,
             quorum: q,
-            secret_len,
+            shape,
             binding,
             shares,
             new_pin: recovered,

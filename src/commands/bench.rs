@@ -99,7 +99,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     timed("provider load + OSSL_STORE key load", t);
     let t = Instant::now();
     let scheme = key.scheme(None, None)?;
-    bridge::sign_message(key.private(), scheme, bench::MESSAGE)?;
+    bridge::sign_message(key.private(), scheme, key.host_digest(scheme), bench::MESSAGE)?;
     timed("first signature (EVP, provider)", t);
     let cold_total = phases.iter().map(|p| p.ms).sum();
 
@@ -109,6 +109,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let keys = Keys {
         token: &key,
         scheme,
+        host_digest: key.host_digest(scheme),
         software_key,
         software_public,
         software_scheme,
@@ -151,7 +152,11 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         serial: token.serial.clone(),
         key: key.object().label.clone(),
         algorithm: format!("{} {}", kind.type_name(), kind.size_name().unwrap_or_default()),
-        scheme: scheme.describe(),
+        scheme: if key.host_digest(scheme) {
+            format!("{}; path (a) digests on the host and signs with EVP_PKEY_sign (the token has no hash-and-sign mechanism)", scheme.describe())
+        } else {
+            scheme.describe()
+        },
         kind,
         count,
         threads,

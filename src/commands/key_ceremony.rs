@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use cryptoki::types::AuthPin;
 
 use crate::bridge::{self, Profile};
-use crate::ceremony::{self, Options, MAX_DAYS};
+use crate::ceremony::{self, Options, SecretShape, MAX_DAYS};
 use crate::console::{self, outln};
 use crate::error::{usage, SetupError};
 use crate::output;
@@ -182,10 +182,10 @@ fn check_arguments(settings: &Settings, a: &Args) -> anyhow::Result<Plan> {
 
 /// The quorums with their secret lengths. Refuses, before anything changes, a token
 /// that lacks what the ceremony needs or whose PIN length cannot hold a quorum secret.
-type Quorums = (Option<(Quorum, usize)>, Option<(Quorum, usize)>);
+type Quorums = (Option<(Quorum, SecretShape)>, Option<(Quorum, SecretShape)>);
 
 fn check_token(module: &Module, token: &TokenRef, plan: &Plan, a: &Args) -> anyhow::Result<Quorums> {
-    let caps = module.ceremony_capabilities(token, a.algo)?;
+    let caps = module.ceremony_capabilities(token, a.algo, plan.quorum.is_some() || a.activation_quorum.is_some())?;
     if !caps.missing.is_empty() {
         return Err(TokenError::Incapable {
             token: token.label.clone(),
@@ -194,7 +194,7 @@ fn check_token(module: &Module, token: &TokenRef, plan: &Plan, a: &Args) -> anyh
         }
         .into());
     }
-    let len = || ceremony::quorum_secret_len(caps.max_pin).map_err(SetupError);
+    let len = || SecretShape::for_token(caps.max_pin).map_err(SetupError);
     let quorum = plan.quorum.map(|q| Ok::<_, SetupError>((q, len()?))).transpose()?;
     let activation = a
         .activation_quorum
@@ -218,7 +218,7 @@ fn read_so_pin(
 /// tried by a login and a logout. Then the script the custodians follow.
 fn dry_run(settings: &Settings, a: &Args, plan: Plan) -> anyhow::Result<()> {
     let (module, token, _lock) = open_token(settings, None, Use::Read)?;
-    let caps = module.ceremony_capabilities(&token, a.algo)?;
+    let caps = module.ceremony_capabilities(&token, a.algo, plan.quorum.is_some() || a.activation_quorum.is_some())?;
     let (quorum, activation) = check_token(&module, &token, &plan, a)?;
     let so_pin = read_so_pin(settings, a, &plan, &token)?;
     ceremony::preflight(&module, &token, &a.label, so_pin.as_ref())?;
@@ -237,8 +237,8 @@ fn print_script(
     (quorum, activation): Quorums,
 ) -> anyhow::Result<()> {
     let limit = match caps.max_pin {
-        0 => format!("at least {} characters, no upper limit", caps.min_pin),
-        n => format!("{} to {n} characters", caps.min_pin),
+        None => format!("at least {} characters, no upper limit", caps.min_pin),
+        Some(n) => format!("{} to {n} characters", caps.min_pin),
     };
     outln!("=== ROOT CA KEY CEREMONY: DRY RUN (nothing was created or changed) ===")?;
     outln!("Token '{}' (serial {}) in {}", token.label, token.serial, module.path().display())?;
@@ -263,12 +263,12 @@ fn print_script(
     outln!("  4. [Root CA] subject {subject}, valid {} days; checks: public key = token key, signature verifies, self-signed trust anchor verifies, SKI = AKI keyid", a.days)?;
     let mut n = 5;
     for (purpose, q) in [(Purpose::SoPin, quorum), (Purpose::Activation, activation)] {
-        let Some((q, len)) = q else { continue };
+        let Some((q, shape)) = q else { continue };
         let (step, pin) = match purpose {
             Purpose::SoPin => ("[Step 3] Quorum created", "SO PIN"),
             Purpose::Activation => ("[Step 3b] Activation quorum created", "user PIN"),
         };
-        outln!("  {n}. {step}: the {pin} becomes a {len}-byte secret split {q}")?;
+        outln!("  {n}. {step}: the {pin} becomes a {shape} split {q}")?;
         for i in 1..=q.shares {
             outln!("     custodian {i} takes {} (and signs for it)", purpose.file_name(i, q.shares))?;
         }

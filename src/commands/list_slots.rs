@@ -5,7 +5,7 @@ use cryptoki::mechanism::MechanismType;
 use serde::Serialize;
 
 use crate::settings::Settings;
-use crate::token::{Module, SlotEntry, TokenState};
+use crate::token::{Module, SlotEntry, TokenClock, TokenState};
 
 use super::{open_module, print_json};
 
@@ -54,6 +54,14 @@ struct TokenReport {
     user_pin_final_try: bool,
     user_pin_locked: bool,
     so_pin_locked: bool,
+    /// ulMinPinLen.
+    min_pin_len: usize,
+    /// ulMaxPinLen; null for no limit (0, CK_EFFECTIVELY_INFINITE).
+    max_pin_len: Option<usize>,
+    /// The token's clock (CKF_CLOCK_ON_TOKEN) as RFC 3339; null without a clock.
+    utc_time: Option<String>,
+    /// What `utcTime` held when it was not the spec's YYYYMMDDhhmmss00.
+    utc_time_malformed: Option<String>,
     can_generate_ec: bool,
     can_sign_ecdsa: bool,
     ecdsa_mechanisms: Vec<String>,
@@ -77,6 +85,16 @@ impl TokenReport {
             user_pin_final_try: info.user_pin_final_try(),
             user_pin_locked: info.user_pin_locked(),
             so_pin_locked: info.so_pin_locked(),
+            min_pin_len: info.min_pin,
+            max_pin_len: info.max_pin,
+            utc_time: match &info.clock {
+                Some(TokenClock::Utc(t)) => Some(t.clone()),
+                _ => None,
+            },
+            utc_time_malformed: match &info.clock {
+                Some(TokenClock::Malformed(raw)) => Some(raw.clone()),
+                _ => None,
+            },
             can_generate_ec: mechanisms.contains(&MechanismType::ECC_KEY_PAIR_GEN),
             can_sign_ecdsa: mechanisms.contains(&MechanismType::ECDSA)
                 || mechanisms.contains(&MechanismType::ECDSA_SHA256),
@@ -169,6 +187,18 @@ fn print_slot(s: &SlotReport) -> Result<(), crate::console::StdoutError> {
     row("model", &t.model)?;
     row("serial", &t.serial)?;
     row("flags", &flags(t))?;
+    row(
+        "PIN length",
+        &match t.max_pin_len {
+            Some(max) => format!("{} to {max}", t.min_pin_len),
+            None => format!("at least {}, no upper limit", t.min_pin_len),
+        },
+    )?;
+    if let Some(utc) = &t.utc_time {
+        row("clock", utc)?;
+    } else if let Some(raw) = &t.utc_time_malformed {
+        row("clock", &format!("unknown (the token reported {raw:?}, not YYYYMMDDhhmmss00)"))?;
+    }
     row(
         "EC keygen",
         if t.can_generate_ec {

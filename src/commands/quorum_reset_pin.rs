@@ -42,6 +42,11 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
             binding.token_serial, binding.token_label, token.label, token.serial
         )));
     }
+    module.require_functions(
+        &token,
+        "reset a user PIN",
+        &[(cryptoki::context::Function::InitPIN, "C_InitPIN")],
+    )?;
     let new_pin = pin::read_new_pin(
         settings,
         PinRole::NewUser,

@@ -2,6 +2,7 @@
 //! anything is created: the algorithms hsm-demo can use there, and what a ceremony
 //! needs.
 
+use cryptoki::context::Function;
 use cryptoki::mechanism::MechanismType;
 
 use super::object::{Algorithm, Curve, KeyKind};
@@ -14,8 +15,8 @@ pub struct Capabilities {
     /// What the ceremony needs that the token lacks.
     pub missing: Vec<String>,
     pub min_pin: usize,
-    /// ulMaxPinLen; 0 is CK_EFFECTIVELY_INFINITE.
-    pub max_pin: usize,
+    /// ulMaxPinLen; `None` for no limit.
+    pub max_pin: Option<usize>,
 }
 
 /// The mechanisms hsm-demo uses for one family of keys: how the token generates a key
@@ -130,10 +131,43 @@ impl Module {
 
     /// What the token says it can do that a ceremony needs; `missing` names what it
     /// lacks (empty when everything is there).
+    /// The functions of `wanted` that the module's function list leaves empty (AWS
+    /// CloudHSM's SDK 5 documents no C_InitToken, C_InitPIN, C_SetPIN), named by the
+    /// text given with each. A module that fills the slot with a stub answering
+    /// CKR_FUNCTION_NOT_SUPPORTED is found out at the call instead; every PIN change is
+    /// made so that such a refusal leaves the PIN as it was.
+    pub fn missing_functions(&self, wanted: &[(Function, &'static str)]) -> Vec<String> {
+        wanted
+            .iter()
+            .filter(|(f, _)| !self.ctx.is_fn_supported(*f))
+            .map(|(_, what)| (*what).to_string())
+            .collect()
+    }
+
+    /// Refuses, exit 3, before anything changes, when the module lacks a function.
+    pub fn require_functions(
+        &self,
+        token: &TokenRef,
+        what: &'static str,
+        wanted: &[(Function, &'static str)],
+    ) -> Result<(), TokenError> {
+        let missing = self.missing_functions(wanted);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(TokenError::Incapable {
+            token: token.label.clone(),
+            what,
+            missing: missing.join(", "),
+        })
+    }
+
+    /// `quorum`: the ceremony will replace a PIN (SO or activation quorum).
     pub fn ceremony_capabilities(
         &self,
         token: &TokenRef,
         algo: Algorithm,
+        quorum: bool,
     ) -> Result<Capabilities, TokenError> {
         let info = self.token_info(token.slot)?;
         let mechanisms = self.mechanisms(token)?;
@@ -148,6 +182,9 @@ impl Module {
         if !info.rng() {
             missing.push("CKF_RNG (a random number generator)".into());
         }
+        if quorum {
+            missing.extend(self.missing_functions(&[(Function::SetPIN, "C_SetPIN (a quorum replaces a PIN)")]));
+        }
         Ok(Capabilities {
             mechanisms: mechanisms
                 .iter()
@@ -157,8 +194,8 @@ impl Module {
                 })
                 .collect(),
             missing,
-            min_pin: info.min_pin_length(),
-            max_pin: info.max_pin_length(),
+            min_pin: info.min_pin,
+            max_pin: info.max_pin,
         })
     }
 

@@ -1,10 +1,13 @@
 //! The token layer: every cryptoki call lives here. `module` loads a PKCS#11 library
 //! and lists its slots, `select` picks a token, `session` opens sessions typed by role,
-//! `object` types key objects, `keys` generates, finds and reads them, `uri` parses and prints RFC 7512 URIs.
+//! `object` types key objects, `keys` generates, finds and reads them, `uri` parses and prints RFC 7512 URIs,
+//! `info` reads CK_TOKEN_INFO defensively through `ffi` (the layer's only unsafe code).
 
 mod capability;
 mod embedded;
 mod error;
+mod ffi;
+mod info;
 mod keys;
 mod module;
 mod object;
@@ -13,6 +16,7 @@ mod session;
 mod uri;
 
 pub use error::{ErrorKind, TokenError};
+pub use info::TokenClock;
 pub use keys::KeyPair;
 pub use object::{Algorithm, Custody, KeyKind, KeyObject, KeySelector};
 pub use capability::Capabilities;

@@ -7,12 +7,13 @@ use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::MechanismType;
 use cryptoki::session::UserType;
-use cryptoki::slot::{Slot, TokenInfo};
+use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use secrecy::ExposeSecret;
 
 use super::error::{describe, pin_error};
-use super::select::padded_text;
+use super::ffi::FunctionList;
+use super::info::{padded_text, TokenFacts};
 use super::session::{Public, SecurityOfficer, Session, User};
 use super::{embedded, TokenError, TokenRef, TokenSelector};
 
@@ -29,6 +30,8 @@ pub struct ModuleSpec {
 /// A loaded, initialised PKCS#11 module.
 pub struct Module {
     pub(super) ctx: Pkcs11,
+    /// The same module's function list, for what cryptoki cannot read (`ffi.rs`).
+    raw: FunctionList,
     spec: ModuleSpec,
 }
 
@@ -53,7 +56,7 @@ pub struct SlotEntry {
 /// A token as CK_TOKEN_INFO and the mechanism list describe it.
 pub struct TokenState {
     pub token: TokenRef,
-    pub info: TokenInfo,
+    pub info: TokenFacts,
     pub mechanisms: Vec<MechanismType>,
 }
 
@@ -82,8 +85,13 @@ impl Module {
                 return Err(TokenError::pkcs11("initialize the PKCS#11 module")(e));
             }
         }
+        let raw = FunctionList::load(path).map_err(|e| TokenError::ModuleLoad {
+            path: path.clone(),
+            reason: module_load_reason(path, &e),
+        })?;
         Ok(Module {
             ctx,
+            raw,
             spec: spec.clone(),
         })
     }
@@ -169,22 +177,30 @@ impl Module {
         Ok(out)
     }
 
-    pub(super) fn token_info(&self, slot: Slot) -> Result<TokenInfo, TokenError> {
-        self.ctx
-            .get_token_info(slot)
+    /// CK_TOKEN_INFO, read field by field (`info.rs`): a module that fills one field
+    /// wrongly still has its token listed and used.
+    pub(super) fn token_info(&self, slot: Slot) -> Result<TokenFacts, TokenError> {
+        self.raw
+            .token_info(slot.id())
+            .map(|raw| TokenFacts::from_raw(&raw))
             .map_err(TokenError::pkcs11("read token info"))
     }
 
-    /// The initialized tokens.
+    /// The initialized tokens. (Not cryptoki's `get_slots_with_initialized_token`: it
+    /// reads CK_TOKEN_INFO through the conversion `token_info` avoids.)
     pub fn tokens(&self) -> Result<Vec<TokenRef>, TokenError> {
         let slots = self
             .ctx
-            .get_slots_with_initialized_token()
+            .get_slots_with_token()
             .map_err(TokenError::pkcs11("list slots with a token"))?;
-        slots
-            .into_iter()
-            .map(|slot| Ok(TokenRef::new(slot, &self.token_info(slot)?)))
-            .collect()
+        let mut tokens = Vec::new();
+        for slot in slots {
+            let info = self.token_info(slot)?;
+            if info.token_initialized() {
+                tokens.push(TokenRef::new(slot, &info));
+            }
+        }
+        Ok(tokens)
     }
 
     /// The one token the selector names; with an empty selector, the only initialized
@@ -226,6 +242,18 @@ impl Module {
     ) -> Result<TokenRef, TokenError> {
         if self.tokens()?.iter().any(|t| t.label == label) {
             return Err(TokenError::TokenLabelExists(label.to_string()));
+        }
+        // Both, before anything changes: a token with an SO PIN and no user PIN is half made.
+        let missing = self.missing_functions(&[
+            (cryptoki::context::Function::InitToken, "C_InitToken"),
+            (cryptoki::context::Function::InitPIN, "C_InitPIN"),
+        ]);
+        if !missing.is_empty() {
+            return Err(TokenError::Incapable {
+                token: label.to_string(),
+                what: "be initialized by hsm-demo (the HSM's own tools do it)",
+                missing: missing.join(", "),
+            });
         }
         let slots = self
             .ctx
@@ -320,21 +348,15 @@ impl Module {
 
 /// The length rule of CK_TOKEN_INFO: ulMinPinLen to ulMaxPinLen, where a maximum of 0
 /// is CK_EFFECTIVELY_INFINITE (PKCS#11 3.0 §3.2: no limit).
-fn check_pin_len(info: &TokenInfo, label: &str, role: &'static str, len: usize) -> Result<(), TokenError> {
-    let (min, max) = (info.min_pin_length(), info.max_pin_length());
-    if len >= min && (max == 0 || len <= max) {
+fn check_pin_len(info: &TokenFacts, label: &str, role: &'static str, len: usize) -> Result<(), TokenError> {
+    if info.accepts_pin_len(len) {
         return Ok(());
     }
-    let range = if max == 0 {
-        format!("at least {min}")
-    } else {
-        format!("{min} to {max}")
-    };
     Err(TokenError::PinLength {
         role,
         token: label.to_string(),
         len,
-        range,
+        range: info.pin_range(),
     })
 }
 

@@ -1,7 +1,9 @@
 //! Which token a command means: by label, serial or PKCS#11 URI, never by slot index
 //! (SoftHSM moves a token to a new slot id when it is initialized).
 
-use cryptoki::slot::{Slot, TokenInfo};
+use cryptoki::slot::Slot;
+
+use super::info::TokenFacts;
 
 use super::{Pkcs11Uri, TokenError};
 
@@ -15,20 +17,14 @@ pub struct TokenRef {
     pub model: String,
 }
 
-/// A CK_TOKEN_INFO text field: blank-padded by the spec (PKCS#11 v2.40 §3.2); some
-/// modules pad with NULs instead, which must not reach text, JSON or URIs.
-pub fn padded_text(s: &str) -> String {
-    s.trim_end_matches([' ', '\0']).to_string()
-}
-
 impl TokenRef {
-    pub fn new(slot: Slot, info: &TokenInfo) -> Self {
+    pub fn new(slot: Slot, info: &TokenFacts) -> Self {
         TokenRef {
             slot,
-            label: padded_text(info.label()),
-            serial: padded_text(info.serial_number()),
-            manufacturer: padded_text(info.manufacturer_id()),
-            model: padded_text(info.model()),
+            label: info.label.clone(),
+            serial: info.serial.clone(),
+            manufacturer: info.manufacturer.clone(),
+            model: info.model.clone(),
         }
     }
 

@@ -11,6 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+pub mod opencryptoki;
+
 pub use assert_cmd::Command;
 use tempfile::TempDir;
 

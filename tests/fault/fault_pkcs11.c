@@ -21,6 +21,8 @@
  *                              NULs instead of blanks
  *   tpm-template               as tpm2-pkcs11: C_GenerateKeyPair refuses a private key
  *                              template with CKA_DECRYPT false (CKR_GENERAL_ERROR)
+ *   no-pin-functions           as AWS CloudHSM's SDK 5 library documents: no C_InitToken,
+ *                              C_InitPIN or C_SetPIN (their function list entries empty)
  *   no-hash-rsa                leave the hash-and-sign RSA mechanisms (CKM_SHA*_RSA_PKCS,
  *                              their PSS forms, MD5/SHA1) out, as opencryptoki's soft
  *                              token: only CKM_RSA_PKCS and CKM_RSA_PKCS_PSS remain
@@ -57,6 +59,8 @@ typedef unsigned char CK_BYTE;
 #define CKR_TOKEN_NOT_INITIALIZED 0x208UL
 #define CKM_EC_EDWARDS_KEY_PAIR_GEN 0x1055UL
 #define CKM_EDDSA 0x1057UL
+#define IDX_INIT_TOKEN 9
+#define IDX_INIT_PIN 10
 #define IDX_SET_PIN 11
 #define IDX_LOGOUT 19
 
@@ -227,6 +231,8 @@ CK_RV C_GetFunctionList(struct function_list **out) {
         ours.f[IDX_GET_MECHANISM_LIST] = (void *)w_get_mechanism_list;
         ours.f[IDX_GET_TOKEN_INFO] = (void *)w_get_token_info;
         ours.f[IDX_GENERATE_KEY_PAIR] = (void *)w_generate_key_pair;
+        if (!strcmp(mode, "no-pin-functions"))
+            ours.f[IDX_INIT_TOKEN] = ours.f[IDX_INIT_PIN] = ours.f[IDX_SET_PIN] = NULL;
     }
     *out = &ours;
     return CKR_OK;
