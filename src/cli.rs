@@ -5,8 +5,9 @@
 use clap::{CommandFactory as _, Parser, Subcommand};
 
 use crate::commands::{
-    bench, completions, delete_key, export_pubkey, generate_key, init_token, key_ceremony, list_keys,
-    list_slots, manpage, quorum_reset_pin, sign, verify, verify_ceremony,
+    bench, ca_init, completions, crl, csr, delete_key, export_pubkey, generate_key, init_token, issue,
+    key_ceremony, list_issued, list_keys, list_slots, manpage, quorum_reset_pin, revoke, sign, verify,
+    verify_ceremony,
 };
 use crate::settings::GlobalArgs;
 
@@ -86,6 +87,29 @@ pub enum Command {
     /// token key through the pkcs11-provider, (b) raw cryptoki C_Sign(CKM_ECDSA),
     /// (c) an in-memory software key (the ceiling). Samples of every path are verified
     Bench(bench::Args),
+
+    /// Make a PKCS#10 certificate request for a token key (X509_REQ built by OpenSSL,
+    /// signed in the token): --subject '/C=US/O=Example/CN=Example Issuing CA 1'
+    Csr(csr::Args),
+
+    /// Make a directory the home of a CA whose key is in a token: its certificate
+    /// (checked against the token key) and records, optionally taken over from an
+    /// `openssl ca` index.txt. A key ceremony's --out directory is one already
+    CaInit(ca_init::Args),
+
+    /// Issue a certificate from a request and a profile (subordinate-ca, tls-server,
+    /// tls-client or your own OpenSSL config). Every rule is checked on the finished
+    /// certificate before the token signs; a refused request records and writes nothing
+    Issue(issue::Args),
+
+    /// Revoke certificates of a CA directory (all or nothing); the next `crl` lists them
+    Revoke(revoke::Args),
+
+    /// Make the CA's next CRL (X509_CRL, signed in the token; CRL number increasing)
+    Crl(crl::Args),
+
+    /// List the certificates a CA directory has issued, revoked or imported
+    ListIssued(list_issued::Args),
 
     /// Print the shell exports that point the openssl CLI at the same token through
     /// openssl-conf/pkcs11.cnf: eval "$(hsm-demo openssl-env)"

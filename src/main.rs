@@ -4,6 +4,7 @@
 
 mod bench;
 mod bridge;
+mod ca;
 mod ceremony;
 mod cli;
 mod commands;

@@ -73,6 +73,26 @@ pub fn create_new(path: &Path, bytes: &[u8], mode: u32, what: &str) -> Result<()
     f.sync_all().map_err(err())
 }
 
+/// Refuses, before any work, an output path that exists or whose directory does not:
+/// what the work makes (a signed certificate) must not be lost for want of a place.
+/// `publish_file` checks again when it writes.
+pub fn refuse_existing(path: &Path, what: &str) -> Result<(), OutputError> {
+    if path.symlink_metadata().is_ok() {
+        return Err(OutputError::Exists {
+            what: what.to_string(),
+            path: path.to_path_buf(),
+        });
+    }
+    if !parent_of(path).is_dir() {
+        return Err(OutputError::Io {
+            what: what.to_string(),
+            path: path.to_path_buf(),
+            err: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` only if nothing is there: a temporary file in the same
 /// directory, synced, then renamed into place without replacing anything, and the
 /// directory synced. A reader sees either nothing or the whole file.

@@ -98,6 +98,17 @@ fn ceremonies_with_and_without_a_quorum_on_8_character_pins() {
             .args(["-s", "WARNING", "plain/root-ca.pem"]));
         assert!(report.trim().is_empty(), "{tool}:\n{report}");
     }
+    // The RSA root at work on a token without hash-and-sign: the request, the issued
+    // certificate and the CRL have their TBS signed over a host digest.
+    ok(ock.cmd().args(["generate-key", "--label", "sub", "--algo", "rsa-2048"]));
+    ok(ock.cmd().args(["csr", "--label", "sub", "--subject", "/C=US/O=Example/CN=Sub on opencryptoki", "--out", "sub.csr"]));
+    ok(ock.tool("openssl").args(["req", "-in", "sub.csr", "-noout", "-verify"]));
+    ok(ock.cmd().args(["issue", "--ca", "plain", "--csr", "sub.csr", "--profile", "subordinate-ca", "--out", "sub.pem"]));
+    ok(ock.tool("openssl").args(["verify", "-CAfile", "plain/root-ca.pem", "sub.pem"]));
+    let serial = ok(ock.tool("openssl").args(["x509", "-in", "sub.pem", "-noout", "-serial"]));
+    ok(ock.cmd().args(["revoke", "--ca", "plain", "--serial", serial.trim().trim_start_matches("serial=")]));
+    ok(ock.cmd().args(["crl", "--ca", "plain", "--out", "root.crl"]));
+    ok(ock.tool("openssl").args(["crl", "-in", "root.crl", "-CAfile", "plain/root-ca.pem", "-noout"]));
     // PINs of at most 8 characters: the quorum secret is 8 base64url characters.
     let out = ok(ock
         .cmd()

@@ -11,7 +11,8 @@ use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::pkey::PKeyRef;
 use openssl::pkey::{PKey, Private};
-use openssl::x509::X509;
+use openssl::stack::Stack;
+use openssl::x509::{GeneralName, X509Crl, X509Extension, X509Req, X509ReqRef, X509};
 use openssl_sys as sys;
 
 #[allow(non_camel_case_types)]
@@ -83,6 +84,12 @@ extern "C" {
         ctx: *mut sys::X509V3_CTX,
         section: *const c_char,
         cert: *mut sys::X509,
+    ) -> c_int;
+    fn X509V3_EXT_CRL_add_nconf(
+        conf: *mut sys::CONF,
+        ctx: *mut sys::X509V3_CTX,
+        section: *const c_char,
+        crl: *mut sys::X509_CRL,
     ) -> c_int;
 }
 
@@ -310,6 +317,10 @@ pub trait ConfExt {
     fn section(&self, section: &str) -> Option<Vec<(String, String)>>;
     fn add_extensions_self_signed(&self, section: &str, cert: &mut X509)
         -> Result<(), ErrorStack>;
+    fn add_extensions(&self, section: &str, cert: &mut X509, issuer: &X509)
+        -> Result<(), ErrorStack>;
+    fn add_crl_extensions(&self, section: &str, crl: &mut X509Crl, issuer: &X509)
+        -> Result<(), ErrorStack>;
 }
 
 impl ConfExt for ConfRef {
@@ -368,30 +379,164 @@ impl ConfExt for ConfRef {
         section: &str,
         cert: &mut X509,
     ) -> Result<(), ErrorStack> {
-        let csection = cstring(section)?;
-        let mut ctx = std::mem::MaybeUninit::<sys::X509V3_CTX>::zeroed();
-        // SAFETY: X509V3_set_ctx initialises the zeroed context; issuer and subject are
-        // the same live certificate; X509V3_set_nconf stores `self`, which outlives
-        // the call that uses it.
-        unsafe {
-            sys::X509V3_set_ctx(
-                ctx.as_mut_ptr(),
-                cert.as_ptr(),
-                cert.as_ptr(),
-                ptr::null_mut(),
-                ptr::null_mut(),
-                0,
-            );
-            sys::X509V3_set_nconf(ctx.as_mut_ptr(), self.as_ptr());
-            cvt(X509V3_EXT_add_nconf(
-                self.as_ptr(),
-                ctx.as_mut_ptr(),
-                csection.as_ptr(),
-                cert.as_ptr(),
-            ))?;
-        }
-        Ok(())
+        let issuer = cert.as_ptr();
+        add_nconf(self, section, issuer, Target::Cert(cert.as_ptr()))
     }
+
+    /// `X509V3_EXT_add_nconf` with `issuer` as the issuing certificate
+    /// (authorityKeyIdentifier = keyid takes the issuer's subjectKeyIdentifier).
+    fn add_extensions(&self, section: &str, cert: &mut X509, issuer: &X509) -> Result<(), ErrorStack> {
+        add_nconf(self, section, issuer.as_ptr(), Target::Cert(cert.as_ptr()))
+    }
+
+    /// `X509V3_EXT_CRL_add_nconf`: a CRL's extensions from `section`, issued by `issuer`.
+    fn add_crl_extensions(&self, section: &str, crl: &mut X509Crl, issuer: &X509) -> Result<(), ErrorStack> {
+        add_nconf(self, section, issuer.as_ptr(), Target::Crl(crl.as_ptr()))
+    }
+}
+
+enum Target {
+    Cert(*mut sys::X509),
+    Crl(*mut sys::X509_CRL),
+}
+
+fn add_nconf(conf: &ConfRef, section: &str, issuer: *mut sys::X509, target: Target) -> Result<(), ErrorStack> {
+    let csection = cstring(section)?;
+    let mut ctx = std::mem::MaybeUninit::<sys::X509V3_CTX>::zeroed();
+    let (subject, crl) = match target {
+        Target::Cert(c) => (c, ptr::null_mut()),
+        Target::Crl(c) => (ptr::null_mut(), c),
+    };
+    // SAFETY: X509V3_set_ctx initialises the zeroed context with live objects the
+    // caller borrows for the call (issuer, and the certificate or CRL being extended);
+    // X509V3_set_nconf stores `conf`, which outlives the call that uses it.
+    unsafe {
+        sys::X509V3_set_ctx(ctx.as_mut_ptr(), issuer, subject, ptr::null_mut(), crl, 0);
+        sys::X509V3_set_nconf(ctx.as_mut_ptr(), conf.as_ptr());
+        match target {
+            Target::Cert(c) => cvt(X509V3_EXT_add_nconf(conf.as_ptr(), ctx.as_mut_ptr(), csection.as_ptr(), c))?,
+            Target::Crl(c) => cvt(X509V3_EXT_CRL_add_nconf(conf.as_ptr(), ctx.as_mut_ptr(), csection.as_ptr(), c))?,
+        };
+    }
+    Ok(())
+}
+
+/// The subjectAltName a certificate request asks for (`X509_REQ_get_extensions` +
+/// `X509V3_get_d2i`), or None. `Err` for a request whose extensions do not decode.
+pub fn requested_alt_names(req: &X509ReqRef) -> Result<Option<Stack<GeneralName>>, ErrorStack> {
+    // SAFETY: `req` is live; the extension stack returned is ours and freed below; the
+    // decoded GENERAL_NAMES is a new object whose ownership passes to the Stack.
+    unsafe {
+        let exts = sys::X509_REQ_get_extensions(req.as_ptr());
+        if exts.is_null() {
+            let _ = ErrorStack::get();
+            return Ok(None);
+        }
+        let mut crit: c_int = 0;
+        let names = sys::X509V3_get_d2i(exts as *const _, sys::NID_subject_alt_name, &mut crit, ptr::null_mut());
+        sys::OPENSSL_sk_pop_free(exts as *mut _, Some(x509_extension_free));
+        if names.is_null() {
+            // crit -1: absent; -2: present more than once; otherwise undecodable.
+            return if crit == -1 { Ok(None) } else { Err(ErrorStack::get()) };
+        }
+        Ok(Some(Stack::from_ptr(names as *mut _)))
+    }
+}
+
+unsafe extern "C" fn x509_extension_free(p: *mut c_void) {
+    // SAFETY: the stack holds X509_EXTENSION pointers it owns.
+    unsafe { sys::X509_EXTENSION_free(p as *mut sys::X509_EXTENSION) }
+}
+
+/// `X509_REQ_sign` (the openssl crate's builder has it, but not for a built request).
+pub fn sign_request(req: &mut X509Req, key: &PKeyRef<Private>, md: MessageDigest) -> Result<(), ErrorStack> {
+    // SAFETY: `req` is exclusively borrowed and live; key and digest live for the call.
+    cvt(unsafe { sys::X509_REQ_sign(req.as_ptr(), key.as_ptr(), md.as_ptr()) })?;
+    Ok(())
+}
+
+/// One revoked certificate of a CRL.
+pub struct Revoked<'a> {
+    pub serial: &'a [u8],
+    pub revoked_at: i64,
+    /// CRLReason (RFC 5280 §5.3.1); None for unspecified (no extension, as RFC 5280
+    /// recommends).
+    pub reason: Option<u8>,
+}
+
+/// A CRL v2 (RFC 5280 §5.1) built with OpenSSL's X509_CRL API: issuer name, thisUpdate,
+/// nextUpdate, the entries (sorted by serial), the crlNumber given as DER INTEGER
+/// contents, the extensions of `section` (authorityKeyIdentifier), signed by `key` (the
+/// throwaway key: the token signs the result's TBSCertList afterwards).
+pub fn build_crl<'a>(
+    issuer: &X509,
+    (this_update, next_update): (i64, i64),
+    number: &[u8],
+    entries: impl Iterator<Item = Revoked<'a>>,
+    conf: (&ConfRef, &str),
+    (key, md): (&PKeyRef<Private>, MessageDigest),
+) -> Result<X509Crl, ErrorStack> {
+    // SAFETY: every object created here is either handed to the CRL (add0/set1 take or
+    // copy it as documented) or freed before returning; `crl` is owned by the X509Crl
+    // from the moment it is created, so an early return frees it.
+    unsafe {
+        let mut crl = X509Crl::from_ptr(cvt_p(sys::X509_CRL_new())?);
+        cvt(sys::X509_CRL_set_version(crl.as_ptr(), 1))?;
+        cvt(sys::X509_CRL_set_issuer_name(crl.as_ptr(), sys::X509_get_subject_name(issuer.as_ptr())))?;
+        let this = openssl::asn1::Asn1Time::from_unix(this_update)?;
+        let next = openssl::asn1::Asn1Time::from_unix(next_update)?;
+        cvt(sys::X509_CRL_set1_lastUpdate(crl.as_ptr(), this.as_ptr()))?;
+        cvt(sys::X509_CRL_set1_nextUpdate(crl.as_ptr(), next.as_ptr()))?;
+        for e in entries {
+            let rev = cvt_p(sys::X509_REVOKED_new())?;
+            let serial = openssl::bn::BigNum::from_slice(e.serial)?.to_asn1_integer()?;
+            let at = openssl::asn1::Asn1Time::from_unix(e.revoked_at)?;
+            let filled = (|| -> Result<(), ErrorStack> {
+                cvt(sys::X509_REVOKED_set_serialNumber(rev, serial.as_ptr()))?;
+                cvt(sys::X509_REVOKED_set_revocationDate(rev, at.as_ptr()))?;
+                if let Some(reason) = e.reason {
+                    let ext = reason_extension(reason)?;
+                    cvt(sys::X509_REVOKED_add_ext(rev, ext.as_ptr(), -1))?;
+                }
+                Ok(())
+            })();
+            if let Err(err) = filled.and_then(|()| cvt(sys::X509_CRL_add0_revoked(crl.as_ptr(), rev)).map(|_| ())) {
+                sys::X509_REVOKED_free(rev);
+                return Err(err);
+            }
+        }
+        cvt(sys::X509_CRL_sort(crl.as_ptr()))?;
+        let number = crl_number_extension(number)?;
+        cvt(sys::X509_CRL_add_ext(crl.as_ptr(), number.as_ptr(), -1))?;
+        conf.0.add_crl_extensions(conf.1, &mut crl, issuer)?;
+        cvt(sys::X509_CRL_sign(crl.as_ptr(), key.as_ptr(), md.as_ptr()))?;
+        Ok(crl)
+    }
+}
+
+fn cvt_p<T>(p: *mut T) -> Result<*mut T, ErrorStack> {
+    if p.is_null() {
+        Err(ErrorStack::get())
+    } else {
+        Ok(p)
+    }
+}
+
+/// reasonCode (RFC 5280 §5.3.1): ENUMERATED, DER-encoded here, the extension made by
+/// OpenSSL (`X509_EXTENSION_create_by_OBJ` through the openssl crate).
+fn reason_extension(reason: u8) -> Result<X509Extension, ErrorStack> {
+    let oid = openssl::asn1::Asn1Object::from_str("2.5.29.21")?;
+    let value = openssl::asn1::Asn1OctetString::new_from_bytes(&[0x0a, 0x01, reason])?;
+    X509Extension::new_from_der(&oid, false, &value)
+}
+
+/// cRLNumber (RFC 5280 §5.2.3): a non-critical INTEGER.
+fn crl_number_extension(contents: &[u8]) -> Result<X509Extension, ErrorStack> {
+    let oid = openssl::asn1::Asn1Object::from_str("2.5.29.20")?;
+    let mut der = vec![0x02, contents.len() as u8];
+    der.extend_from_slice(contents);
+    let value = openssl::asn1::Asn1OctetString::new_from_bytes(&der)?;
+    X509Extension::new_from_der(&oid, false, &value)
 }
 
 /// `X509_sign`: signs a certificate with `key` (for a provider key, through
@@ -405,4 +550,11 @@ pub fn sign_certificate(
     // the call; X509_sign re-encodes the certificate it owns.
     cvt(unsafe { sys::X509_sign(cert.as_ptr(), key.as_ptr(), md.as_ptr()) })?;
     Ok(())
+}
+
+/// Whether `cert` says it is a CA: basicConstraints cA TRUE (`X509_get_extension_flags`
+/// & EXFLAG_CA, which also caches the extensions).
+pub fn is_ca(cert: &X509) -> bool {
+    // SAFETY: `cert` is live; the call only reads and caches its extensions.
+    unsafe { sys::X509_get_extension_flags(cert.as_ptr()) & sys::EXFLAG_CA != 0 }
 }

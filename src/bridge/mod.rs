@@ -4,11 +4,18 @@
 
 mod ffi;
 mod provider;
+pub mod pkix;
 mod pubkey;
 mod scheme;
 mod signature;
 mod x509;
 
+pub use pkix::{
+    build_certificate, build_crl, build_csr, crl_extensions, parse_dn, requested_alt_names, token_sign_certificate,
+    AltName, CertTemplate, IssueProfile, Revoked, TbsSigner, SHIPPED_PROFILES,
+};
+pub use ffi::is_ca;
+pub use pkix::der;
 pub use provider::{Provider, PROVIDER_CONF};
 pub use pubkey::{
     certificate_from_pem, curve_nid, ec_public_key, ed25519_public_key,

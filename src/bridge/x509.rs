@@ -108,75 +108,8 @@ pub fn sign_tbs_elsewhere(
     ffi::sign_certificate(&mut cert, &throwaway, digest)
         .map_err(BridgeError::openssl("set the signature algorithm (X509_sign)"))?;
     let der = cert.to_der().map_err(BridgeError::openssl("encode the certificate"))?;
-    let body = der::contents(&der).ok_or_else(|| anyhow::anyhow!("OpenSSL encoded a malformed certificate"))?;
-    let tbs_len = der::tlv_len(body).ok_or_else(|| anyhow::anyhow!("malformed TBSCertificate"))?;
-    let (tbs, rest) = body.split_at(tbs_len);
-    let alg_len = der::tlv_len(rest).ok_or_else(|| anyhow::anyhow!("malformed signatureAlgorithm"))?;
-    let signature = sign(tbs)?;
-    let mut bits = Vec::with_capacity(signature.len() + 1);
-    bits.push(0); // no unused bits
-    bits.extend_from_slice(&signature);
-    let mut inner = tbs.to_vec();
-    inner.extend_from_slice(&rest[..alg_len]);
-    inner.extend(der::tlv(0x03, &bits));
-    X509::from_der(&der::tlv(0x30, &inner))
-        .map_err(|e| BridgeError::openssl("decode the assembled certificate")(e).into())
-}
-
-/// The few DER operations assembling a Certificate needs (X.690 §8.1).
-mod der {
-    /// The length of the TLV at the start of `b` (tag, length octets and contents).
-    pub fn tlv_len(b: &[u8]) -> Option<usize> {
-        let (header, len) = header(b)?;
-        let total = header.checked_add(len)?;
-        (total <= b.len()).then_some(total)
-    }
-
-    /// The contents of the TLV at the start of `b`.
-    pub fn contents(b: &[u8]) -> Option<&[u8]> {
-        let (header, len) = header(b)?;
-        b.get(header..header.checked_add(len)?)
-    }
-
-    fn header(b: &[u8]) -> Option<(usize, usize)> {
-        let first = *b.get(1)?;
-        if first < 0x80 {
-            return Some((2, usize::from(first)));
-        }
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let len = b.get(2..2 + n)?.iter().fold(0usize, |a, d| (a << 8) | usize::from(*d));
-        Some((2 + n, len))
-    }
-
-    pub fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let len = contents.len();
-        if len < 0x80 {
-            out.push(len as u8);
-        } else {
-            let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
-            out.push(0x80 | bytes.len() as u8);
-            out.extend(bytes);
-        }
-        out.extend_from_slice(contents);
-        out
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn lengths_round_trip_short_and_long_forms() {
-            for n in [0usize, 1, 127, 128, 255, 256, 70_000] {
-                let t = super::tlv(0x04, &vec![7u8; n]);
-                assert_eq!(super::tlv_len(&t), Some(t.len()), "{n}");
-                assert_eq!(super::contents(&t).map(<[u8]>::len), Some(n));
-            }
-            assert_eq!(super::tlv_len(&[0x30, 0x05, 1, 2]), None, "truncated");
-        }
-    }
+    let der = super::pkix::resign(&der, sign)?;
+    X509::from_der(&der).map_err(|e| BridgeError::openssl("decode the assembled certificate")(e).into())
 }
 
 /// Builds and signs a self-signed v3 certificate for `public`, extensions from the

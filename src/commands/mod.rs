@@ -4,18 +4,24 @@
 
 mod args;
 pub mod bench;
+pub mod ca_init;
 pub mod completions;
+pub mod crl;
+pub mod csr;
 pub mod delete_key;
 pub mod export_pubkey;
 pub mod generate_key;
 pub mod init_token;
+pub mod issue;
 mod io;
 pub mod key_ceremony;
+pub mod list_issued;
 pub mod list_keys;
 pub mod list_slots;
 pub mod manpage;
 mod openssl_env;
 pub mod quorum_reset_pin;
+pub mod revoke;
 pub mod sign;
 pub mod verify;
 pub mod verify_ceremony;
@@ -48,6 +54,12 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::QuorumResetPin(a) => quorum_reset_pin::run(settings, a),
         Command::VerifyCeremony(a) => verify_ceremony::run(a),
         Command::Bench(a) => bench::run(settings, a),
+        Command::Csr(a) => csr::run(settings, a),
+        Command::CaInit(a) => ca_init::run(settings, a),
+        Command::Issue(a) => issue::run(settings, a),
+        Command::Revoke(a) => revoke::run(settings, a),
+        Command::Crl(a) => crl::run(settings, a),
+        Command::ListIssued(a) => list_issued::run(a),
         Command::OpensslEnv => openssl_env::run(settings),
         Command::Completions(a) => completions::run(cli::definition(), a),
         Command::Manpage(a) => manpage::run(cli::definition(), a),

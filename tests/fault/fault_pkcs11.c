@@ -21,6 +21,9 @@
  *                              NULs instead of blanks
  *   tpm-template               as tpm2-pkcs11: C_GenerateKeyPair refuses a private key
  *                              template with CKA_DECRYPT false (CKR_GENERAL_ERROR)
+ *   kill-on-sign               SIGKILL the process when the token is asked to sign (C_Sign,
+ *                              C_SignFinal): an operation killed between its record and
+ *                              its signature
  *   no-pin-functions           as AWS CloudHSM's SDK 5 library documents: no C_InitToken,
  *                              C_InitPIN or C_SetPIN (their function list entries empty)
  *   no-hash-rsa                leave the hash-and-sign RSA mechanisms (CKM_SHA*_RSA_PKCS,
@@ -59,6 +62,8 @@ typedef unsigned char CK_BYTE;
 #define CKR_TOKEN_NOT_INITIALIZED 0x208UL
 #define CKM_EC_EDWARDS_KEY_PAIR_GEN 0x1055UL
 #define CKM_EDDSA 0x1057UL
+#define IDX_SIGN 43
+#define IDX_SIGN_FINAL 45
 #define IDX_INIT_TOKEN 9
 #define IDX_INIT_PIN 10
 #define IDX_SET_PIN 11
@@ -139,6 +144,21 @@ static CK_RV w_set_pin(CK_SESSION_HANDLE h, CK_BYTE *o, CK_ULONG ol, CK_BYTE *n,
     if (!strcmp(mode, "kill-parent-after-setpin"))
         kill(getppid(), SIGKILL);
     return rv;
+}
+
+typedef CK_RV (*sign_fn)(CK_SESSION_HANDLE, CK_BYTE *, CK_ULONG, CK_BYTE *, CK_ULONG *);
+typedef CK_RV (*sign_final_fn)(CK_SESSION_HANDLE, CK_BYTE *, CK_ULONG *);
+
+static CK_RV w_sign(CK_SESSION_HANDLE h, CK_BYTE *d, CK_ULONG dl, CK_BYTE *s, CK_ULONG *sl) {
+    if (!strcmp(mode, "kill-on-sign"))
+        kill(getpid(), SIGKILL);
+    return ((sign_fn)real->f[IDX_SIGN])(h, d, dl, s, sl);
+}
+
+static CK_RV w_sign_final(CK_SESSION_HANDLE h, CK_BYTE *s, CK_ULONG *sl) {
+    if (!strcmp(mode, "kill-on-sign"))
+        kill(getpid(), SIGKILL);
+    return ((sign_final_fn)real->f[IDX_SIGN_FINAL])(h, s, sl);
 }
 
 static CK_RV w_logout(CK_SESSION_HANDLE h) {
@@ -231,6 +251,8 @@ CK_RV C_GetFunctionList(struct function_list **out) {
         ours.f[IDX_GET_MECHANISM_LIST] = (void *)w_get_mechanism_list;
         ours.f[IDX_GET_TOKEN_INFO] = (void *)w_get_token_info;
         ours.f[IDX_GENERATE_KEY_PAIR] = (void *)w_generate_key_pair;
+        ours.f[IDX_SIGN] = (void *)w_sign;
+        ours.f[IDX_SIGN_FINAL] = (void *)w_sign_final;
         if (!strcmp(mode, "no-pin-functions"))
             ours.f[IDX_INIT_TOKEN] = ours.f[IDX_INIT_PIN] = ours.f[IDX_SET_PIN] = NULL;
     }

@@ -1,0 +1,242 @@
+//! The CA's records: an SQLite database (`ca.db` in the CA directory) through rusqlite.
+//!
+//! Durability: WAL journal with `synchronous = FULL`, so a committed transaction
+//! survives a kill -9 and a power loss (SQLite "PRAGMA synchronous"). Every operation is
+//! one transaction, and an issuance is two: the serial is recorded as `pending` before
+//! the token signs, and the record is completed with the certificate after. Serials are
+//! the primary key: a serial once recorded, even for an issuance that never finished,
+//! is never used again.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::Serialize;
+
+/// The schema; `user_version` 1.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS ca (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    cert_der     BLOB NOT NULL,
+    key_uri      TEXT NOT NULL,
+    chain_pem    TEXT NOT NULL DEFAULT '',   -- the certificates above the CA, up to the root
+    created_at   INTEGER NOT NULL,
+    crl_number   INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS certs (
+    serial       TEXT PRIMARY KEY,          -- uppercase hex, as openssl ca's index.txt
+    state        TEXT NOT NULL CHECK (state IN ('pending', 'issued', 'abandoned', 'imported')),
+    subject      TEXT NOT NULL,
+    profile      TEXT,
+    not_before   INTEGER,
+    not_after    INTEGER NOT NULL,
+    cert_der     BLOB,
+    revoked_at   INTEGER,
+    reason       INTEGER,
+    created_at   INTEGER NOT NULL,
+    CHECK ((state = 'issued') = (cert_der IS NOT NULL))
+);
+CREATE TABLE IF NOT EXISTS crls (
+    number       INTEGER PRIMARY KEY,
+    this_update  INTEGER NOT NULL,
+    next_update  INTEGER NOT NULL,
+    entries      INTEGER NOT NULL,
+    der          BLOB NOT NULL
+);
+PRAGMA user_version = 1;
+";
+
+pub struct Db {
+    conn: Connection,
+}
+
+/// One certificate record.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertRecord {
+    pub serial: String,
+    pub state: String,
+    pub subject: String,
+    pub profile: Option<String>,
+    pub not_before: Option<i64>,
+    pub not_after: i64,
+    pub revoked_at: Option<i64>,
+    pub reason: Option<u8>,
+    #[serde(skip)]
+    pub cert_der: Option<Vec<u8>>,
+}
+
+/// The CA row.
+pub struct CaRow {
+    pub cert_der: Vec<u8>,
+    pub key_uri: String,
+    pub chain_pem: String,
+}
+
+pub type DbResult<T> = Result<T, rusqlite::Error>;
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl Db {
+    pub fn open(path: &Path) -> DbResult<Db> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Db { conn })
+    }
+
+    pub fn ca(&self) -> DbResult<Option<CaRow>> {
+        self.conn
+            .query_row("SELECT cert_der, key_uri, chain_pem FROM ca WHERE id = 1", [], |r| {
+                Ok(CaRow { cert_der: r.get(0)?, key_uri: r.get(1)?, chain_pem: r.get(2)? })
+            })
+            .optional()
+    }
+
+    /// Records the CA and, in the same transaction, any imported records.
+    pub fn init(&mut self, ca: &CaRow, imported: &[CertRecord]) -> DbResult<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO ca (id, cert_der, key_uri, chain_pem, created_at) VALUES (1, ?1, ?2, ?3, ?4)",
+            params![ca.cert_der, ca.key_uri, ca.chain_pem, now()],
+        )?;
+        {
+            let mut ins = tx.prepare(
+                "INSERT INTO certs (serial, state, subject, not_after, revoked_at, reason, created_at)
+                 VALUES (?1, 'imported', ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let t = now();
+            for r in imported {
+                ins.execute(params![r.serial, r.subject, r.not_after, r.revoked_at, r.reason, t])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// Marks what an interrupted issuance left `pending` as `abandoned` and returns
+    /// their serials. Only called under the CA directory's exclusive lock, so no live
+    /// process owns a pending record.
+    pub fn resolve_pending(&mut self) -> DbResult<Vec<String>> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let serials: Vec<String> = {
+            let mut q = tx.prepare("SELECT serial FROM certs WHERE state = 'pending' ORDER BY serial")?;
+            let rows = q.query_map([], |r| r.get(0))?;
+            rows.collect::<DbResult<_>>()?
+        };
+        tx.execute("UPDATE certs SET state = 'abandoned' WHERE state = 'pending'", [])?;
+        tx.commit()?;
+        Ok(serials)
+    }
+
+    /// Records `serial` as pending; false if the serial was ever recorded.
+    pub fn reserve(&mut self, r: &CertRecord) -> DbResult<bool> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let taken: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM certs WHERE serial = ?1)", [&r.serial], |x| x.get(0))?;
+        if taken {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO certs (serial, state, subject, profile, not_before, not_after, created_at)
+             VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6)",
+            params![r.serial, r.subject, r.profile, r.not_before, r.not_after, now()],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Completes a pending record with its certificate.
+    pub fn complete(&mut self, serial: &str, der: &[u8]) -> DbResult<()> {
+        let n = self.conn.execute(
+            "UPDATE certs SET state = 'issued', cert_der = ?2 WHERE serial = ?1 AND state = 'pending'",
+            params![serial, der],
+        )?;
+        if n != 1 {
+            return Err(rusqlite::Error::QueryReturnedNoRows);
+        }
+        Ok(())
+    }
+
+    /// Marks a pending record abandoned (the issuance failed after the reservation).
+    pub fn abandon(&mut self, serial: &str) -> DbResult<()> {
+        self.conn.execute("UPDATE certs SET state = 'abandoned' WHERE serial = ?1 AND state = 'pending'", [serial])?;
+        Ok(())
+    }
+
+    pub fn all(&self) -> DbResult<Vec<CertRecord>> {
+        let mut q = self.conn.prepare(&format!("{SELECT} ORDER BY created_at, serial"))?;
+        let rows = q.query_map([], record)?;
+        rows.collect()
+    }
+
+    /// Revokes every serial of `serials` in one transaction, or none. `check` sees
+    /// each record first and says why it cannot be revoked.
+    pub fn revoke(
+        &mut self,
+        serials: &[String],
+        at: i64,
+        reason: Option<u8>,
+        check: impl Fn(&str, Option<&CertRecord>) -> Result<(), String>,
+    ) -> DbResult<Result<(), String>> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for s in serials {
+            let r = tx.query_row(&format!("{SELECT} WHERE serial = ?1"), [s], record).optional()?;
+            if let Err(why) = check(s, r.as_ref()) {
+                return Ok(Err(why)); // the transaction rolls back on drop
+            }
+            tx.execute("UPDATE certs SET revoked_at = ?2, reason = ?3 WHERE serial = ?1", params![s, at, reason])?;
+        }
+        tx.commit()?;
+        Ok(Ok(()))
+    }
+
+    /// The next CRL number, taken for good (numbers only increase, RFC 5280 §5.2.3).
+    pub fn next_crl_number(&mut self) -> DbResult<i64> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("UPDATE ca SET crl_number = crl_number + 1 WHERE id = 1", [])?;
+        let n = tx.query_row("SELECT crl_number FROM ca WHERE id = 1", [], |r| r.get(0))?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Every revoked serial with its time and reason, in serial order, to `f`.
+    pub fn for_each_revoked(&self, mut f: impl FnMut(&str, i64, Option<u8>)) -> DbResult<usize> {
+        let mut q = self.conn.prepare(
+            "SELECT serial, revoked_at, reason FROM certs WHERE revoked_at IS NOT NULL ORDER BY serial",
+        )?;
+        let mut rows = q.query([])?;
+        let mut n = 0;
+        while let Some(r) = rows.next()? {
+            let serial: String = r.get(0)?;
+            f(&serial, r.get(1)?, r.get(2)?);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    pub fn record_crl(&mut self, number: i64, this: i64, next: i64, entries: usize, der: &[u8]) -> DbResult<()> {
+        self.conn.execute(
+            "INSERT INTO crls (number, this_update, next_update, entries, der) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![number, this, next, entries as i64, der],
+        )?;
+        Ok(())
+    }
+}
+
+const SELECT: &str =
+    "SELECT serial, state, subject, profile, not_before, not_after, revoked_at, reason, cert_der FROM certs";
+
+fn record(r: &rusqlite::Row<'_>) -> DbResult<CertRecord> {
+    Ok(CertRecord {
+        serial: r.get(0)?,
+        state: r.get(1)?,
+        subject: r.get(2)?,
+        profile: r.get(3)?,
+        not_before: r.get(4)?,
+        not_after: r.get(5)?,
+        revoked_at: r.get(6)?,
+        reason: r.get(7)?,
+        cert_der: r.get(8)?,
+    })
+}

@@ -1,0 +1,344 @@
+//! Issuing a certificate from a request and a profile, with every rule checked on the
+//! finished structure before the token signs (see `bridge::pkix`), and the record
+//! written before the token signs and completed after.
+
+use openssl::asn1::Asn1Time;
+use openssl::nid::Nid;
+use openssl::pkey::{Id, PKey, PKeyRef, Public};
+use openssl::stack::Stack;
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::{X509KeyUsage, X509Req, X509StoreContext, X509};
+
+use crate::bridge::{self, AltName, CertTemplate, IssueProfile, TbsSigner};
+use crate::error::usage;
+use crate::hsm::{Hsm, SigningKey};
+
+use super::db::CertRecord;
+use super::{db_err, serial_hex, CaDir};
+
+pub struct IssueOptions {
+    pub profile: IssueProfile,
+    pub path_len: Option<u32>,
+    pub days: Option<u32>,
+}
+
+pub struct Issued {
+    pub cert: X509,
+    pub serial: String,
+    /// What was checked, on the lint copy and on the signed certificate.
+    pub checks: Vec<&'static str>,
+}
+
+/// A request refused: exit 2, one line naming the rule.
+fn refuse(rule: &str, detail: impl std::fmt::Display) -> anyhow::Error {
+    usage(format!("refused by rule '{rule}': {detail}; nothing was recorded or written"))
+}
+
+fn unix(t: &openssl::asn1::Asn1TimeRef) -> anyhow::Result<i64> {
+    let epoch = Asn1Time::from_unix(0)?;
+    let d = epoch.diff(t)?;
+    Ok(i64::from(d.days) * 86_400 + i64::from(d.secs))
+}
+
+/// The issuer may sign certificates: a CA (basicConstraints cA) whose keyUsage, if
+/// present, has keyCertSign (RFC 5280 §4.2.1.3, §6.1.4 (k), (n)).
+pub fn check_issuer(ca: &X509) -> anyhow::Result<()> {
+    if !bridge::is_ca(ca) {
+        return Err(refuse("issuer is a CA", "the CA certificate has no basicConstraints cA TRUE"));
+    }
+    if ca.key_usage().is_some_and(|ku| !ku.contains(X509KeyUsage::KEY_CERT_SIGN)) {
+        return Err(refuse("issuer keyUsage", "the CA certificate's keyUsage lacks keyCertSign"));
+    }
+    Ok(())
+}
+
+/// The subject key is one hsm-demo issues for: EC P-256, P-384, P-521, RSA of 2048 to
+/// 16384 bits, Ed25519.
+fn check_subject_key(key: &PKeyRef<Public>) -> anyhow::Result<&'static str> {
+    match key.id() {
+        Id::EC => {
+            let curve = key.ec_key()?.group().curve_name();
+            match curve {
+                Some(Nid::X9_62_PRIME256V1) => Ok("EC P-256"),
+                Some(Nid::SECP384R1) => Ok("EC P-384"),
+                Some(Nid::SECP521R1) => Ok("EC P-521"),
+                other => Err(refuse("subject key", format!("EC curve {other:?} is not P-256, P-384 or P-521"))),
+            }
+        }
+        Id::RSA => {
+            let bits = key.bits();
+            if !(2048..=16384).contains(&bits) {
+                return Err(refuse("subject key", format!("RSA-{bits}: keys of 2048 to 16384 bits only")));
+            }
+            Ok("RSA")
+        }
+        Id::ED25519 => Ok("Ed25519"),
+        other => Err(refuse("subject key", format!("key type {other:?} is not EC, RSA or Ed25519"))),
+    }
+}
+
+/// Issues a certificate for `req` under `ca` with `key` (the CA's token key).
+pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opts: &IssueOptions) -> anyhow::Result<Issued> {
+    let profile = &opts.profile;
+    let ca_public = ca.cert.public_key()?;
+    if !ca_public.public_eq(key.public()) {
+        return Err(usage(format!(
+            "the token key {} is not the key of the CA certificate in {}",
+            ca.key_uri,
+            ca.path.display()
+        )));
+    }
+    // The request.
+    let public = req
+        .public_key()
+        .map_err(|e| refuse("request public key", format!("unreadable: {e}")))?;
+    if !req.verify(&public).unwrap_or(false) {
+        crate::bridge::clear_openssl_errors();
+        return Err(refuse("proof of possession", "the request's signature does not verify with its own public key"));
+    }
+    let key_kind = check_subject_key(&public)?;
+    check_issuer(&ca.cert)?;
+    // Validity.
+    let days = opts.days.unwrap_or(profile.default_days);
+    if days == 0 {
+        return Err(refuse("validity", "--days must be at least 1"));
+    }
+    if let Some(max) = profile.max_days {
+        if days > max {
+            return Err(refuse("validity", format!("{days} days is more than profile {} allows ({max})", profile.name)));
+        }
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let not_after = now + i64::from(days) * 86_400;
+    let issuer_not_after = unix(ca.cert.not_after())?;
+    if not_after > issuer_not_after {
+        return Err(refuse(
+            "validity within the issuer's",
+            format!("{days} days would end after the CA certificate's notAfter ({})", ca.cert.not_after()),
+        ));
+    }
+    // Path length (RFC 5280 §6.1.4 (l), (m); AWS Private CA refuses the same).
+    let path_len = match (profile.ca, opts.path_len) {
+        (false, Some(_)) => return Err(refuse("path length", format!("--path-len applies to CA profiles, not {}", profile.name))),
+        (false, None) => None,
+        (true, requested) => {
+            let n = requested.unwrap_or(0);
+            if let Some(issuer) = ca.cert.pathlen() {
+                if n >= issuer {
+                    return Err(refuse(
+                        "path length below the issuer's",
+                        format!("pathLenConstraint {n} is not below the issuer's {issuer}"),
+                    ));
+                }
+            }
+            Some(n)
+        }
+    };
+    // Subject and subjectAltName from the request, as far as the profile allows.
+    let subject = req.subject_name().to_owned()?;
+    let sans = bridge::requested_alt_names(req).map_err(|e| refuse("subjectAltName", e))?;
+    if let Some(bad) = sans.iter().find(|n| !profile.san.iter().any(|k| k == n.kind())) {
+        return Err(refuse(
+            "subjectAltName from the request",
+            format!("profile {} does not take {bad} (it takes: {})", profile.name, if profile.san.is_empty() { "none".into() } else { profile.san.join(", ") }),
+        ));
+    }
+    if profile.san_required && sans.is_empty() {
+        return Err(refuse("subjectAltName required", format!("profile {} needs a subjectAltName of kind {}", profile.name, profile.san.join(" or "))));
+    }
+    if subject.entries().next().is_none() && sans.is_empty() {
+        return Err(refuse("subject", "the request has neither a subject nor a subjectAltName"));
+    }
+    if profile.ca && subject.entries().next().is_none() {
+        return Err(refuse("subject", "a CA certificate needs a subject"));
+    }
+    // Serial: 16 bytes from the token RNG, positive with its top byte nonzero.
+    let mut serial = hsm.session().random(16)?;
+    serial[0] = (serial[0] & 0x7f) | 0x40;
+    let serial_text = serial_hex(&serial)?;
+    let (conf, section) = profile.effective(path_len).map_err(|e| refuse("profile", e))?;
+    let scheme = key.scheme(None, None)?;
+    let sign = |tbs: &[u8]| key.sign(scheme, |feed| Ok(feed(tbs)?));
+    let signer = TbsSigner::new(crate::hsm::software_spec(&key.object().kind), scheme.x509_digest(), &sign);
+    let template = CertTemplate {
+        issuer: &ca.cert,
+        subject: &subject,
+        public: &public,
+        serial: &serial,
+        not_before: now,
+        not_after,
+        sans: &sans,
+        extensions: (&conf, &section),
+    };
+    // Lint: every rule on the finished structure, signed by the throwaway key.
+    let lint = bridge::build_certificate(&template, &signer)?;
+    let mut checks = lint_checks(&lint, ca, &public, req, profile, path_len, &sans)?;
+    checks.insert(0, key_kind_check(key_kind));
+    // Record first, then sign: a kill -9 from here on leaves a pending record that the
+    // next command marks abandoned; the serial is never used again.
+    let record = CertRecord {
+        serial: serial_text.clone(),
+        state: "pending".into(),
+        subject: subject_line(&subject),
+        profile: Some(profile.name.clone()),
+        not_before: Some(now),
+        not_after,
+        revoked_at: None,
+        reason: None,
+        cert_der: None,
+    };
+    if !ca.db.reserve(&record).map_err(db_err("reserve the serial"))? {
+        anyhow::bail!("serial {serial_text} from the token RNG is already recorded; nothing was signed (run the command again)");
+    }
+    let signed = (|| -> anyhow::Result<(X509, Vec<u8>)> {
+        let cert = bridge::token_sign_certificate(&lint, &signer)?;
+        after_checks(&cert, &lint, ca, &public)?;
+        let der = cert.to_der()?;
+        Ok((cert, der))
+    })();
+    let (cert, der) = match signed {
+        Ok(x) => x,
+        Err(e) => {
+            ca.db.abandon(&serial_text).map_err(db_err("mark the serial abandoned"))?;
+            return Err(e);
+        }
+    };
+    ca.db.complete(&serial_text, &der).map_err(db_err("record the certificate"))?;
+    checks.extend(["signed in the token: verifies under the CA certificate", "the issuer chain verifies", "public key = the request's"]);
+    Ok(Issued {
+        cert,
+        serial: serial_text,
+        checks,
+    })
+}
+
+fn key_kind_check(kind: &'static str) -> &'static str {
+    match kind {
+        "EC P-256" => "subject key EC P-256",
+        "EC P-384" => "subject key EC P-384",
+        "EC P-521" => "subject key EC P-521",
+        "RSA" => "subject key RSA, 2048 bits or more",
+        _ => "subject key Ed25519",
+    }
+}
+
+/// `/C=US/O=Example/CN=Name`, as openssl's index.txt and `-subj` write it.
+pub fn subject_line(name: &openssl::x509::X509NameRef) -> String {
+    name.entries()
+        .map(|e| {
+            let field = e.object().nid().short_name().unwrap_or("?");
+            let value = e.data().to_string().unwrap_or_default();
+            format!("/{field}={}", value.replace('/', "\\/"))
+        })
+        .collect()
+}
+
+/// The rules, checked on the lint copy (all fields final, throwaway signature).
+fn lint_checks(
+    lint: &X509,
+    ca: &CaDir,
+    public: &PKey<Public>,
+    req: &X509Req,
+    profile: &IssueProfile,
+    path_len: Option<u32>,
+    sans: &[AltName],
+) -> anyhow::Result<Vec<&'static str>> {
+    let fail = |what: &str| refuse("lint", format!("the certificate built from the request {what}"));
+    if !lint.public_key()?.public_eq(public) {
+        return Err(fail("does not carry the request's public key"));
+    }
+    if lint.subject_name().to_der()? != req.subject_name().to_der()? {
+        return Err(fail("does not carry the request's subject"));
+    }
+    if lint.issuer_name().to_der()? != ca.cert.subject_name().to_der()? {
+        return Err(fail("names another issuer than the CA's subject"));
+    }
+    if lint.not_after() > ca.cert.not_after() {
+        return Err(fail("outlives the CA certificate"));
+    }
+    if bridge::is_ca(lint) != profile.ca {
+        return Err(fail(if profile.ca { "is not a CA certificate" } else { "is a CA certificate" }));
+    }
+    if profile.ca && lint.pathlen() != path_len {
+        return Err(fail("does not carry the path length asked for"));
+    }
+    if profile.ca && lint.key_usage().is_none_or(|ku| !ku.contains(X509KeyUsage::KEY_CERT_SIGN)) {
+        return Err(fail("is a CA certificate without keyCertSign"));
+    }
+    let ski = lint.subject_key_id().map(|k| k.as_slice().to_vec());
+    let aki = lint.authority_key_id().map(|k| k.as_slice().to_vec());
+    let issuer_ski = ca.cert.subject_key_id().map(|k| k.as_slice().to_vec());
+    if ski.is_none() {
+        return Err(fail("has no subjectKeyIdentifier"));
+    }
+    if aki.is_none() || aki != issuer_ski {
+        return Err(fail("has an authorityKeyIdentifier that is not the CA's subjectKeyIdentifier"));
+    }
+    let expected_ski = openssl::sha::sha1(&spki_bit_string(public)?);
+    if ski.as_deref() != Some(&expected_ski[..]) {
+        return Err(fail("has a subjectKeyIdentifier that is not RFC 5280 §4.2.1.2 method (1)"));
+    }
+    let got: Vec<String> = lint.subject_alt_names().map_or_else(Vec::new, |s| s.iter().map(|n| format!("{n:?}")).collect());
+    if got.len() != sans.len() {
+        return Err(fail("does not carry exactly the request's allowed subjectAltName entries"));
+    }
+    Ok(vec![
+        "proof of possession (request signature verifies)",
+        "issuer is a CA with keyCertSign",
+        "validity within the issuer's",
+        "basicConstraints and path length as the profile and issuer allow",
+        "subject and subjectAltName from the request as the profile allows",
+        "SKI = SHA-1 of the subject key (RFC 5280 §4.2.1.2 (1)), AKI = issuer SKI",
+    ])
+}
+
+/// The subjectPublicKey BIT STRING's contents (without the unused-bits octet): what
+/// RFC 5280 §4.2.1.2 method (1) hashes.
+fn spki_bit_string(public: &PKey<Public>) -> anyhow::Result<Vec<u8>> {
+    use crate::bridge::der;
+    let spki = public.public_key_to_der()?;
+    let body = der::contents(&spki).ok_or_else(|| anyhow::anyhow!("malformed SPKI"))?;
+    let alg = der::tlv_len(body).ok_or_else(|| anyhow::anyhow!("malformed SPKI"))?;
+    let bits = der::contents(&body[alg..]).ok_or_else(|| anyhow::anyhow!("malformed SPKI"))?;
+    Ok(bits.get(1..).unwrap_or_default().to_vec())
+}
+
+/// After the token signed: the certificate verifies under the CA certificate, chains to
+/// the root with OpenSSL, carries the request's key, and differs from the lint copy in
+/// nothing but the signature.
+fn after_checks(cert: &X509, lint: &X509, ca: &CaDir, public: &PKey<Public>) -> anyhow::Result<()> {
+    if !cert.verify(&*ca.cert.public_key()?)? {
+        anyhow::bail!("the token's signature on the certificate does not verify with the CA's public key");
+    }
+    if !cert.public_key()?.public_eq(public) {
+        anyhow::bail!("the signed certificate does not carry the request's key");
+    }
+    let tbs = |c: &X509| -> anyhow::Result<Vec<u8>> {
+        let der = c.to_der()?;
+        let body = bridge::der::contents(&der).ok_or_else(|| anyhow::anyhow!("malformed certificate"))?;
+        let n = bridge::der::tlv_len(body).ok_or_else(|| anyhow::anyhow!("malformed certificate"))?;
+        Ok(body[..n].to_vec())
+    };
+    if tbs(cert)? != tbs(lint)? {
+        anyhow::bail!("the signed certificate differs from the checked one");
+    }
+    let mut store = X509StoreBuilder::new()?;
+    let root = ca.chain.last().unwrap_or(&ca.cert);
+    store.add_cert(root.clone())?;
+    let store = store.build();
+    let mut untrusted = Stack::new()?;
+    untrusted.push(ca.cert.clone())?;
+    for c in &ca.chain {
+        untrusted.push(c.clone())?;
+    }
+    let mut ctx = X509StoreContext::new()?;
+    let (ok, why) = ctx.init(&store, cert, &untrusted, |c| {
+        let ok = c.verify_cert()?;
+        Ok((ok, c.error().error_string().to_string()))
+    })?;
+    bridge::clear_openssl_errors();
+    if !ok {
+        anyhow::bail!("the signed certificate does not chain to the CA's root with OpenSSL: {why}");
+    }
+    Ok(())
+}

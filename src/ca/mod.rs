@@ -1,0 +1,188 @@
+//! A CA directory: the CA's certificate, the PKCS#11 URI of its token key, and its
+//! records (`ca.db`, see `db.rs`). `key-ceremony --out DIR` makes one (adopted on first
+//! use from `root-ca.pem` and the transcript's key URI); `ca-init` adopts any CA whose
+//! key is in a token. Every command on a CA directory holds its lock (`ca.lock`,
+//! flock(2), exclusive) for its whole run: two issuers take turns, and a record left
+//! `pending` is always from a process that died.
+
+mod db;
+mod issue;
+mod index;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use openssl::bn::BigNum;
+use openssl::x509::X509;
+
+pub use db::{CaRow, CertRecord, Db};
+pub use index::parse_index;
+pub use issue::{check_issuer, issue, subject_line, IssueOptions};
+
+use crate::error::usage;
+
+pub const DB_FILE: &str = "ca.db";
+const LOCK_FILE: &str = "ca.lock";
+
+/// An open CA directory, locked.
+pub struct CaDir {
+    pub path: PathBuf,
+    pub db: Db,
+    pub cert: X509,
+    /// The certificates above the CA, up to the root (empty for a root).
+    pub chain: Vec<X509>,
+    pub key_uri: String,
+    _lock: File,
+}
+
+/// The database error as a one-line message.
+pub fn db_err(what: &'static str) -> impl Fn(rusqlite::Error) -> anyhow::Error {
+    move |e| anyhow::anyhow!("CA records: {what}: {e}")
+}
+
+fn lock(dir: &Path) -> anyhow::Result<File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .with_context(|| format!("open {}", dir.join(LOCK_FILE).display()))?;
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+        .with_context(|| format!("lock {}", dir.join(LOCK_FILE).display()))?;
+    Ok(f)
+}
+
+impl CaDir {
+    /// Opens `dir` as a CA directory: its records, or, for a ceremony's output
+    /// directory that has none yet, records made from its root certificate and the
+    /// transcript's key URI. Pending records of interrupted issuances are resolved
+    /// (marked abandoned, their serials never reused) and reported on stderr.
+    pub fn open(dir: &Path) -> anyhow::Result<CaDir> {
+        if !dir.is_dir() {
+            return Err(usage(format!("--ca {}: no such directory", dir.display())));
+        }
+        let lock = lock(dir)?;
+        let db_path = dir.join(DB_FILE);
+        if !db_path.exists() {
+            let row = ceremony_row(dir)?;
+            let mut db = Db::open(&db_path).map_err(db_err("create"))?;
+            db.init(&row, &[]).map_err(db_err("record the CA"))?;
+        }
+        let mut db = Db::open(&db_path).map_err(db_err("open"))?;
+        let row = db
+            .ca()
+            .map_err(db_err("read the CA"))?
+            .ok_or_else(|| usage(format!("{} holds no CA (run hsm-demo ca-init)", db_path.display())))?;
+        for serial in db.resolve_pending().map_err(db_err("resolve interrupted issuances"))? {
+            crate::console::note(&format!(
+                "serial {serial} was reserved by an issuance that did not finish; it is marked abandoned and never reused"
+            ));
+        }
+        let cert = X509::from_der(&row.cert_der).context("the CA certificate in ca.db")?;
+        let chain = if row.chain_pem.is_empty() {
+            Vec::new()
+        } else {
+            X509::stack_from_pem(row.chain_pem.as_bytes()).context("the CA chain in ca.db")?
+        };
+        Ok(CaDir {
+            path: dir.to_path_buf(),
+            db,
+            cert,
+            chain,
+            key_uri: row.key_uri,
+            _lock: lock,
+        })
+    }
+
+    /// Makes `dir` (new or existing, without records) a CA directory for `row`, with
+    /// `imported` records from an `openssl ca` index. Refuses a directory that already
+    /// has records.
+    pub fn init(dir: &Path, row: &CaRow, imported: &[CertRecord]) -> anyhow::Result<()> {
+        if !dir.exists() {
+            crate::output::create_private_dir(dir).with_context(|| format!("create {}", dir.display()))?;
+        }
+        let _lock = lock(dir)?;
+        let db_path = dir.join(DB_FILE);
+        if db_path.exists() {
+            return Err(usage(format!("{} already holds a CA's records; nothing was changed", db_path.display())));
+        }
+        // Written under a temporary name and renamed: a failed import leaves no ca.db.
+        let tmp = dir.join(format!(".{DB_FILE}.{}", std::process::id()));
+        let made = (|| -> anyhow::Result<()> {
+            let mut db = Db::open(&tmp).map_err(db_err("create"))?;
+            db.init(row, imported).map_err(db_err("record the CA"))?;
+            drop(db);
+            crate::output::rename_no_replace(&tmp, &db_path).context("put ca.db in place")?;
+            crate::output::sync_dir(dir).context("sync the CA directory")?;
+            Ok(())
+        })();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", tmp.display()));
+        }
+        made
+    }
+
+    /// The CA certificate and the chain above it, PEM, for `--chain`.
+    pub fn chain_pem(&self) -> anyhow::Result<Vec<u8>> {
+        let mut out = self.cert.to_pem()?;
+        for c in &self.chain {
+            out.extend(c.to_pem()?);
+        }
+        Ok(out)
+    }
+}
+
+/// A ceremony directory's CA: `root-ca.pem` and the key URI its transcript's Step 1
+/// records.
+fn ceremony_row(dir: &Path) -> anyhow::Result<CaRow> {
+    let not_ca = || usage(format!(
+        "{} is not a CA directory: no {DB_FILE}, and no ceremony outputs (root-ca.pem, transcript.txt) to adopt; run hsm-demo ca-init",
+        dir.display()
+    ));
+    let pem = std::fs::read(dir.join("root-ca.pem")).map_err(|_| not_ca())?;
+    let transcript = std::fs::read_to_string(dir.join("transcript.txt")).map_err(|_| not_ca())?;
+    let key_uri = transcript
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("uri:").map(|u| u.trim().to_string()))
+        .filter(|u| u.starts_with("pkcs11:"))
+        .ok_or_else(|| usage(format!("{}: the transcript names no key URI", dir.display())))?;
+    let cert = X509::from_pem(&pem).context("root-ca.pem")?;
+    Ok(CaRow {
+        cert_der: cert.to_der()?,
+        key_uri,
+        chain_pem: String::new(),
+    })
+}
+
+/// A serial as the records and `openssl ca`'s index.txt write it: uppercase hex, whole
+/// bytes, no leading zero byte.
+pub fn serial_hex(bytes: &[u8]) -> anyhow::Result<String> {
+    Ok(BigNum::from_slice(bytes)?.to_hex_str()?.to_string())
+}
+
+/// A serial given by a user (`--serial`, a serials file): hex, colons allowed.
+pub fn parse_serial(text: &str) -> anyhow::Result<String> {
+    let t: String = text.trim().chars().filter(|c| *c != ':').collect();
+    if t.is_empty() || !t.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(usage(format!("serial '{}' is not hex", text.trim())));
+    }
+    Ok(BigNum::from_hex_str(&t)?.to_hex_str()?.to_string())
+}
+
+/// CRLReason names (RFC 5280 §5.3.1) and their codes; certificateHold and removeFromCRL
+/// are left out (a CA of this kind does not suspend).
+pub const REASONS: [(&str, u8); 8] = [
+    ("unspecified", 0),
+    ("keyCompromise", 1),
+    ("cACompromise", 2),
+    ("affiliationChanged", 3),
+    ("superseded", 4),
+    ("cessationOfOperation", 5),
+    ("privilegeWithdrawn", 9),
+    ("aACompromise", 10),
+];
+
+pub fn reason_name(code: u8) -> &'static str {
+    REASONS.iter().find(|(_, c)| *c == code).map_or("unknown", |(n, _)| n)
+}

@@ -1,0 +1,80 @@
+//! `ca-init`: makes a directory the home of a CA whose key is in a token: its
+//! certificate (checked against the token key), the key's URI, and the records of a CA
+//! that was run with `openssl ca` (its index.txt), if any.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use openssl::x509::X509;
+
+use crate::ca::{self, CaDir, CaRow};
+use crate::console::outln;
+use crate::error::usage;
+use crate::settings::Settings;
+
+use super::KeyArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The CA directory (created if missing; must not hold a CA yet)
+    #[arg(long, value_name = "DIR")]
+    ca: PathBuf,
+
+    /// The CA certificate, PEM; certificates after it in the file are its chain up to
+    /// the root
+    #[arg(long, value_name = "CERT")]
+    cert: PathBuf,
+
+    #[command(flatten)]
+    key: KeyArgs,
+
+    /// Take over the records of a CA run with `openssl ca`: its index.txt (every V, R
+    /// and E line; all or nothing)
+    #[arg(long, value_name = "FILE")]
+    import_index: Option<PathBuf>,
+}
+
+pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    let pem = std::fs::read(&a.cert).map_err(|e| usage(format!("--cert {}: {}", a.cert.display(), crate::output::reason(&e))))?;
+    let mut certs = X509::stack_from_pem(&pem).map_err(|_| usage(format!("--cert {}: not a PEM certificate", a.cert.display())))?;
+    if certs.is_empty() {
+        return Err(usage(format!("--cert {}: no certificate in it", a.cert.display())));
+    }
+    let cert = certs.remove(0);
+    ca::check_issuer(&cert)?;
+    let imported = match &a.import_index {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| usage(format!("--import-index {}: {}", path.display(), crate::output::reason(&e))))?;
+            ca::parse_index(&text).map_err(|e| usage(format!("--import-index {}: {e}", path.display())))?
+        }
+        None => Vec::new(),
+    };
+    // The token key must be the certificate's: read its public key (no login needed).
+    let (selector, uri) = a.key.selector()?;
+    let (module, token, _lock) = super::open_token(settings, uri.as_ref(), super::Use::Read)?;
+    let session = module.public_session(&token)?;
+    let object = session.find_public_key(&selector).map_err(anyhow::Error::from)?;
+    let public = crate::hsm::public_key_of(&session, object.handle, &object.kind)?;
+    let key_uri = token.key_uri(&object.label, &object.id, "private");
+    if !cert.public_key()?.public_eq(&public) {
+        return Err(usage(format!(
+            "--cert {}: its public key is not the token key {key_uri}; nothing was changed",
+            a.cert.display(),
+        )));
+    }
+    let mut chain_pem = String::new();
+    for c in &certs {
+        chain_pem.push_str(&String::from_utf8(c.to_pem()?).context("PEM")?);
+    }
+    let row = CaRow { cert_der: cert.to_der()?, key_uri: key_uri.clone(), chain_pem };
+    CaDir::init(&a.ca, &row, &imported)?;
+    outln!("CA directory {} holds CA {}", a.ca.display(), crate::ca::subject_line(cert.subject_name()))?;
+    outln!("  key:      {key_uri}")?;
+    outln!("  chain:    {} certificate(s) above it", certs.len())?;
+    if a.import_index.is_some() {
+        let revoked = imported.iter().filter(|r| r.revoked_at.is_some()).count();
+        outln!("  imported: {} record(s) from index.txt, {revoked} revoked", imported.len())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! `crl`: a CRL (RFC 5280 §5) of every revoked certificate of a CA directory, built
+//! with OpenSSL's X509_CRL API and signed in the token; its number is taken from the
+//! records and only ever increases.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::bridge::{self, Revoked, TbsSigner};
+use crate::ca::{db_err, CaDir};
+use crate::console::{out, outln};
+use crate::error::usage;
+use crate::output;
+use crate::settings::Settings;
+
+use super::KeyArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The CA directory
+    #[arg(long, value_name = "DIR")]
+    ca: PathBuf,
+
+    /// Days until nextUpdate
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    days: u32,
+
+    /// Write the CRL (PEM) to FILE instead of stdout (never overwrites)
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+
+    /// Write DER instead of PEM
+    #[arg(long)]
+    der: bool,
+}
+
+pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    if a.days == 0 {
+        return Err(usage("--days must be at least 1"));
+    }
+    if let Some(path) = &a.out {
+        output::refuse_existing(path, "--out")?;
+    }
+    let mut ca = CaDir::open(&a.ca)?;
+    crate::ca::check_issuer(&ca.cert)?;
+    if ca.cert.key_usage().is_some_and(|ku| !ku.contains(openssl::x509::X509KeyUsage::CRL_SIGN)) {
+        return Err(usage("the CA certificate's keyUsage lacks cRLSign: it cannot sign CRLs"));
+    }
+    let key_args = KeyArgs { label: None, key: Some(ca.key_uri.clone()) };
+    let (selector, uri) = key_args.selector()?;
+    let hsm = super::login(settings, uri.as_ref(), super::Use::Login)?;
+    let key = hsm.signing_key(&selector)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let next = now + i64::from(a.days) * 86_400;
+    // Every revoked serial, read once from the records (serial order).
+    let mut rows: Vec<(Vec<u8>, i64, Option<u8>)> = Vec::new();
+    ca.db
+        .for_each_revoked(|serial, at, reason| {
+            rows.push((hex::decode(serial).unwrap_or_default(), at, reason));
+        })
+        .map_err(db_err("read revocations"))?;
+    let number = ca.db.next_crl_number().map_err(db_err("take the next CRL number"))?;
+    let number_bytes = {
+        let b = openssl::bn::BigNum::from_u32(u32::try_from(number).context("CRL number")?)?.to_vec();
+        // DER INTEGER contents: a leading zero byte keeps it positive.
+        if b.first().is_some_and(|x| x & 0x80 != 0) { [vec![0], b].concat() } else if b.is_empty() { vec![0] } else { b }
+    };
+    let conf = bridge::crl_extensions().map_err(anyhow::Error::msg)?;
+    let scheme = key.scheme(None, None)?;
+    let sign = |tbs: &[u8]| key.sign(scheme, |feed| Ok(feed(tbs)?));
+    let signer = TbsSigner::new(crate::hsm::software_spec(&key.object().kind), scheme.x509_digest(), &sign);
+    let crl = bridge::build_crl(
+        &ca.cert,
+        (now, next),
+        &number_bytes,
+        rows.iter().map(|(s, at, r)| Revoked { serial: s, revoked_at: *at, reason: *r }),
+        (&conf, "crl_ext"),
+        &signer,
+    )?;
+    if !crl.verify(&*ca.cert.public_key()?)? {
+        anyhow::bail!("the token's signature on the CRL does not verify with the CA's public key");
+    }
+    let der = crl.to_der()?;
+    ca.db
+        .record_crl(number, now, next, rows.len(), &der)
+        .map_err(db_err("record the CRL"))?;
+    let bytes = if a.der { der } else { crl.to_pem()? };
+    match &a.out {
+        Some(path) => {
+            output::publish_file(path, &bytes, 0o644, "--out")?;
+            outln!("CRL number {number}: {} revoked certificate(s), next update in {} days", rows.len(), a.days)?;
+        }
+        None if a.der => crate::console::write_bytes(&bytes)?,
+        None => out!("{}", String::from_utf8_lossy(&bytes))?,
+    }
+    Ok(())
+}

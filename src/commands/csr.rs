@@ -1,0 +1,57 @@
+//! `csr`: a PKCS#10 certificate request for a token key, built by OpenSSL (X509_REQ)
+//! and signed in the token through the provider.
+
+use std::path::PathBuf;
+
+use crate::bridge::{self, AltName, TbsSigner};
+use crate::console::out;
+use crate::error::usage;
+use crate::output;
+use crate::settings::Settings;
+
+use super::KeyArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    key: KeyArgs,
+
+    /// Subject, in the form `openssl req -subj` takes: /C=US/O=Example/CN=Example Issuing CA 1
+    #[arg(long, value_name = "DN")]
+    subject: String,
+
+    /// A subjectAltName to request: DNS:name, IP:address, email:address or URI:uri
+    /// (repeat for more)
+    #[arg(long, value_name = "TYPE:VALUE")]
+    san: Vec<String>,
+
+    /// Write the request (PEM) to FILE instead of stdout (never overwrites)
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    let subject = bridge::parse_dn(&a.subject).map_err(usage)?;
+    let sans = a
+        .san
+        .iter()
+        .map(|s| AltName::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    if let Some(path) = &a.out {
+        output::refuse_existing(path, "--out")?;
+    }
+    let (selector, uri) = a.key.selector()?;
+    let hsm = super::login(settings, uri.as_ref(), super::Use::Login)?;
+    let key = hsm.signing_key(&selector)?;
+    let scheme = key.scheme(None, None)?;
+    let sign = |tbs: &[u8]| key.sign(scheme, |feed| Ok(feed(tbs)?));
+    let signer = TbsSigner::new(crate::hsm::software_spec(&key.object().kind), scheme.x509_digest(), &sign);
+    let req = bridge::build_csr(&subject, &sans, key.public(), &signer)?;
+    let pem = req.to_pem()?;
+    match &a.out {
+        Some(path) => output::publish_file(path, &pem, 0o644, "--out")?,
+        None => out!("{}", String::from_utf8_lossy(&pem))?,
+    }
+    Ok(())
+}

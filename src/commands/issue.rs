@@ -1,0 +1,104 @@
+//! `issue`: a certificate from a PKCS#10 request and a profile, signed by a CA's token
+//! key after every rule holds on the finished certificate (see `ca::issue`).
+
+use std::path::{Path, PathBuf};
+
+use openssl::x509::X509Req;
+
+use crate::bridge::{IssueProfile, SHIPPED_PROFILES};
+use crate::ca::{self, CaDir, IssueOptions};
+use crate::console::{out, outln};
+use crate::error::usage;
+use crate::output;
+use crate::settings::Settings;
+
+use super::KeyArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The CA directory (a key ceremony's --out, or one made by ca-init)
+    #[arg(long, value_name = "DIR")]
+    ca: PathBuf,
+
+    /// The certificate request (PKCS#10, PEM or DER)
+    #[arg(long, value_name = "FILE")]
+    csr: PathBuf,
+
+    /// subordinate-ca, tls-server, tls-client (openssl-conf/profiles/), or the path of
+    /// an OpenSSL config with an [hsm_demo_profile] section
+    #[arg(long, value_name = "PROFILE")]
+    profile: String,
+
+    /// pathLenConstraint of a CA certificate (default 0); must be below the issuer's
+    #[arg(long, value_name = "N")]
+    path_len: Option<u32>,
+
+    /// Days of validity (default: the profile's); must end within the issuer's
+    #[arg(long, value_name = "N")]
+    days: Option<u32>,
+
+    /// Write the certificate (PEM) to FILE instead of stdout (never overwrites)
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+
+    /// Also write the issuer chain (the CA certificate and those above it, PEM) to FILE
+    #[arg(long, value_name = "FILE")]
+    chain: Option<PathBuf>,
+}
+
+/// A shipped profile by name, or a profile file by path.
+pub fn load_profile(name: &str) -> anyhow::Result<IssueProfile> {
+    if let Some((n, text)) = SHIPPED_PROFILES.iter().find(|(n, _)| *n == name) {
+        return IssueProfile::from_text(n, text).map_err(anyhow::Error::msg);
+    }
+    let path = Path::new(name);
+    if !name.contains('/') && !name.ends_with(".cnf") {
+        let names: Vec<&str> = SHIPPED_PROFILES.iter().map(|(n, _)| *n).collect();
+        return Err(usage(format!("unknown profile '{name}' (shipped: {}; or give a .cnf file's path)", names.join(", "))));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("--profile {name}: {}", output::reason(&e))))?;
+    IssueProfile::from_text(name, &text).map_err(usage)
+}
+
+/// A request from a file: PEM or DER PKCS#10.
+pub fn read_request(path: &Path) -> anyhow::Result<X509Req> {
+    let bytes = std::fs::read(path).map_err(|e| usage(format!("--csr {}: {}", path.display(), output::reason(&e))))?;
+    let req = if bytes.starts_with(b"-----BEGIN") {
+        X509Req::from_pem(&bytes)
+    } else {
+        X509Req::from_der(&bytes)
+    };
+    crate::bridge::clear_openssl_errors();
+    req.map_err(|_| usage(format!("--csr {}: not a PKCS#10 certificate request (PEM or DER)", path.display())))
+}
+
+pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    let profile = load_profile(&a.profile)?;
+    let req = read_request(&a.csr)?;
+    for path in [&a.out, &a.chain].into_iter().flatten() {
+        output::refuse_existing(path, if Some(path) == a.out.as_ref() { "--out" } else { "--chain" })?;
+    }
+    let mut ca = CaDir::open(&a.ca)?;
+    let key_args = KeyArgs { label: None, key: Some(ca.key_uri.clone()) };
+    let (selector, uri) = key_args.selector()?;
+    let hsm = super::login(settings, uri.as_ref(), super::Use::Login)?;
+    let key = hsm.signing_key(&selector)?;
+    let opts = IssueOptions { profile, path_len: a.path_len, days: a.days };
+    let issued = ca::issue(&mut ca, &hsm, &key, &req, &opts)?;
+    let pem = issued.cert.to_pem()?;
+    // The record holds the certificate already: a write failing here loses nothing
+    // (`list-issued --serial S --pem` prints it again).
+    match &a.out {
+        Some(path) => output::publish_file(path, &pem, 0o644, "--out")?,
+        None => out!("{}", String::from_utf8_lossy(&pem))?,
+    }
+    if let Some(path) = &a.chain {
+        output::publish_file(path, &ca.chain_pem()?, 0o644, "--chain")?;
+    }
+    if a.out.is_some() {
+        outln!("Issued serial {} ({}, profile {}), valid until {}", issued.serial, ca::subject_line(issued.cert.subject_name()), opts.profile.name, issued.cert.not_after())?;
+        outln!("  checks: {}", issued.checks.join("; "))?;
+    }
+    Ok(())
+}

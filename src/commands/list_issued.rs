@@ -1,0 +1,91 @@
+//! `list-issued`: the records of a CA directory.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::ca::{self, db_err, CaDir, CertRecord};
+use crate::console::{out, outln};
+use crate::error::usage;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The CA directory
+    #[arg(long, value_name = "DIR")]
+    ca: PathBuf,
+
+    /// Only this serial (hex)
+    #[arg(long, value_name = "HEX")]
+    serial: Option<String>,
+
+    /// Print the certificates themselves (PEM) instead of the table
+    #[arg(long, conflicts_with = "json")]
+    pem: bool,
+
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    #[serde(flatten)]
+    record: &'a CertRecord,
+    status: &'static str,
+    reason_name: Option<&'static str>,
+}
+
+fn status(r: &CertRecord, now: i64) -> &'static str {
+    match r.state.as_str() {
+        "pending" => "pending",
+        "abandoned" => "abandoned (never issued)",
+        _ if r.revoked_at.is_some() => "revoked",
+        _ if r.not_after < now => "expired",
+        _ => "valid",
+    }
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let ca = CaDir::open(&a.ca)?;
+    let mut records = ca.db.all().map_err(db_err("read"))?;
+    if let Some(s) = &a.serial {
+        let s = ca::parse_serial(s)?;
+        records.retain(|r| r.serial == s);
+        if records.is_empty() {
+            return Err(usage(format!("serial {s} is not in the records of {}", a.ca.display())));
+        }
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if a.pem {
+        for r in &records {
+            if let Some(der) = &r.cert_der {
+                let pem = openssl::x509::X509::from_der(der)?.to_pem()?;
+                out!("{}", String::from_utf8_lossy(&pem))?;
+            }
+        }
+        return Ok(());
+    }
+    if a.json {
+        let rows: Vec<Row> = records
+            .iter()
+            .map(|r| Row { record: r, status: status(r, now), reason_name: r.reason.map(ca::reason_name) })
+            .collect();
+        return super::print_json(&serde_json::json!({
+            "ca": ca::subject_line(ca.cert.subject_name()),
+            "certificates": rows,
+        }));
+    }
+    outln!("CA {} ({}): {} record(s)", ca::subject_line(ca.cert.subject_name()), a.ca.display(), records.len())?;
+    for r in &records {
+        let until = time::OffsetDateTime::from_unix_timestamp(r.not_after).map(|t| t.date().to_string()).unwrap_or_default();
+        let mut line = format!("  {:<34} {:<24} until {until}  {}", r.serial, status(r, now), r.subject);
+        if let Some(p) = &r.profile {
+            line.push_str(&format!("  [{p}]"));
+        }
+        if let Some(code) = r.reason {
+            line.push_str(&format!("  reason {}", ca::reason_name(code)));
+        }
+        outln!("{line}")?;
+    }
+    Ok(())
+}
