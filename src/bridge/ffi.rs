@@ -455,30 +455,20 @@ pub fn sign_request(req: &mut X509Req, key: &PKeyRef<Private>, md: MessageDigest
     Ok(())
 }
 
-/// One revoked certificate of a CRL.
-pub struct Revoked<'a> {
-    pub serial: &'a [u8],
-    pub revoked_at: i64,
-    /// CRLReason (RFC 5280 §5.3.1); None for unspecified (no extension, as RFC 5280
-    /// recommends).
-    pub reason: Option<u8>,
-}
-
-/// A CRL v2 (RFC 5280 §5.1) built with OpenSSL's X509_CRL API: issuer name, thisUpdate,
-/// nextUpdate, the entries (sorted by serial), the crlNumber given as DER INTEGER
-/// contents, the extensions of `section` (authorityKeyIdentifier), signed by `key` (the
-/// throwaway key: the token signs the result's TBSCertList afterwards).
-pub fn build_crl<'a>(
+/// A CRL v2 (RFC 5280 §5.1) without entries, built with OpenSSL's X509_CRL API: issuer
+/// name, thisUpdate, nextUpdate, the crlNumber given as DER INTEGER contents, the
+/// extensions of `section` (authorityKeyIdentifier), signed by `key` (the throwaway
+/// key: `pkix::build_crl` adds the entries and the token signs the TBSCertList).
+pub fn build_crl_header(
     issuer: &X509,
     (this_update, next_update): (i64, i64),
     number: &[u8],
-    entries: impl Iterator<Item = Revoked<'a>>,
     conf: (&ConfRef, &str),
     (key, md): (&PKeyRef<Private>, MessageDigest),
 ) -> Result<X509Crl, ErrorStack> {
-    // SAFETY: every object created here is either handed to the CRL (add0/set1 take or
-    // copy it as documented) or freed before returning; `crl` is owned by the X509Crl
-    // from the moment it is created, so an early return frees it.
+    // SAFETY: every object created here is handed to the CRL (set1/add copy it, as
+    // documented) or owned by a Rust wrapper; `crl` is owned by the X509Crl from the
+    // moment it is created, so an early return frees it.
     unsafe {
         let mut crl = X509Crl::from_ptr(cvt_p(sys::X509_CRL_new())?);
         cvt(sys::X509_CRL_set_version(crl.as_ptr(), 1))?;
@@ -487,25 +477,6 @@ pub fn build_crl<'a>(
         let next = openssl::asn1::Asn1Time::from_unix(next_update)?;
         cvt(sys::X509_CRL_set1_lastUpdate(crl.as_ptr(), this.as_ptr()))?;
         cvt(sys::X509_CRL_set1_nextUpdate(crl.as_ptr(), next.as_ptr()))?;
-        for e in entries {
-            let rev = cvt_p(sys::X509_REVOKED_new())?;
-            let serial = openssl::bn::BigNum::from_slice(e.serial)?.to_asn1_integer()?;
-            let at = openssl::asn1::Asn1Time::from_unix(e.revoked_at)?;
-            let filled = (|| -> Result<(), ErrorStack> {
-                cvt(sys::X509_REVOKED_set_serialNumber(rev, serial.as_ptr()))?;
-                cvt(sys::X509_REVOKED_set_revocationDate(rev, at.as_ptr()))?;
-                if let Some(reason) = e.reason {
-                    let ext = reason_extension(reason)?;
-                    cvt(sys::X509_REVOKED_add_ext(rev, ext.as_ptr(), -1))?;
-                }
-                Ok(())
-            })();
-            if let Err(err) = filled.and_then(|()| cvt(sys::X509_CRL_add0_revoked(crl.as_ptr(), rev)).map(|_| ())) {
-                sys::X509_REVOKED_free(rev);
-                return Err(err);
-            }
-        }
-        cvt(sys::X509_CRL_sort(crl.as_ptr()))?;
         let number = crl_number_extension(number)?;
         cvt(sys::X509_CRL_add_ext(crl.as_ptr(), number.as_ptr(), -1))?;
         conf.0.add_crl_extensions(conf.1, &mut crl, issuer)?;
@@ -520,14 +491,6 @@ fn cvt_p<T>(p: *mut T) -> Result<*mut T, ErrorStack> {
     } else {
         Ok(p)
     }
-}
-
-/// reasonCode (RFC 5280 §5.3.1): ENUMERATED, DER-encoded here, the extension made by
-/// OpenSSL (`X509_EXTENSION_create_by_OBJ` through the openssl crate).
-fn reason_extension(reason: u8) -> Result<X509Extension, ErrorStack> {
-    let oid = openssl::asn1::Asn1Object::from_str("2.5.29.21")?;
-    let value = openssl::asn1::Asn1OctetString::new_from_bytes(&[0x0a, 0x01, reason])?;
-    X509Extension::new_from_der(&oid, false, &value)
 }
 
 /// cRLNumber (RFC 5280 §5.2.3): a non-critical INTEGER.

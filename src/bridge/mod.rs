@@ -12,7 +12,7 @@ mod x509;
 
 pub use pkix::{
     build_certificate, build_crl, build_csr, crl_extensions, parse_dn, requested_alt_names, token_sign_certificate,
-    AltName, CertTemplate, IssueProfile, Revoked, TbsSigner, SHIPPED_PROFILES,
+    AltName, CertTemplate, IssueProfile, RevokedList, TbsSigner, SHIPPED_PROFILES,
 };
 pub use ffi::is_ca;
 pub use pkix::der;

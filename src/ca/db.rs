@@ -35,12 +35,14 @@ CREATE TABLE IF NOT EXISTS certs (
     created_at   INTEGER NOT NULL,
     CHECK ((state = 'issued') = (cert_der IS NOT NULL))
 );
+-- The CRL's scan: every revoked serial in serial order from the index alone.
+CREATE INDEX IF NOT EXISTS revoked ON certs (serial, revoked_at, reason) WHERE revoked_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS crls (
     number       INTEGER PRIMARY KEY,
     this_update  INTEGER NOT NULL,
     next_update  INTEGER NOT NULL,
     entries      INTEGER NOT NULL,
-    der          BLOB NOT NULL
+    sha256       BLOB NOT NULL            -- of the CRL's DER (the CRL itself is the --out file)
 );
 PRAGMA user_version = 1;
 ";
@@ -83,6 +85,7 @@ impl Db {
         conn.busy_timeout(std::time::Duration::from_secs(60))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+
         conn.execute_batch(SCHEMA)?;
         Ok(Db { conn })
     }
@@ -215,10 +218,10 @@ impl Db {
         Ok(n)
     }
 
-    pub fn record_crl(&mut self, number: i64, this: i64, next: i64, entries: usize, der: &[u8]) -> DbResult<()> {
+    pub fn record_crl(&mut self, number: i64, this: i64, next: i64, entries: usize, sha256: &[u8]) -> DbResult<()> {
         self.conn.execute(
-            "INSERT INTO crls (number, this_update, next_update, entries, der) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![number, this, next, entries as i64, der],
+            "INSERT INTO crls (number, this_update, next_update, entries, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![number, this, next, entries as i64, sha256],
         )?;
         Ok(())
     }

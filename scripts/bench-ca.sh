@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# CA benchmarks (never run as tests), hsm-demo against the openssl CLI with the same
+# token key through the same pkcs11-provider config, in one run, alternating:
+#   1. a CRL over ENTRIES revoked certificates (default 1,000,000) from one openssl ca
+#      index.txt: `hsm-demo crl` (after `ca-init --import-index`) against
+#      `openssl ca -gencrl`; wall time and peak RSS (GNU time), ROUNDS pairs (default 3);
+#   2. whole-process issuance of a TLS server certificate from a request: `hsm-demo issue`
+#      against `openssl x509 -req -CA ... -CAkey pkcs11:...` with the same extensions,
+#      ISSUES each per round (default 20), ROUNDS rounds.
+# Prints medians and ratios (hsm-demo / openssl: below 1 is faster or smaller).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo build --release --locked --quiet
+ENTRIES=${ENTRIES:-1000000} ROUNDS=${ROUNDS:-3} ISSUES=${ISSUES:-20}
+BIN="$PWD/target/release/hsm-demo"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+mkdir tokens
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$work/tokens" > softhsm2.conf
+export SOFTHSM2_CONF="$work/softhsm2.conf" HSM_DEMO_PIN=123456 HSM_DEMO_SO_PIN=12345678
+unset HSM_DEMO_MODULE
+"$BIN" init-token --label bench >/dev/null
+"$BIN" key-ceremony --no-quorum --out root --label root-key >/dev/null
+eval "$("$BIN" openssl-env)"
+KEY='pkcs11:token=bench;object=root-key;type=private'
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(openssl version)"
+echo "== making an index.txt of $ENTRIES revoked certificates"
+python3 - "$ENTRIES" <<'PY'
+import random, sys
+n = int(sys.argv[1]); rnd = random.Random(1); seen = set()
+with open("index.txt", "w") as f:
+    while len(seen) < n:
+        s = "%032X" % (rnd.getrandbits(126) | 1 << 126)
+        if s in seen:
+            continue
+        seen.add(s)
+        f.write("R\t351231235959Z\t250102030405Z,keyCompromise\t%s\tunknown\t/CN=c%d\n" % (s, len(seen)))
+PY
+/usr/bin/time -f "%e %M" -o import.time "$BIN" ca-init --ca ca --cert root/root-ca.pem --label root-key --import-index index.txt >/dev/null
+echo "   ca-init --import-index: $(cut -d' ' -f1 import.time) s, $(( $(cut -d' ' -f2 import.time) / 1024 )) MB peak (once)"
+cat > ca.cnf <<'CNF'
+[ ca ]
+default_ca = CA_default
+[ CA_default ]
+database         = ./index.txt
+crlnumber        = ./crlnumber
+default_md       = sha256
+default_crl_days = 30
+crl_extensions   = crl_ext
+[ crl_ext ]
+authorityKeyIdentifier = keyid:always
+CNF
+echo 01 > crlnumber
+: > crl.times
+for r in $(seq "$ROUNDS"); do
+    rm -f h.crl o.crl
+    /usr/bin/time -f "hsm-demo %e %M" -a -o crl.times "$BIN" crl --ca ca --out h.crl >/dev/null
+    /usr/bin/time -f "openssl %e %M" -a -o crl.times \
+        openssl ca -gencrl -config ca.cnf -cert root/root-ca.pem -keyfile "$KEY" -passin env:HSM_DEMO_PIN -out o.crl 2>/dev/null
+done
+openssl crl -in h.crl -CAfile root/root-ca.pem -noout 2>&1 | sed 's/^/   hsm-demo CRL: /'
+openssl crl -in o.crl -CAfile root/root-ca.pem -noout 2>&1 | sed 's/^/   openssl  CRL: /'
+
+echo "== issuance: $ISSUES whole processes per round, $ROUNDS rounds"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key \
+    -subj /CN=leaf.example -addext subjectAltName=DNS:leaf.example -out leaf.csr 2>/dev/null
+sed -n '/^\[ tls_server_ext \]/,$p' "$OLDPWD/openssl-conf/profiles/tls-server.cnf" > ext.cnf
+"$BIN" ca-init --ca issuing --cert root/root-ca.pem --label root-key >/dev/null
+: > issue.times
+for r in $(seq "$ROUNDS"); do
+    t0=$(date +%s%N)
+    for i in $(seq "$ISSUES"); do "$BIN" issue --ca issuing --csr leaf.csr --profile tls-server >/dev/null; done
+    t1=$(date +%s%N)
+    for i in $(seq "$ISSUES"); do
+        openssl x509 -req -in leaf.csr -CA root/root-ca.pem -CAkey "$KEY" -passin env:HSM_DEMO_PIN \
+            -extfile ext.cnf -extensions tls_server_ext -days 397 -set_serial "0x$(openssl rand -hex 16)" -out /dev/null 2>/dev/null
+    done
+    t2=$(date +%s%N)
+    echo "hsm-demo $(( (t1 - t0) / ISSUES / 1000 ))" >> issue.times
+    echo "openssl $(( (t2 - t1) / ISSUES / 1000 ))" >> issue.times
+done
+
+python3 - <<'PY'
+import statistics as st
+crl = {"hsm-demo": [], "openssl": []}
+for line in open("crl.times"):
+    who, s, kb = line.split()
+    crl[who].append((float(s), int(kb) / 1024))
+t = {k: st.median(x[0] for x in v) for k, v in crl.items()}
+m = {k: st.median(x[1] for x in v) for k, v in crl.items()}
+print("== CRL (median of %d)          wall s   peak MB" % len(crl["openssl"]))
+for k in ("hsm-demo", "openssl"):
+    print("   %-26s %7.2f  %8.0f" % ("hsm-demo crl" if k == "hsm-demo" else "openssl ca -gencrl", t[k], m[k]))
+print("   ratio hsm-demo/openssl     %7.2f  %8.2f" % (t["hsm-demo"] / t["openssl"], m["hsm-demo"] / m["openssl"]))
+iss = {"hsm-demo": [], "openssl": []}
+for line in open("issue.times"):
+    who, us = line.split()
+    iss[who].append(int(us) / 1000)
+print("== issuance, whole process (median of %d rounds), ms per certificate" % len(iss["openssl"]))
+print("   hsm-demo issue             %7.1f" % st.median(iss["hsm-demo"]))
+print("   openssl x509 -req          %7.1f" % st.median(iss["openssl"]))
+print("   ratio hsm-demo/openssl     %7.2f" % (st.median(iss["hsm-demo"]) / st.median(iss["openssl"])))
+PY
