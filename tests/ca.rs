@@ -104,7 +104,12 @@ fn every_refusal_names_its_rule_and_records_and_writes_nothing() {
     let mut bad = der.clone();
     bad[at] = b'L';
     hsm.write("tampered.csr", bad);
+    ok(hsm.tool("openssl").args([
+        "req", "-new", "-newkey", "rsa:1024", "-nodes", "-keyout", "weak.key", "-subj", "/CN=weak.example",
+        "-addext", "subjectAltName=DNS:weak.example", "-out", "weak.csr",
+    ]));
     let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--ca", "sub", "--csr", "weak.csr", "--profile", "tls-server"], "RSA-1024: keys of 2048 to 16384 bits only"),
         (vec!["--ca", "sub", "--csr", "tampered.csr", "--profile", "tls-server"], "proof of possession"),
         (vec!["--ca", "sub", "--csr", "sub.pem", "--profile", "tls-server"], "not a PKCS#10 certificate request"),
         (vec!["--ca", "sub", "--csr", "leaf.csr", "--profile", "code-signing"], "unknown profile 'code-signing'"),
@@ -137,6 +142,10 @@ fn every_refusal_names_its_rule_and_records_and_writes_nothing() {
     assert!(line.contains("already exists"), "{line}");
     let records: serde_json::Value = serde_json::from_str(&ok(hsm.cmd().args(["list-issued", "--ca", "sub", "--json"]))).unwrap();
     assert_eq!(records["certificates"].as_array().unwrap().len(), 1, "{records}");
+    // A certificate that is no CA cannot become one.
+    let line = fails_with(hsm.cmd().args(["ca-init", "--ca", "leaf-ca", "--cert", "leaf.pem", "--label", "leaf"]), 2);
+    assert!(line.contains("refused by rule 'issuer is a CA'"), "{line}");
+    assert!(!hsm.path("leaf-ca").exists());
     // A directory that is no CA.
     std::fs::create_dir(hsm.path("empty")).unwrap();
     let line = fails_with(hsm.cmd().args(["crl", "--ca", "empty"]), 2);

@@ -1,5 +1,8 @@
-//! acm-pca-design.md stays complete as it is edited: every section of the seed 001
-//! checklist, the hard questions and the PKCS#11 questions are present and not empty.
+//! acm-pca-design.md stays complete and true as it is edited: every section of the seed
+//! 001 checklist, the hard questions and the PKCS#11 questions are present and not
+//! empty; the summary and glossary come first; the hierarchy's path lengths can be
+//! issued; the cost arithmetic adds up; the v1 errors a review found stay gone; and the
+//! ceremony block of §1.4 runs as printed.
 
 use std::collections::HashMap;
 
@@ -67,18 +70,17 @@ fn every_required_section_is_present_and_substantial() {
     has_all(
         section(&all, "§1."),
         "§1",
-        &["Three tiers", "validity", "Cost estimate", "$400"],
+        &["Two trust domains", "Validity periods", "Cost estimate", "$400", "offline roots in practice"],
     );
     has_all(
         section(&all, "§2."),
         "§2",
         &[
-            "Root CA",
-            "Intermediate CA",
-            "issuing CA",
+            "Device root, workload root",
+            "Device issuing CA",
+            "Workload issuing CA",
             "Device identity",
             "mTLS server",
-            "mTLS client",
             "SVID",
             "template/",
             "pathLen",
@@ -179,38 +181,143 @@ fn the_hard_questions_and_pkcs11_questions_are_answered() {
 
 #[test]
 fn the_cost_arithmetic_in_the_text_adds_up() {
-    // The tiered certificate prices as the document states them [P].
-    let tiers = |n: u64| -> f64 {
-        let first = n.min(1_000) as f64 * 0.75;
-        let second = n.saturating_sub(1_000).min(9_000) as f64 * 0.35;
-        let rest = n.saturating_sub(10_000) as f64 * 0.001;
+    // The tiered certificate prices as the document states them [P], in cents.
+    let tiers = |n: u64| -> u64 {
+        let first = n.min(1_000) * 75;
+        let second = n.saturating_sub(1_000).min(9_000) * 35;
+        let rest = n.saturating_sub(10_000) / 10; // $0.001 each: a tenth of a cent
         first + second + rest
     };
     let doc = document();
-    assert_eq!(tiers(10_000), 3_900.0);
-    assert!(doc.contains("**$3,900**"));
-    // §1.3: 4 CAs + device certificates + SPIRE upstream certificates.
-    let total = 4.0 * 400.0 + tiers(10_000) + 120.0 * 0.35;
-    assert_eq!(total, 5_542.0);
-    assert!(doc.contains("**$5,542 per month**"));
-    // §5.2 adds the standby CA.
-    assert!(doc.contains(&format!("**${}**", fmt(total + 400.0))));
-    // HQ2: short-lived mode, one certificate per identity per month, and six.
-    assert!(doc.contains(&format!(
-        "**${} a month**",
-        fmt(10_000.0 * 0.058 + 50.0 + 400.0)
-    )));
-    assert!(doc.contains(&format!(
-        "**${} a month**",
-        fmt(60_000.0 * 0.058 + 50.0 + 400.0)
-    )));
+    // 10,000 device certificates and 120 SPIRE intermediates share the month's tiers.
+    let certs = tiers(10_000 + 120);
+    assert_eq!(certs, 390_012);
+    assert!(doc.contains(&format!("**{}**", dollars(certs))), "{}", dollars(certs));
+    // Hybrid: three Private CA CAs; all-Private-CA adds the two roots.
+    let hybrid = 3 * 40_000 + certs;
+    assert!(doc.contains(&format!("**{} per month**", dollars(hybrid))), "{}", dollars(hybrid));
+    assert!(doc.contains(&dollars(5 * 40_000 + certs)));
+    assert!(doc.contains(&format!("{} a year", dollars(hybrid * 12))));
+    // HQ2: short-lived mode for the 120,000-device fleet, six certificates a month each.
+    let short_lived = 120_000 * 6 * 58 / 10 + 5_000; // $0.058 each, in cents, + $50
+    assert!(doc.contains(&format!("**{} a month**", dollars(short_lived).trim_end_matches(".00"))));
+    // CloudHSM, like for like: two HSMs for a month.
+    assert!(doc.contains("2 × $1.60 × 730 h = **$2,336 a month**"));
+    // Re-enrollment through the queue.
+    assert_eq!(120_000 / 20, 6_000);
+    assert!(doc.contains("120,000 / 20 = 6,000 s = **100 minutes**"));
 }
 
-fn fmt(x: f64) -> String {
-    let n = x.round() as u64;
-    if n >= 1000 {
-        format!("{},{:03}", n / 1000, n % 1000)
-    } else {
-        n.to_string()
+/// Cents as `$1,234.56`.
+fn dollars(cents: u64) -> String {
+    let whole = cents / 100;
+    let mut digits = whole.to_string();
+    let mut out = String::new();
+    while digits.len() > 3 {
+        let tail = digits.split_off(digits.len() - 3);
+        out = format!(",{tail}{out}");
     }
+    format!("${digits}{out}.{:02}", cents % 100)
+}
+
+#[test]
+fn the_summary_and_glossary_come_first() {
+    let doc = document();
+    let headings: Vec<&str> = doc.lines().filter(|l| l.starts_with("## ")).collect();
+    assert_eq!(headings[0], "## Summary");
+    assert_eq!(headings[1], "## Glossary");
+    let all = sections(&doc);
+    let summary = &all["Summary"];
+    has_all(summary, "summary", &["**Decision.**", "**Hierarchy**", "**Cost**", "**Top risks"]);
+    let glossary = &all["Glossary"];
+    has_all(
+        glossary,
+        "glossary",
+        &["**HSM**", "**PKCS#11**", "**SO / CU / admin**", "**pathLen**", "**SAN**", "**SPIFFE ID, SVID**", "**CRL / OCSP**"],
+    );
+}
+
+/// RFC 5280 §6.1.4 (l), (m): every CA's pathLenConstraint is below its issuer's.
+#[test]
+fn every_path_length_in_the_hierarchy_can_be_issued() {
+    let doc = document();
+    let table = doc
+        .split("<!-- path-lengths -->")
+        .nth(1)
+        .and_then(|t| t.split("<!-- /path-lengths -->").next())
+        .expect("the path-lengths table");
+    let limit = |v: &str| -> Option<u32> { if v == "none" { None } else { Some(v.parse().expect("a number or none")) } };
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| CA ") && !l.starts_with("| ---"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    assert!(rows.len() >= 5, "{rows:?}");
+    for r in &rows {
+        let (ca, issuer, own, issuers) = (r[0], r[1], limit(r[2]), limit(r[3]));
+        if issuer == "itself" {
+            continue;
+        }
+        let row = rows.iter().find(|x| x[0] == issuer).unwrap_or_else(|| panic!("{ca}: issuer {issuer} not in the table"));
+        assert_eq!(limit(row[2]), issuers, "{ca}: the issuer's constraint as the table states it");
+        if let Some(i) = issuers {
+            assert!(own.is_some_and(|o| o < i), "{ca}: pathLen {own:?} is not below its issuer's {i}");
+        }
+    }
+}
+
+#[test]
+fn the_errors_a_review_found_in_v1_stay_gone() {
+    let doc = document();
+    for gone in ["PLATFORM.md", "5.8 times", "$42", "13 months max", "under 2 hours", "up to 30 s", "PathLen1/V1"] {
+        assert!(!doc.contains(gone), "v1 text is back: {gone:?}");
+    }
+    let all = sections(&doc);
+    let s6 = section(&all, "§6.");
+    has_all(s6, "§6 SPIRE role", &["acm-pca:DescribeCertificateAuthority", "refuses a CSR that carries any subjectAltName"]);
+    has_all(&doc, "corrections", &["29 seconds", "1 s × 60", "encrypted HSM images", "admin", "only if it is restored"]);
+}
+
+/// §1.4's block, run as printed: two roots from two ceremonies, the issuing CAs signed
+/// only with two activation shares, a root CRL, and the roots kept apart.
+#[test]
+fn the_ceremony_block_runs_as_printed() {
+    let doc = document();
+    let block = doc
+        .split("<!-- hybrid-ceremony -->")
+        .nth(1)
+        .and_then(|b| b.split("<!-- /hybrid-ceremony -->").next())
+        .expect("the hybrid-ceremony block");
+    let script = block.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("a sh block");
+    let work = tempfile::tempdir().unwrap();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hsm-demo")).parent().unwrap().to_path_buf();
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .env_clear()
+        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
+        .env("HOME", work.path())
+        .env("WORK", work.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for expect in [
+        "[Step 3b] Activation quorum created",
+        "device-ca.pem: OK",
+        "(the device root does not vouch for the workload CA)",
+        "CRL number 1: 0 revoked certificate(s), next update in 180 days",
+        "exit 2",
+    ] {
+        assert!(stdout.contains(expect), "{expect:?} not in:\n{stdout}");
+    }
+    assert!(stderr.contains("1 distinct share(s) given; this quorum needs 2 of 3"), "{stderr}");
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(work.path().join("workload-ca.pem"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("CA:TRUE, pathlen:1") && text.contains("URI:http://crl.pki.leo.example/workload-root.crl"), "{text}");
 }
