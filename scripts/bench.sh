@@ -6,13 +6,13 @@
 # ratios move with the machine's other load.
 # Tunables: COUNT (signatures per path, default 2000), THREADS (default 2), ROUNDS (default 60),
 # REPEAT (default 9), KEYGENS (key generations per algorithm, default 5), ALGO_COUNT (signatures
-# per algorithm, default 500).
+# per algorithm, default 500), FILES (files for the many-files comparison, default 1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release --locked --quiet
 COUNT=${COUNT:-2000} THREADS=${THREADS:-2} ROUNDS=${ROUNDS:-60} REPEAT=${REPEAT:-9}
-KEYGENS=${KEYGENS:-5} ALGO_COUNT=${ALGO_COUNT:-500}
+KEYGENS=${KEYGENS:-5} ALGO_COUNT=${ALGO_COUNT:-500} FILES=${FILES:-1000}
 ROOT=$PWD
 BIN="$ROOT/target/release/hsm-demo"
 SOFTHSM=/usr/lib/softhsm/libsofthsm2.so
@@ -104,3 +104,67 @@ print(f"  {sys.argv[2]:<10} {float(sys.argv[3]):12.1f} {rate['evp_provider']:14.
       f" {rate['software_key']:14.0f} {rate['evp_provider'] / rate['cryptoki_c_sign']:8.2f}")
 PY
 done
+
+echo
+echo "== thread scaling: prepared contexts against a context per signature (--implicit-fetch), $REPEAT runs each, alternating"
+for _ in $(seq "$REPEAT"); do
+    "$BIN" bench --label bench-key --count "$COUNT" --threads "$THREADS" --json >> "$work/prepared.json"
+    "$BIN" bench --label bench-key --count "$COUNT" --threads "$THREADS" --implicit-fetch --json >> "$work/implicit.json"
+done
+python3 - "$work/prepared.json" "$work/implicit.json" <<'PY'
+import json, statistics, sys
+def load(path):
+    text, dec, i, runs = open(path).read(), json.JSONDecoder(), 0, []
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            return runs
+        run, i = dec.raw_decode(text, i)
+        runs.append(run)
+rate = lambda run, key, path: next(r["per_second"] for r in run[key] if r["path"] == path)
+print(f"  {'path':<18} {'mode':<10} {'1 thread/s':>11} {'2 threads/s':>12} {'scaling':>8}")
+for path in ("evp_provider", "cryptoki_c_sign", "software_key"):
+    for name, runs in (("implicit", load(sys.argv[2])), ("prepared", load(sys.argv[1]))):
+        one = statistics.median(rate(r, "one_thread", path) for r in runs)
+        two = statistics.median(rate(r, "multi_thread", path) for r in runs)
+        sc = statistics.median(dict(r["ratios"]["scaling"])[path] for r in runs)
+        print(f"  {path:<18} {name:<10} {one:11.0f} {two:12.0f} {sc:7.2f}x")
+PY
+
+echo
+echo "== $THREADS processes at once against one (hsm-demo bench --processes $THREADS --count $COUNT)"
+"$BIN" bench --label bench-key --count "$COUNT" --processes "$THREADS" | tail -n +3
+
+echo
+echo "== OpenSSL alone (scripts/repro/ossl_threads.c: software key, explicit fetch, prepared contexts, no token)"
+cc -O2 -Wall -o "$work/ossl_threads" "$ROOT/scripts/repro/ossl_threads.c" -lcrypto -lpthread
+"$work/ossl_threads" 20000 "$REPEAT"
+
+echo
+echo "== many files in one process: $FILES files of 1 KiB"
+mkdir "$work/files" "$work/sigs" "$work/sigs1" "$work/sigs2"
+for i in $(seq "$FILES"); do head -c 1024 /dev/urandom > "$work/files/f$i"; done
+(cd "$work/files" && ls f*) | sed "s|^|files/|" > "$work/manifest"
+t0=$(date +%s%N)
+"$BIN" sign --label bench-key --manifest "$work/manifest" --out-dir "$work/sigs" | tail -1 | sed 's/^/  /'
+t1=$(date +%s%N)
+for f in "$work"/files/f*; do "$BIN" sign --label bench-key --in "$f" --out "$work/sigs1/$(basename "$f").sig" >/dev/null; done
+t2=$(date +%s%N)
+for f in "$work"/files/f*; do
+    OPENSSL_CONF="$ROOT/openssl-conf/pkcs11.cnf" PKCS11_PROVIDER_MODULE="$SOFTHSM" \
+        openssl dgst -sha256 -sign 'pkcs11:token=bench;object=bench-key;type=private' \
+        -passin env:HSM_DEMO_PIN -out "$work/sigs2/$(basename "$f").sig" "$f"
+done
+t3=$(date +%s%N)
+bench_rate=$("$BIN" bench --label bench-key --count "$COUNT" --json | python3 -c 'import json,sys; print(next(r["per_second"] for r in json.load(sys.stdin)["one_thread"] if r["path"] == "evp_provider"))')
+python3 - "$FILES" "$t0" "$t1" "$t2" "$t3" "$bench_rate" <<'PY'
+import sys
+n, t0, t1, t2, t3, bench = int(sys.argv[1]), *map(int, sys.argv[2:6]), float(sys.argv[6])
+batch, per_file, ossl = n / ((t1 - t0) / 1e9), n / ((t2 - t1) / 1e9), n / ((t3 - t2) / 1e9)
+print(f"  {'hsm-demo sign --manifest (one process, whole run)':<52} {batch:9.0f}/s")
+print(f"  {'hsm-demo sign --in F, one process per file':<52} {per_file:9.0f}/s")
+print(f"  {'openssl dgst -sha256 -sign (provider), per file':<52} {ossl:9.0f}/s")
+print(f"  {'hsm-demo bench, path (a), 1 thread':<52} {bench:9.0f}/s")
+print(f"  batch / bench {batch / bench:.2f}   batch / one process per file {batch / per_file:.1f}   batch / openssl loop {batch / ossl:.1f}")
+PY

@@ -186,6 +186,8 @@ impl Hsm {
             }
         };
         let private = provider.private_key(&object.uri, &self.pin)?;
+        // Both logins (ours and the provider's) are done: signing needs no exclusive lock.
+        self._lock.logins_done()?;
         Ok(SigningKey {
             mechanisms: self.mechanisms()?.to_vec(),
             object,

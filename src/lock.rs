@@ -31,21 +31,56 @@ pub enum Access {
 /// A held lock; released when dropped (or when the process ends).
 #[derive(Debug)]
 pub struct StoreLock {
-    file: File,
-    access: Access,
+    /// None for a `bench` worker, whose parent holds the lock for it.
+    file: Option<File>,
+    access: std::cell::Cell<Access>,
+    /// Made exclusive only for logins on a module whose login writes its store.
+    for_login: std::cell::Cell<bool>,
 }
 
 impl StoreLock {
+    /// Like [`StoreLock::upgrade`], for the logins of a module whose login rewrites its
+    /// store (SoftHSM2): [`StoreLock::logins_done`] makes it shared again.
+    pub fn upgrade_for_login(&mut self) -> anyhow::Result<()> {
+        let was = self.access.get();
+        self.upgrade()?;
+        if was == Access::Shared {
+            self.for_login.set(true);
+        }
+        Ok(())
+    }
+
+    /// After this process's logins (its own and the provider's), a lock made exclusive
+    /// only for them goes back to shared: signing processes then run side by side, and a
+    /// login elsewhere still waits until none of them holds the lock, so no login ever
+    /// overlaps another process's work. flock(2) converts by unlocking first; a process
+    /// waiting for the exclusive lock may take it in between, and this one then waits
+    /// (it does nothing meanwhile).
+    pub fn logins_done(&self) -> anyhow::Result<()> {
+        if !self.for_login.get() {
+            return Ok(());
+        }
+        if let Some(file) = &self.file {
+            flock(file, FlockOperation::LockShared)
+                .map_err(|e| anyhow::anyhow!("cannot lock the token store: {e}"))?;
+        }
+        self.access.set(Access::Shared);
+        self.for_login.set(false);
+        Ok(())
+    }
+
     /// Turns a shared lock into an exclusive one, waiting for the other holders. Not
     /// atomic (flock(2) drops the shared lock first), so two upgrading processes take
     /// turns instead of deadlocking.
     pub fn upgrade(&mut self) -> anyhow::Result<()> {
-        if self.access == Access::Exclusive {
+        if self.access.get() == Access::Exclusive {
             return Ok(());
         }
-        flock(&self.file, FlockOperation::LockExclusive)
-            .map_err(|e| anyhow::anyhow!("cannot lock the token store: {e}"))?;
-        self.access = Access::Exclusive;
+        if let Some(file) = &self.file {
+            flock(file, FlockOperation::LockExclusive)
+                .map_err(|e| anyhow::anyhow!("cannot lock the token store: {e}"))?;
+        }
+        self.access.set(Access::Exclusive);
         Ok(())
     }
 }
@@ -81,6 +116,16 @@ pub fn lock_path(dir: &Path, module: &Path, config: &[(&str, std::ffi::OsString)
     dir.join(format!("{name}-{:016x}.lock", fnv1a(&parts)))
 }
 
+/// No lock of its own: for a `bench --processes` worker, whose parent holds the store's
+/// lock exclusively for all its workers and lets them log in one at a time.
+pub fn held_by_parent() -> StoreLock {
+    StoreLock {
+        file: None,
+        access: std::cell::Cell::new(Access::Exclusive),
+        for_login: std::cell::Cell::new(false),
+    }
+}
+
 /// Takes the lock at `path` (creating the file and its directory, 0700/0600), waiting
 /// for other holders as long as it takes.
 pub fn acquire(path: &Path, access: Access) -> anyhow::Result<StoreLock> {
@@ -111,7 +156,11 @@ pub fn acquire(path: &Path, access: Access) -> anyhow::Result<StoreLock> {
         Access::Exclusive => FlockOperation::LockExclusive,
     };
     flock(&file, op).map_err(|e| anyhow::anyhow!("cannot lock {}: {e}", path.display()))?;
-    Ok(StoreLock { file, access })
+    Ok(StoreLock {
+        file: Some(file),
+        access: std::cell::Cell::new(access),
+        for_login: std::cell::Cell::new(false),
+    })
 }
 
 #[cfg(test)]
@@ -132,7 +181,12 @@ mod tests {
         let other = File::open(&path).unwrap();
         assert!(flock(&other, FlockOperation::NonBlockingLockExclusive).is_err());
         drop(a);
-        b.upgrade().unwrap();
+        b.upgrade_for_login().unwrap();
         assert!(flock(&other, FlockOperation::NonBlockingLockShared).is_err());
+        // After the logins it is shared again: others may share, none may exclude.
+        b.logins_done().unwrap();
+        assert!(flock(&other, FlockOperation::NonBlockingLockShared).is_ok());
+        flock(&other, FlockOperation::Unlock).unwrap();
+        assert!(flock(&other, FlockOperation::NonBlockingLockExclusive).is_err());
     }
 }

@@ -120,6 +120,33 @@ pub fn publish_file(path: &Path, bytes: &[u8], mode: u32, what: &str) -> Result<
     sync_dir(dir).map_err(err())
 }
 
+/// A file written under a temporary name in `dir` (not yet synced): for many outputs
+/// made durable together by [`sync_filesystem`] and then put in place by [`place`].
+pub fn stage(dir: &Path, bytes: &[u8], mode: u32, what: &str) -> Result<tempfile::TempPath, OutputError> {
+    let err = || OutputError::io(what, dir);
+    let tmp = tempfile::Builder::new()
+        .prefix(".hsm-demo-")
+        .tempfile_in(dir)
+        .map_err(err())?;
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).map_err(err())?;
+    tmp.as_file().write_all(bytes).map_err(err())?;
+    Ok(tmp.into_temp_path())
+}
+
+/// syncfs(2) on the filesystem of `dir`: every staged file on it reaches the disk.
+pub fn sync_filesystem(dir: &Path) -> Result<(), OutputError> {
+    let d = File::open(dir).map_err(OutputError::io("output directory", dir))?;
+    rustix::fs::syncfs(&d).map_err(|e| OutputError::io("output directory", dir)(e.into()))
+}
+
+/// Renames a staged file to `to` without replacing anything (the staged file is removed
+/// if that fails).
+pub fn place(tmp: tempfile::TempPath, to: &Path, what: &str) -> Result<(), OutputError> {
+    rename_no_replace(&tmp, to).map_err(OutputError::io(what, to))?;
+    let _ = tmp.keep();
+    Ok(())
+}
+
 /// `renameat2(RENAME_NOREPLACE)`: moves `from` to `to` only if nothing is at `to`.
 pub fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
     renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(std::io::Error::from)

@@ -159,3 +159,34 @@ fn bench_takes_any_signing_key_and_names_the_mechanism_of_its_raw_path() {
         }
     }
 }
+
+#[test]
+fn implicit_fetch_and_several_processes_report_every_path() {
+    let hsm = SoftHsm::new();
+    hsm.generate("bench-key");
+    let out = succeeds(hsm.cmd().args(["bench", "--label", "bench-key", "--count", "40", "--implicit-fetch", "--json"]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["one_thread"].as_array().unwrap().len(), 3);
+    for p in v["one_thread"].as_array().unwrap() {
+        assert!(p["verified"].as_u64().unwrap() >= 2, "sampled signatures verified: {p}");
+    }
+    // Two worker processes: each logs in (one at a time, the parent holding the store's
+    // lock), signs, and reports; the summed rates cover the three paths.
+    let out = succeeds(hsm.cmd().args(["bench", "--label", "bench-key", "--count", "40", "--processes", "2", "--json"]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["processes"], 2);
+    let rates = v["rates"].as_array().unwrap();
+    assert_eq!(rates.len(), 3, "{v}");
+    for r in rates {
+        let one = positive(&r["one_process"], "one_process");
+        let all = positive(&r["processes"], "processes");
+        let ratio = positive(&r["ratio"], "ratio");
+        assert!((all / one - ratio).abs() < 1e-6, "{r}");
+    }
+    assert!(v["key"].as_str().unwrap().starts_with("pkcs11:"), "{v}");
+    // The PIN never appears in what the workers were started with.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains(common::USER_PIN), "{text}");
+    // --processes and --threads do not mix.
+    common::fails_with(hsm.cmd().args(["bench", "--label", "bench-key", "--processes", "2", "--threads", "2"]), 2);
+}

@@ -521,3 +521,179 @@ pub fn is_ca(cert: &X509) -> bool {
     // SAFETY: `cert` is live; the call only reads and caches its extensions.
     unsafe { sys::X509_get_extension_flags(cert.as_ptr()) & sys::EXFLAG_CA != 0 }
 }
+
+/// A message digest fetched once (`EVP_MD_fetch`) and shared: OpenSSL 3.0's implicit
+/// fetch inside every `EVP_DigestSignInit` takes the method store's lock, which bounds
+/// signing threads in one process (OpenSSL's "Performance" guide: fetch explicitly,
+/// reuse).
+pub struct FetchedMd(*mut sys::EVP_MD);
+
+// SAFETY: a fetched EVP_MD is immutable and reference-counted; OpenSSL documents fetched
+// algorithm objects as safe to share between threads.
+unsafe impl Send for FetchedMd {}
+// SAFETY: as for Send: it is only read.
+unsafe impl Sync for FetchedMd {}
+
+impl FetchedMd {
+    pub fn fetch(name: &str) -> Result<FetchedMd, ErrorStack> {
+        let cname = cstring(name)?;
+        // SAFETY: default library context, no property query; the result is owned here.
+        let md = unsafe { sys::EVP_MD_fetch(ptr::null_mut(), cname.as_ptr(), ptr::null()) };
+        if md.is_null() {
+            return Err(ErrorStack::get());
+        }
+        Ok(FetchedMd(md))
+    }
+}
+
+impl Drop for FetchedMd {
+    fn drop(&mut self) {
+        // SAFETY: owned since the fetch; freed once.
+        unsafe { sys::EVP_MD_free(self.0) }
+    }
+}
+
+/// RSA padding for a [`PreparedSigner`].
+pub enum RsaPadding<'a> {
+    None,
+    Pkcs1,
+    /// PSS, MGF1 with this digest, salt length = digest length.
+    Pss(&'a FetchedMd),
+}
+
+/// A DigestSign context initialised once for one key and scheme (the key's provider,
+/// keymgmt and signature implementation resolved then); every signature starts from a
+/// copy of it (`EVP_MD_CTX_copy_ex`), so no fetch happens per signature. One per thread.
+pub struct PreparedSigner {
+    template: *mut sys::EVP_MD_CTX,
+    work: *mut sys::EVP_MD_CTX,
+    max_len: usize,
+}
+
+// SAFETY: both contexts are owned by this value alone and used by one thread at a time
+// (`sign` takes &mut self); moving them to another thread is what OpenSSL allows for
+// contexts that are not shared.
+unsafe impl Send for PreparedSigner {}
+
+impl PreparedSigner {
+    pub fn new(key: &PKeyRef<Private>, md: Option<&FetchedMd>, padding: RsaPadding<'_>) -> Result<PreparedSigner, ErrorStack> {
+        // SAFETY: the contexts are created here and owned by the returned value (freed
+        // in Drop, or below on error); `key` and `md` outlive the init call, which takes
+        // its own references.
+        unsafe {
+            let template = sys::EVP_MD_CTX_new();
+            let work = sys::EVP_MD_CTX_new();
+            let mut s = PreparedSigner { template, work, max_len: 0 };
+            if template.is_null() || work.is_null() {
+                return Err(ErrorStack::get());
+            }
+            let mut pctx: *mut sys::EVP_PKEY_CTX = ptr::null_mut();
+            let md_ptr = md.map_or(ptr::null(), |m| m.0 as *const sys::EVP_MD);
+            cvt(sys::EVP_DigestSignInit(template, &mut pctx, md_ptr, ptr::null_mut(), key.as_ptr()))?;
+            match padding {
+                RsaPadding::None => {}
+                RsaPadding::Pkcs1 => {
+                    cvt(sys::EVP_PKEY_CTX_set_rsa_padding(pctx, sys::RSA_PKCS1_PADDING))?;
+                }
+                RsaPadding::Pss(mgf1) => {
+                    cvt(sys::EVP_PKEY_CTX_set_rsa_padding(pctx, sys::RSA_PKCS1_PSS_PADDING))?;
+                    // RSA_PSS_SALTLEN_DIGEST (-1): salt length = digest length.
+                    cvt(sys::EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, -1))?;
+                    cvt(sys::EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, mgf1.0))?;
+                }
+            }
+            s.max_len = usize::try_from(sys::EVP_PKEY_get_size(key.as_ptr())).unwrap_or(0);
+            Ok(s)
+        }
+    }
+
+    /// One signature over `data`.
+    pub fn sign(&mut self, data: &[u8]) -> Result<Vec<u8>, ErrorStack> {
+        let mut sig = vec![0u8; self.max_len];
+        let mut len = sig.len();
+        // SAFETY: both contexts are live and owned; copy_ex resets `work` and copies the
+        // initialised template into it; `sig` has room for `len` bytes and `data` is
+        // valid for its length.
+        unsafe {
+            cvt(sys::EVP_MD_CTX_copy_ex(self.work, self.template))?;
+            cvt(sys::EVP_DigestSign(self.work, sig.as_mut_ptr(), &mut len, data.as_ptr(), data.len()))?;
+        }
+        sig.truncate(len);
+        Ok(sig)
+    }
+}
+
+impl Drop for PreparedSigner {
+    fn drop(&mut self) {
+        // SAFETY: owned since `new`; EVP_MD_CTX_free accepts NULL; freed once.
+        unsafe {
+            sys::EVP_MD_CTX_free(self.work);
+            sys::EVP_MD_CTX_free(self.template);
+        }
+    }
+}
+
+/// A DigestVerify context initialised once for one public key and scheme; every check
+/// starts from a copy of it, like [`PreparedSigner`]. One per thread.
+pub struct PreparedVerifier {
+    template: *mut sys::EVP_MD_CTX,
+    work: *mut sys::EVP_MD_CTX,
+}
+
+// SAFETY: as for PreparedSigner: both contexts are owned and used by one thread at a time.
+unsafe impl Send for PreparedVerifier {}
+
+impl PreparedVerifier {
+    pub fn new<T: openssl::pkey::HasPublic>(
+        key: &PKeyRef<T>,
+        md: Option<&FetchedMd>,
+        padding: RsaPadding<'_>,
+    ) -> Result<PreparedVerifier, ErrorStack> {
+        // SAFETY: as in PreparedSigner::new: contexts owned by the returned value (freed
+        // in Drop, also on the error paths), `key` and `md` outlive the init call.
+        unsafe {
+            let s = PreparedVerifier { template: sys::EVP_MD_CTX_new(), work: sys::EVP_MD_CTX_new() };
+            if s.template.is_null() || s.work.is_null() {
+                return Err(ErrorStack::get());
+            }
+            let mut pctx: *mut sys::EVP_PKEY_CTX = ptr::null_mut();
+            let md_ptr = md.map_or(ptr::null(), |m| m.0 as *const sys::EVP_MD);
+            cvt(sys::EVP_DigestVerifyInit(s.template, &mut pctx, md_ptr, ptr::null_mut(), key.as_ptr()))?;
+            match padding {
+                RsaPadding::None => {}
+                RsaPadding::Pkcs1 => {
+                    cvt(sys::EVP_PKEY_CTX_set_rsa_padding(pctx, sys::RSA_PKCS1_PADDING))?;
+                }
+                RsaPadding::Pss(mgf1) => {
+                    cvt(sys::EVP_PKEY_CTX_set_rsa_padding(pctx, sys::RSA_PKCS1_PSS_PADDING))?;
+                    // RSA_PSS_SALTLEN_DIGEST (-1): salt length = digest length.
+                    cvt(sys::EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, -1))?;
+                    cvt(sys::EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, mgf1.0))?;
+                }
+            }
+            Ok(s)
+        }
+    }
+
+    /// Whether `sig` is a valid signature over `data`.
+    pub fn verify(&mut self, sig: &[u8], data: &[u8]) -> Result<bool, ErrorStack> {
+        // SAFETY: both contexts are live and owned; the slices are valid for their lengths.
+        let rc = unsafe {
+            cvt(sys::EVP_MD_CTX_copy_ex(self.work, self.template))?;
+            sys::EVP_DigestVerify(self.work, sig.as_ptr(), sig.len(), data.as_ptr(), data.len())
+        };
+        // 0 is "does not verify", below 0 an error; neither is left on the error queue.
+        let _ = ErrorStack::get();
+        Ok(rc == 1)
+    }
+}
+
+impl Drop for PreparedVerifier {
+    fn drop(&mut self) {
+        // SAFETY: owned since `new`; EVP_MD_CTX_free accepts NULL; freed once.
+        unsafe {
+            sys::EVP_MD_CTX_free(self.work);
+            sys::EVP_MD_CTX_free(self.template);
+        }
+    }
+}

@@ -21,7 +21,9 @@ pub use pubkey::{
     certificate_from_pem, curve_nid, ec_public_key, ed25519_public_key,
     public_key_from_pem, rsa_public_key, spki_sha256,
 };
-pub use scheme::{digest_of, sign_checked, sign_message, verify, Digest, RsaPadding, Scheme};
+pub use scheme::{
+    digest_of, sign_checked, sign_message, verify, Digest, FetchedScheme, PreparedSigner, PreparedVerifier, RsaPadding, Scheme,
+};
 pub use signature::EcdsaSignature;
 pub use x509::{build_self_signed, check_self_signed, software_key, try_profile, CertSigner, KeySpec, Profile};
 

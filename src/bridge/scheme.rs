@@ -388,3 +388,54 @@ pub fn verify<T: HasPublic>(
     super::clear_openssl_errors();
     Ok(ok)
 }
+
+/// A scheme with its digest fetched once for the process (`EVP_MD_fetch`), from which
+/// each thread prepares its own signing context ([`PreparedSigner`]).
+pub struct FetchedScheme {
+    scheme: Scheme,
+    md: Option<super::ffi::FetchedMd>,
+}
+
+impl Scheme {
+    pub fn fetched(self) -> Result<FetchedScheme, BridgeError> {
+        let md = self
+            .digest()
+            .map(|d| {
+                let name = match d {
+                    Digest::Sha256 => "SHA2-256",
+                    Digest::Sha384 => "SHA2-384",
+                    Digest::Sha512 => "SHA2-512",
+                };
+                super::ffi::FetchedMd::fetch(name)
+            })
+            .transpose()
+            .map_err(BridgeError::openssl("fetch the digest (EVP_MD_fetch)"))?;
+        Ok(FetchedScheme { scheme: self, md })
+    }
+}
+
+pub use super::ffi::{PreparedSigner, PreparedVerifier};
+
+impl FetchedScheme {
+    fn padding(&self) -> super::ffi::RsaPadding<'_> {
+        use super::ffi::RsaPadding as P;
+        match (self.scheme, &self.md) {
+            (Scheme::RsaPkcs1 { .. }, _) => P::Pkcs1,
+            (Scheme::RsaPss { .. }, Some(md)) => P::Pss(md),
+            _ => P::None,
+        }
+    }
+
+    /// A verification context for `key`, initialised once.
+    pub fn prepare_verify<T: HasPublic>(&self, key: &PKeyRef<T>) -> Result<PreparedVerifier, BridgeError> {
+        PreparedVerifier::new(key, self.md.as_ref(), self.padding())
+            .map_err(BridgeError::openssl("prepare the verification context (EVP_DigestVerifyInit)"))
+    }
+
+    /// A signing context for `key` initialised once: EVP_DigestSignInit with the fetched
+    /// digest and the scheme's padding; each signature copies it.
+    pub fn prepare(&self, key: &PKeyRef<Private>) -> Result<PreparedSigner, BridgeError> {
+        PreparedSigner::new(key, self.md.as_ref(), self.padding())
+            .map_err(BridgeError::openssl("prepare the signing context (EVP_DigestSignInit)"))
+    }
+}

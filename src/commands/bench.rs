@@ -29,9 +29,25 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: u32,
 
+    /// Paths (a) and (c) initialise a signing context per signature (EVP_DigestSignInit,
+    /// with OpenSSL's implicit algorithm fetch), instead of copying one prepared per
+    /// thread: the comparison that shows what the prepared contexts gain
+    #[arg(long)]
+    implicit_fetch: bool,
+
+    /// Run the signing paths in this many hsm-demo processes at once and report their
+    /// summed throughput against one process alone (each process does --count per path)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=64), conflicts_with_all = ["threads", "implicit_fetch"])]
+    processes: Option<u32>,
+
     /// Print JSON instead of text
     #[arg(long)]
     json: bool,
+
+    /// Internal: a worker of `bench --processes` (PIN on the first line of stdin, the
+    /// parent holds the store lock, "ready" then wait for "go")
+    #[arg(long, hide = true)]
+    worker: bool,
 }
 
 #[derive(Serialize)]
@@ -72,6 +88,9 @@ struct Report {
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let (count, threads, json) = (a.count as usize, a.threads as usize, a.json);
+    if let Some(p) = a.processes {
+        return super::bench_processes::run(settings, &a.key, count, p as usize, json);
+    }
     let (selector, uri) = a.key.selector()?;
     let token_sel = token_selector(settings, uri.as_ref())?;
     let mut phases = Vec::new();
@@ -82,11 +101,23 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         })
     };
 
+    let mut stdin_lines = a.worker.then(|| std::io::stdin().lines());
     let t = Instant::now();
-    let (module, lock) = open_module(settings, super::Use::Login)?;
+    let (module, lock) = if a.worker {
+        let spec = settings.module().map_err(crate::error::SetupError)?;
+        (crate::token::Module::open(&spec)?, crate::lock::held_by_parent())
+    } else {
+        open_module(settings, super::Use::Login)?
+    };
     timed("module load + C_Initialize", t);
     let token = module.select_token(&token_sel)?;
-    let pin = user_pin(settings, &token)?;
+    let pin = match stdin_lines.as_mut() {
+        Some(lines) => {
+            let line = zeroize::Zeroizing::new(lines.next().transpose()?.unwrap_or_default());
+            cryptoki::types::AuthPin::from(line.as_str())
+        }
+        None => user_pin(settings, &token)?,
+    };
     let t = Instant::now();
     let hsm = Hsm::login(module, &token, pin, settings.provider.clone(), lock)?;
     timed("open session + C_Login", t);
@@ -110,11 +141,21 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         token: &key,
         scheme,
         host_digest: key.host_digest(scheme),
+        fetched: scheme.fetched()?,
+        software_fetched: software_scheme.fetched()?,
+        implicit: a.implicit_fetch,
         software_key,
         software_public,
         software_scheme,
     };
 
+    if let Some(lines) = stdin_lines.as_mut() {
+        // Logged in and the key loaded: tell the parent, wait for all workers to start.
+        outln!("ready")?;
+        if lines.next().transpose()?.as_deref() != Some("go") {
+            anyhow::bail!("bench worker: the parent did not say go");
+        }
+    }
     let rounds = if threads > 1 { 2 } else { 1 };
     let progress = Progress::new((count * Path::ALL.len() * rounds) as u64, json);
     let tick = || progress.tick();

@@ -4,6 +4,7 @@
 
 mod args;
 pub mod bench;
+mod bench_processes;
 pub mod ca_init;
 pub mod completions;
 pub mod crl;
@@ -90,7 +91,7 @@ pub fn open_module(settings: &Settings, how: Use) -> anyhow::Result<(Module, Sto
     let mut held = lock::acquire(&path, access)?;
     let module = Module::open(&spec)?;
     if how == Use::Login && module.writes_on_login() {
-        held.upgrade()?;
+        held.upgrade_for_login()?;
     }
     Ok((module, held))
 }
