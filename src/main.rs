@@ -94,10 +94,19 @@ fn clap_error(e: clap::Error) -> ExitCode {
         | ErrorKind::DisplayVersion
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
         _ => {
+            // One line: clap's first line, and for "required arguments were not
+            // provided" the indented lines naming them, joined.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            console::error_line(&format!("{first} (see 'hsm-demo --help')"));
+            let mut lines = text.lines();
+            let first = lines.next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first).trim_end_matches(':');
+            let named: Vec<&str> = lines
+                .take_while(|l| !l.trim().is_empty())
+                .filter(|l| l.starts_with("  "))
+                .map(str::trim)
+                .collect();
+            let line = if named.is_empty() { first.to_string() } else { format!("{first}: {}", named.join(", ")) };
+            console::error_line(&format!("{line} (see 'hsm-demo --help')"));
             ExitCode::from(error::exit::USAGE)
         }
     }
