@@ -125,18 +125,7 @@ fn ceremonies_with_and_without_a_quorum_on_8_character_pins() {
         3,
     );
     assert!(line.contains("SO PIN incorrect"), "{line}");
-    ok(ock.cmd().env("HSM_DEMO_NEW_PIN", "newpin-1").args([
-        "quorum-reset-pin",
-        "--share",
-        "c/share-1-of-5.json",
-        "--share",
-        "c/share-3-of-5.json",
-        "--share",
-        "c/share-5-of-5.json",
-    ]));
-    fails_with(ock.cmd().arg("list-keys"), 3);
-    let keys = ok(ock.cmd().env("HSM_DEMO_PIN", "newpin-1").arg("list-keys"));
-    assert!(keys.contains("root-b"), "{keys}");
+    common::quorum_resets_user_pin(|| ock.cmd(), "newpin-1", "root-b");
     assert_ne!(OCK_USER_PIN, "newpin-1");
 }
 

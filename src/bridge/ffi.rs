@@ -561,6 +561,29 @@ pub enum RsaPadding<'a> {
     Pss(&'a FetchedMd),
 }
 
+/// The RSA padding of a DigestSign/DigestVerify context just initialised.
+///
+/// # Safety
+/// `pctx` is the live EVP_PKEY_CTX that EVP_DigestSignInit/EVP_DigestVerifyInit returned.
+unsafe fn set_padding(pctx: *mut sys::EVP_PKEY_CTX, padding: &RsaPadding<'_>) -> Result<(), ErrorStack> {
+    // SAFETY: per this function's contract; `mgf1` outlives the call.
+    unsafe {
+        match padding {
+            RsaPadding::None => {}
+            RsaPadding::Pkcs1 => {
+                cvt(sys::EVP_PKEY_CTX_set_rsa_padding(pctx, sys::RSA_PKCS1_PADDING))?;
+            }
+            RsaPadding::Pss(mgf1) => {
+                cvt(sys::EVP_PKEY_CTX_set_rsa_padding(pctx, sys::RSA_PKCS1_PSS_PADDING))?;
+                // RSA_PSS_SALTLEN_DIGEST (-1): salt length = digest length.
+                cvt(sys::EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, -1))?;
+                cvt(sys::EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, mgf1.0))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A DigestSign context initialised once for one key and scheme (the key's provider,
 /// keymgmt and signature implementation resolved then); every signature starts from a
 /// copy of it (`EVP_MD_CTX_copy_ex`), so no fetch happens per signature. One per thread.
@@ -590,18 +613,7 @@ impl PreparedSigner {
             let mut pctx: *mut sys::EVP_PKEY_CTX = ptr::null_mut();
             let md_ptr = md.map_or(ptr::null(), |m| m.0 as *const sys::EVP_MD);
             cvt(sys::EVP_DigestSignInit(template, &mut pctx, md_ptr, ptr::null_mut(), key.as_ptr()))?;
-            match padding {
-                RsaPadding::None => {}
-                RsaPadding::Pkcs1 => {
-                    cvt(sys::EVP_PKEY_CTX_set_rsa_padding(pctx, sys::RSA_PKCS1_PADDING))?;
-                }
-                RsaPadding::Pss(mgf1) => {
-                    cvt(sys::EVP_PKEY_CTX_set_rsa_padding(pctx, sys::RSA_PKCS1_PSS_PADDING))?;
-                    // RSA_PSS_SALTLEN_DIGEST (-1): salt length = digest length.
-                    cvt(sys::EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, -1))?;
-                    cvt(sys::EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, mgf1.0))?;
-                }
-            }
+            set_padding(pctx, &padding)?;
             s.max_len = usize::try_from(sys::EVP_PKEY_get_size(key.as_ptr())).unwrap_or(0);
             Ok(s)
         }
@@ -659,18 +671,7 @@ impl PreparedVerifier {
             let mut pctx: *mut sys::EVP_PKEY_CTX = ptr::null_mut();
             let md_ptr = md.map_or(ptr::null(), |m| m.0 as *const sys::EVP_MD);
             cvt(sys::EVP_DigestVerifyInit(s.template, &mut pctx, md_ptr, ptr::null_mut(), key.as_ptr()))?;
-            match padding {
-                RsaPadding::None => {}
-                RsaPadding::Pkcs1 => {
-                    cvt(sys::EVP_PKEY_CTX_set_rsa_padding(pctx, sys::RSA_PKCS1_PADDING))?;
-                }
-                RsaPadding::Pss(mgf1) => {
-                    cvt(sys::EVP_PKEY_CTX_set_rsa_padding(pctx, sys::RSA_PKCS1_PSS_PADDING))?;
-                    // RSA_PSS_SALTLEN_DIGEST (-1): salt length = digest length.
-                    cvt(sys::EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, -1))?;
-                    cvt(sys::EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, mgf1.0))?;
-                }
-            }
+            set_padding(pctx, &padding)?;
             Ok(s)
         }
     }

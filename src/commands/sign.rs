@@ -94,27 +94,36 @@ pub fn run(settings: &crate::settings::Settings, a: Args) -> anyhow::Result<()> 
         }
     }
     let mut input = Input::open(&data)?;
-    let (selector, uri) = a.key.selector()?;
-    let hsm = super::login(settings, uri.as_ref(), super::Use::Login)?;
-    let key = hsm.signing_key(&selector)?;
-    let scheme = key.scheme(a.digest, a.padding)?;
-    let field = match (scheme, a.format) {
-        (bridge::Scheme::Ecdsa { field, .. }, _) => Some(field),
-        (_, SigFormat::Raw) => return Err(usage("--format raw is for ECDSA signatures only")),
-        _ => None,
-    };
+    let hsm = super::login(settings, a.key.selector()?.1.as_ref(), super::Use::Login)?;
+    let key = hsm.signing_key(&a.key.selector()?.0)?;
+    let (scheme, field) = scheme_of(&key, &a)?;
     let signature = key.sign(scheme, |sink| input.feed(sink))?;
-    let bytes = match (a.format, field) {
-        (SigFormat::Raw, Some(field)) => bridge::EcdsaSignature::parse_for(&signature, field)
-            .and_then(|s| s.raw())
-            .map_err(|e| anyhow::anyhow!("{e}"))?,
-        _ => signature,
-    };
+    let bytes = encoded(signature, a.format, field)?;
     if let Some(out) = &a.out {
         output::publish_file(out, &bytes, 0o644, "--out")?;
     }
     outln!("Signature: {}", hex::encode(&bytes))?;
     Ok(())
+}
+
+/// The scheme `a` asks of `key`, and the ECDSA field size when the signature is ECDSA.
+fn scheme_of(key: &crate::hsm::SigningKey<'_>, a: &Args) -> anyhow::Result<(bridge::Scheme, Option<usize>)> {
+    let scheme = key.scheme(a.digest, a.padding)?;
+    match (scheme, a.format) {
+        (bridge::Scheme::Ecdsa { field, .. }, _) => Ok((scheme, Some(field))),
+        (_, SigFormat::Raw) => Err(usage("--format raw is for ECDSA signatures only")),
+        _ => Ok((scheme, None)),
+    }
+}
+
+/// The signature as `--format` wants it: DER as made, or raw r||s for ECDSA.
+fn encoded(signature: Vec<u8>, format: SigFormat, field: Option<usize>) -> anyhow::Result<Vec<u8>> {
+    match (format, field) {
+        (SigFormat::Raw, Some(field)) => bridge::EcdsaSignature::parse_for(&signature, field)
+            .and_then(|s| s.raw())
+            .map_err(|e| anyhow::anyhow!("{e}")),
+        _ => Ok(signature),
+    }
 }
 
 /// Files up to this size are read whole and signed with the prepared contexts; larger
@@ -181,15 +190,9 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
         }
         plan.push((input.clone(), out));
     }
-    let (selector, uri) = a.key.selector()?;
-    let hsm = super::login(settings, uri.as_ref(), super::Use::Login)?;
-    let key = hsm.signing_key(&selector)?;
-    let scheme = key.scheme(a.digest, a.padding)?;
-    let field = match (scheme, a.format) {
-        (bridge::Scheme::Ecdsa { field, .. }, _) => Some(field),
-        (_, SigFormat::Raw) => return Err(usage("--format raw is for ECDSA signatures only")),
-        _ => None,
-    };
+    let hsm = super::login(settings, a.key.selector()?.1.as_ref(), super::Use::Login)?;
+    let key = hsm.signing_key(&a.key.selector()?.0)?;
+    let (scheme, field) = scheme_of(&key, a)?;
     let started = std::time::Instant::now();
     let sign_one = |input: &Path, prepared: Option<&mut (bridge::PreparedSigner, bridge::PreparedVerifier)>| -> anyhow::Result<tempfile::TempPath> {
         let signature = match prepared {
@@ -209,12 +212,7 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
                 key.sign(scheme, |sink| data.feed(sink))?
             }
         };
-        let bytes = match (a.format, field) {
-            (SigFormat::Raw, Some(field)) => bridge::EcdsaSignature::parse_for(&signature, field)
-                .and_then(|s| s.raw())
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-            _ => signature,
-        };
+        let bytes = encoded(signature, a.format, field)?;
         Ok(output::stage(dir, &bytes, 0o644, "output")?)
     };
     let fetched = scheme.fetched()?;

@@ -317,6 +317,34 @@ pub fn kryoptic_module() -> PathBuf {
     path
 }
 
+/// `program` with a clean environment (PATH only), HOME and the working directory `home`.
+pub fn clean_tool(program: &str, home: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", home)
+        .current_dir(home);
+    cmd
+}
+
+/// After a ceremony with an SO quorum in `c/`: three of its five shares set `new_pin` as
+/// the user PIN; the old user PIN is refused after that, the new one lists `root_label`.
+/// `cmd` makes hsm-demo commands on the token with the old user PIN.
+pub fn quorum_resets_user_pin(cmd: impl Fn() -> Command, new_pin: &str, root_label: &str) {
+    ok(cmd().env("HSM_DEMO_NEW_PIN", new_pin).args([
+        "quorum-reset-pin",
+        "--share",
+        "c/share-1-of-5.json",
+        "--share",
+        "c/share-3-of-5.json",
+        "--share",
+        "c/share-5-of-5.json",
+    ]));
+    fails_with(cmd().arg("list-keys"), 3);
+    let keys = ok(cmd().env("HSM_DEMO_PIN", new_pin).arg("list-keys"));
+    assert!(keys.contains(root_label), "{keys}");
+}
+
 /// kryoptic's PINs must be at least 8 characters.
 pub const KRY_SO_PIN: &str = "kry-so-pin-1";
 pub const KRY_USER_PIN: &str = "kry-user-pin-1";
@@ -354,12 +382,8 @@ impl Kryoptic {
 
     /// Any program with a clean environment and this store's KRYOPTIC_CONF.
     pub fn tool(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap())
-            .env("HOME", self.dir.path())
-            .env("KRYOPTIC_CONF", &self.conf)
-            .current_dir(self.dir.path());
+        let mut cmd = clean_tool(program, self.dir.path());
+        cmd.env("KRYOPTIC_CONF", &self.conf);
         cmd
     }
 

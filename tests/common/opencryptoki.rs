@@ -174,12 +174,7 @@ impl Opencryptoki {
 
     /// Any program with a clean environment, run in the temp dir.
     pub fn tool(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap())
-            .env("HOME", self.dir.path())
-            .current_dir(self.dir.path());
-        cmd
+        super::clean_tool(program, self.dir.path())
     }
 
     /// hsm-demo on opencryptoki, with the user PIN.
