@@ -287,13 +287,23 @@ impl SigningKey<'_> {
         build: impl FnOnce(&bridge::CertSigner<'_>) -> anyhow::Result<openssl::x509::X509>,
     ) -> anyhow::Result<openssl::x509::X509> {
         let scheme = self.scheme(None, None)?;
-        let digest = scheme.x509_digest();
         if self.host_digest(scheme) {
-            let sign_tbs = |tbs: &[u8]| self.sign(scheme, |feed| Ok(feed(tbs)?));
-            build(&bridge::CertSigner::Tbs(digest, &sign_tbs))
+            self.with_tbs_signer(|signer| build(&bridge::CertSigner::Tbs(signer)))
         } else {
-            build(&bridge::CertSigner::Evp(&self.private, digest))
+            build(&bridge::CertSigner::Evp(&self.private, scheme.x509_digest()))
         }
+    }
+
+    /// Runs `f` with a [`bridge::TbsSigner`] for this key: its default scheme, the
+    /// to-be-signed bytes signed (and checked) by [`SigningKey::sign`], a throwaway key
+    /// of its kind for the lint copies.
+    pub fn with_tbs_signer<R>(
+        &self,
+        f: impl FnOnce(&bridge::TbsSigner<'_>) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        let scheme = self.scheme(None, None)?;
+        let sign = |tbs: &[u8]| self.sign(scheme, |feed| Ok(feed(tbs)?));
+        f(&bridge::TbsSigner::new(software_spec(&self.object.kind), scheme.x509_digest(), &sign))
     }
 
     /// Whether to hash on the host and sign the digest: for RSA on a token that lacks

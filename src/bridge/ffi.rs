@@ -456,7 +456,7 @@ pub fn sign_request(req: &mut X509Req, key: &PKeyRef<Private>, md: MessageDigest
 }
 
 /// A CRL v2 (RFC 5280 §5.1) without entries, built with OpenSSL's X509_CRL API: issuer
-/// name, thisUpdate, nextUpdate, the crlNumber given as DER INTEGER contents, the
+/// name, thisUpdate, nextUpdate, the crlNumber given as a DER INTEGER, the
 /// extensions of `section` (authorityKeyIdentifier), signed by `key` (the throwaway
 /// key: `pkix::build_crl` adds the entries and the token signs the TBSCertList).
 pub fn build_crl_header(
@@ -494,11 +494,9 @@ fn cvt_p<T>(p: *mut T) -> Result<*mut T, ErrorStack> {
 }
 
 /// cRLNumber (RFC 5280 §5.2.3): a non-critical INTEGER.
-fn crl_number_extension(contents: &[u8]) -> Result<X509Extension, ErrorStack> {
+fn crl_number_extension(integer: &[u8]) -> Result<X509Extension, ErrorStack> {
     let oid = openssl::asn1::Asn1Object::from_str("2.5.29.20")?;
-    let mut der = vec![0x02, contents.len() as u8];
-    der.extend_from_slice(contents);
-    let value = openssl::asn1::Asn1OctetString::new_from_bytes(&der)?;
+    let value = openssl::asn1::Asn1OctetString::new_from_bytes(integer)?;
     X509Extension::new_from_der(&oid, false, &value)
 }
 

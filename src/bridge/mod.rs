@@ -11,7 +11,7 @@ mod signature;
 mod x509;
 
 pub use pkix::{
-    build_certificate, build_crl, build_csr, crl_extensions, parse_dn, requested_alt_names, token_sign_certificate,
+    build_certificate, build_crl, build_csr, crl_extensions, parse_dn, requested_alt_names,
     AltName, CertTemplate, IssueProfile, RevokedList, TbsSigner, SHIPPED_PROFILES,
 };
 pub use ffi::is_ca;

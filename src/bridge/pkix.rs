@@ -58,6 +58,21 @@ impl<'a> TbsSigner<'a> {
     fn token_sign(&self, der: &[u8]) -> anyhow::Result<Vec<u8>> {
         resign(der, self.sign)
     }
+
+    /// Signs `cert` with the throwaway key: OpenSSL sets both signature algorithm
+    /// fields, and the result is the lint copy, final in everything but its signature.
+    pub fn lint_sign(&self, cert: &mut X509) -> anyhow::Result<()> {
+        ffi::sign_certificate(cert, self.throwaway()?, self.digest)
+            .map_err(BridgeError::openssl("sign the lint copy (X509_sign)"))?;
+        Ok(())
+    }
+
+    /// The token's certificate from a lint copy: the same bytes to be signed.
+    pub fn token_sign_certificate(&self, lint: &X509) -> anyhow::Result<X509> {
+        let op = BridgeError::openssl;
+        let der = lint.to_der().map_err(op("encode the certificate"))?;
+        Ok(X509::from_der(&self.token_sign(&der)?).map_err(op("decode the signed certificate"))?)
+    }
 }
 
 /// Replaces the signature of a signed DER structure `SEQUENCE { tbs, algorithm,
@@ -65,20 +80,9 @@ impl<'a> TbsSigner<'a> {
 /// §5.1, RFC 2986 §4.2) with `sign(tbs)`. The algorithm identifier is kept as OpenSSL
 /// wrote it.
 pub fn resign(der: &[u8], sign: &dyn Fn(&[u8]) -> anyhow::Result<Vec<u8>>) -> anyhow::Result<Vec<u8>> {
-    let malformed = || anyhow::anyhow!("OpenSSL encoded a structure that is not SEQUENCE {{ tbs, algorithm, signature }}");
-    let body = der::contents(der).ok_or_else(malformed)?;
-    let tbs_len = der::tlv_len(body).ok_or_else(malformed)?;
-    let (tbs, rest) = body.split_at(tbs_len);
-    let alg_len = der::tlv_len(rest).ok_or_else(malformed)?;
-    let signature = sign(tbs)?;
-    let mut bits = Vec::with_capacity(signature.len() + 1);
-    bits.push(0); // no unused bits
-    bits.extend_from_slice(&signature);
-    let mut inner = Vec::with_capacity(tbs.len() + alg_len + bits.len() + 8);
-    inner.extend_from_slice(tbs);
-    inner.extend_from_slice(&rest[..alg_len]);
-    inner.extend(der::tlv(0x03, &bits));
-    Ok(der::tlv(0x30, &inner))
+    let (tbs, alg) = der::signed_parts(der)
+        .ok_or_else(|| anyhow::anyhow!("OpenSSL encoded a structure that is not SEQUENCE {{ tbs, algorithm, signature }}"))?;
+    Ok(der::signed(tbs, alg, &sign(tbs)?))
 }
 
 /// The few DER operations assembling a Certificate needs (X.690 §8.1).
@@ -134,6 +138,26 @@ pub mod der {
         } else {
             tlv(0x18, format!("{y:04}{rest}").as_bytes())
         })
+    }
+
+    /// The to-be-signed part and the AlgorithmIdentifier of a signed structure
+    /// `SEQUENCE { tbs, algorithm, BIT STRING }`, each as a whole TLV.
+    pub fn signed_parts(der: &[u8]) -> Option<(&[u8], &[u8])> {
+        let body = contents(der)?;
+        let (tbs, rest) = body.split_at(tlv_len(body)?);
+        Some((tbs, &rest[..tlv_len(rest)?]))
+    }
+
+    /// `SEQUENCE { tbs, algorithm, BIT STRING signature }` (no unused bits).
+    pub fn signed(tbs: &[u8], alg: &[u8], signature: &[u8]) -> Vec<u8> {
+        let mut bits = Vec::with_capacity(signature.len() + 1);
+        bits.push(0);
+        bits.extend_from_slice(signature);
+        let mut inner = Vec::with_capacity(tbs.len() + alg.len() + bits.len() + 8);
+        inner.extend_from_slice(tbs);
+        inner.extend_from_slice(alg);
+        inner.extend(tlv(0x03, &bits));
+        tlv(0x30, &inner)
     }
 
     pub fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
@@ -365,16 +389,9 @@ pub fn build_certificate(t: &CertTemplate<'_>, signer: &TbsSigner<'_>) -> anyhow
         .0
         .add_extensions(t.extensions.1, &mut cert, t.issuer)
         .map_err(op("add the profile's extensions (X509V3_EXT_add_nconf)"))?;
-    ffi::sign_certificate(&mut cert, signer.throwaway()?, signer.digest).map_err(op("sign the lint copy (X509_sign)"))?;
+    signer.lint_sign(&mut cert)?;
     super::clear_openssl_errors();
     Ok(cert)
-}
-
-/// The token's certificate from its checked lint copy: the same bytes to be signed.
-pub fn token_sign_certificate(lint: &X509, signer: &TbsSigner<'_>) -> anyhow::Result<X509> {
-    let op = BridgeError::openssl;
-    let der = lint.to_der().map_err(op("encode the certificate"))?;
-    Ok(X509::from_der(&signer.token_sign(&der)?).map_err(op("decode the signed certificate"))?)
 }
 
 /// The revokedCertificates of a CRL, DER-encoded as they are added (RFC 5280 §5.1):
@@ -417,20 +434,18 @@ impl RevokedList {
 pub fn build_crl(
     issuer: &X509,
     updates: (i64, i64),
-    number: &[u8],
+    number: u64,
     revoked: &RevokedList,
     extensions: (&ConfRef, &str),
     signer: &TbsSigner<'_>,
 ) -> anyhow::Result<Vec<u8>> {
     let op = BridgeError::openssl;
-    let header = ffi::build_crl_header(issuer, updates, number, extensions, (signer.throwaway()?, signer.digest))
+    let number = der::integer(&number.to_be_bytes());
+    let header = ffi::build_crl_header(issuer, updates, &number, extensions, (signer.throwaway()?, signer.digest))
         .map_err(op("build the CRL (X509_CRL)"))?;
     let der = header.to_der().map_err(op("encode the CRL"))?;
     let malformed = || anyhow::anyhow!("OpenSSL encoded a CRL this code does not expect");
-    let body = der::contents(&der).ok_or_else(malformed)?;
-    let tbs_len = der::tlv_len(body).ok_or_else(malformed)?;
-    let (tbs, rest) = body.split_at(tbs_len);
-    let alg = &rest[..der::tlv_len(rest).ok_or_else(malformed)?];
+    let (tbs, alg) = der::signed_parts(&der).ok_or_else(malformed)?;
     // TBSCertList: version, signature, issuer, thisUpdate, nextUpdate, then
     // [0] crlExtensions; the revokedCertificates SEQUENCE goes before the [0].
     let mut fields = der::contents(tbs).ok_or_else(malformed)?;
@@ -450,15 +465,9 @@ pub fn build_crl(
     }
     let tbs = der::tlv(0x30, &new_tbs);
     drop(new_tbs);
-    let signature = (signer.sign)(&tbs)?;
-    let mut bits = Vec::with_capacity(signature.len() + 1);
-    bits.push(0);
-    bits.extend_from_slice(&signature);
-    let mut inner = tbs;
-    inner.extend_from_slice(alg);
-    inner.extend(der::tlv(0x03, &bits));
+    let signed = der::signed(&tbs, alg, &(signer.sign)(&tbs)?);
     super::clear_openssl_errors();
-    Ok(der::tlv(0x30, &inner))
+    Ok(signed)
 }
 
 /// An issuance profile: an OpenSSL config whose `[hsm_demo_profile]` section says which

@@ -71,9 +71,13 @@ pub enum CertSigner<'a> {
     /// X509_sign with this key and digest: for a provider key, EVP_DigestSign in the
     /// token.
     Evp(&'a PKeyRef<Private>, MessageDigest),
-    /// The to-be-signed bytes handed to a function that signs them (see
-    /// [`sign_tbs_elsewhere`]), with the digest the signature algorithm names.
-    Tbs(MessageDigest, &'a dyn Fn(&[u8]) -> anyhow::Result<Vec<u8>>),
+    /// Signed with a throwaway key first (OpenSSL sets the algorithm fields), then its
+    /// TBSCertificate by the token ([`super::TbsSigner`]): for RSA on a token without
+    /// the hash-and-sign mechanism (opencryptoki's soft token has only CKM_RSA_PKCS),
+    /// where pkcs11-provider's DigestSign fallback signs the bare digest without the
+    /// DigestInfo (pkcs11-provider issue #592) and X509_sign through the provider makes
+    /// a certificate that does not verify.
+    Tbs(&'a super::TbsSigner<'a>),
 }
 
 impl CertSigner<'_> {
@@ -84,32 +88,12 @@ impl CertSigner<'_> {
                     .map_err(BridgeError::openssl("sign the certificate in the token (X509_sign)"))?;
                 Ok(cert)
             }
-            CertSigner::Tbs(digest, sign) => sign_tbs_elsewhere(cert, *digest, sign),
+            CertSigner::Tbs(signer) => {
+                signer.lint_sign(&mut cert)?;
+                signer.token_sign_certificate(&cert)
+            }
         }
     }
-}
-
-/// Signs `cert` by handing its DER TBSCertificate to `sign` and assembling the
-/// Certificate (RFC 5280 §4.1) around the signature it returns.
-///
-/// For RSA on a token without the hash-and-sign mechanism (opencryptoki's soft token
-/// has only CKM_RSA_PKCS): pkcs11-provider's DigestSign fallback there signs the bare
-/// digest without the DigestInfo (pkcs11-provider issue #592), so X509_sign through the
-/// provider makes a certificate that does not verify. The signature algorithm fields
-/// are set by OpenSSL itself: the certificate is first signed with a throwaway
-/// in-memory RSA key (the AlgorithmIdentifier of RSA PKCS#1 v1.5 does not depend on the
-/// key size), and only that key's signature is replaced.
-pub fn sign_tbs_elsewhere(
-    mut cert: X509,
-    digest: MessageDigest,
-    sign: &dyn Fn(&[u8]) -> anyhow::Result<Vec<u8>>,
-) -> anyhow::Result<X509> {
-    let (throwaway, _) = software_key(KeySpec::Rsa(2048))?;
-    ffi::sign_certificate(&mut cert, &throwaway, digest)
-        .map_err(BridgeError::openssl("set the signature algorithm (X509_sign)"))?;
-    let der = cert.to_der().map_err(BridgeError::openssl("encode the certificate"))?;
-    let der = super::pkix::resign(&der, sign)?;
-    X509::from_der(&der).map_err(|e| BridgeError::openssl("decode the assembled certificate")(e).into())
 }
 
 /// Builds and signs a self-signed v3 certificate for `public`, extensions from the

@@ -9,7 +9,7 @@ use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509KeyUsage, X509Req, X509StoreContext, X509};
 
-use crate::bridge::{self, AltName, CertTemplate, IssueProfile, TbsSigner};
+use crate::bridge::{self, AltName, CertTemplate, IssueProfile};
 use crate::error::usage;
 use crate::hsm::{Hsm, SigningKey};
 
@@ -157,58 +157,57 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
     serial[0] = (serial[0] & 0x7f) | 0x40;
     let serial_text = serial_hex(&serial)?;
     let (conf, section) = profile.effective(path_len).map_err(|e| refuse("profile", e))?;
-    let scheme = key.scheme(None, None)?;
-    let sign = |tbs: &[u8]| key.sign(scheme, |feed| Ok(feed(tbs)?));
-    let signer = TbsSigner::new(crate::hsm::software_spec(&key.object().kind), scheme.x509_digest(), &sign);
-    let template = CertTemplate {
-        issuer: &ca.cert,
-        subject: &subject,
-        public: &public,
-        serial: &serial,
-        not_before: now,
-        not_after,
-        sans: &sans,
-        extensions: (&conf, &section),
-    };
-    // Lint: every rule on the finished structure, signed by the throwaway key.
-    let lint = bridge::build_certificate(&template, &signer)?;
-    let mut checks = lint_checks(&lint, ca, &public, req, profile, path_len, &sans)?;
-    checks.insert(0, key_kind_check(key_kind));
-    // Record first, then sign: a kill -9 from here on leaves a pending record that the
-    // next command marks abandoned; the serial is never used again.
-    let record = CertRecord {
-        serial: serial_text.clone(),
-        state: "pending".into(),
-        subject: subject_line(&subject),
-        profile: Some(profile.name.clone()),
-        not_before: Some(now),
-        not_after,
-        revoked_at: None,
-        reason: None,
-        cert_der: None,
-    };
-    if !ca.db.reserve(&record).map_err(db_err("reserve the serial"))? {
-        anyhow::bail!("serial {serial_text} from the token RNG is already recorded; nothing was signed (run the command again)");
-    }
-    let signed = (|| -> anyhow::Result<(X509, Vec<u8>)> {
-        let cert = bridge::token_sign_certificate(&lint, &signer)?;
-        after_checks(&cert, &lint, ca, &public)?;
-        let der = cert.to_der()?;
-        Ok((cert, der))
-    })();
-    let (cert, der) = match signed {
-        Ok(x) => x,
-        Err(e) => {
-            ca.db.abandon(&serial_text).map_err(db_err("mark the serial abandoned"))?;
-            return Err(e);
+    key.with_tbs_signer(|signer| {
+        let template = CertTemplate {
+            issuer: &ca.cert,
+            subject: &subject,
+            public: &public,
+            serial: &serial,
+            not_before: now,
+            not_after,
+            sans: &sans,
+            extensions: (&conf, &section),
+        };
+        // Lint: every rule on the finished structure, signed by the throwaway key.
+        let lint = bridge::build_certificate(&template, signer)?;
+        let mut checks = lint_checks(&lint, ca, &public, req, profile, path_len, &sans)?;
+        checks.insert(0, key_kind_check(key_kind));
+        // Record first, then sign: a kill -9 from here on leaves a pending record that the
+        // next command marks abandoned; the serial is never used again.
+        let record = CertRecord {
+            serial: serial_text.clone(),
+            state: "pending".into(),
+            subject: subject_line(&subject),
+            profile: Some(profile.name.clone()),
+            not_before: Some(now),
+            not_after,
+            revoked_at: None,
+            reason: None,
+            cert_der: None,
+        };
+        if !ca.db.reserve(&record).map_err(db_err("reserve the serial"))? {
+            anyhow::bail!("serial {serial_text} from the token RNG is already recorded; nothing was signed (run the command again)");
         }
-    };
-    ca.db.complete(&serial_text, &der).map_err(db_err("record the certificate"))?;
-    checks.extend(["signed in the token: verifies under the CA certificate", "the issuer chain verifies", "public key = the request's"]);
-    Ok(Issued {
-        cert,
-        serial: serial_text,
-        checks,
+        let signed = (|| -> anyhow::Result<(X509, Vec<u8>)> {
+            let cert = signer.token_sign_certificate(&lint)?;
+            after_checks(&cert, &lint, ca, &public)?;
+            let der = cert.to_der()?;
+            Ok((cert, der))
+        })();
+        let (cert, der) = match signed {
+            Ok(x) => x,
+            Err(e) => {
+                ca.db.abandon(&serial_text).map_err(db_err("mark the serial abandoned"))?;
+                return Err(e);
+            }
+        };
+        ca.db.complete(&serial_text, &der).map_err(db_err("record the certificate"))?;
+        checks.extend(["signed in the token: verifies under the CA certificate", "the issuer chain verifies", "public key = the request's"]);
+        Ok(Issued {
+            cert,
+            serial: serial_text,
+            checks,
+        })
     })
 }
 
@@ -315,9 +314,8 @@ fn after_checks(cert: &X509, lint: &X509, ca: &CaDir, public: &PKey<Public>) -> 
     }
     let tbs = |c: &X509| -> anyhow::Result<Vec<u8>> {
         let der = c.to_der()?;
-        let body = bridge::der::contents(&der).ok_or_else(|| anyhow::anyhow!("malformed certificate"))?;
-        let n = bridge::der::tlv_len(body).ok_or_else(|| anyhow::anyhow!("malformed certificate"))?;
-        Ok(body[..n].to_vec())
+        let (tbs, _) = bridge::der::signed_parts(&der).ok_or_else(|| anyhow::anyhow!("malformed certificate"))?;
+        Ok(tbs.to_vec())
     };
     if tbs(cert)? != tbs(lint)? {
         anyhow::bail!("the signed certificate differs from the checked one");

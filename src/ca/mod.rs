@@ -64,12 +64,14 @@ impl CaDir {
         }
         let lock = lock(dir)?;
         let db_path = dir.join(DB_FILE);
-        if !db_path.exists() {
+        let mut db = if db_path.exists() {
+            Db::open(&db_path).map_err(db_err("open"))?
+        } else {
             let row = ceremony_row(dir)?;
             let mut db = Db::open(&db_path).map_err(db_err("create"))?;
             db.init(&row, &[]).map_err(db_err("record the CA"))?;
-        }
-        let mut db = Db::open(&db_path).map_err(db_err("open"))?;
+            db
+        };
         let row = db
             .ca()
             .map_err(db_err("read the CA"))?

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::bridge::{self, RevokedList, TbsSigner};
+use crate::bridge::{self, RevokedList};
 use crate::ca::{db_err, CaDir};
 use crate::console::{out, outln};
 use crate::error::usage;
@@ -46,9 +46,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     if ca.cert.key_usage().is_some_and(|ku| !ku.contains(openssl::x509::X509KeyUsage::CRL_SIGN)) {
         return Err(usage("the CA certificate's keyUsage lacks cRLSign: it cannot sign CRLs"));
     }
-    let key_args = KeyArgs { label: None, key: Some(ca.key_uri.clone()) };
-    let (selector, uri) = key_args.selector()?;
-    let hsm = super::login(settings, uri.as_ref(), super::Use::Login)?;
+    let (hsm, selector) = KeyArgs::uri(&ca.key_uri).login(settings)?;
     let key = hsm.signing_key(&selector)?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let next = now + i64::from(a.days) * 86_400;
@@ -68,16 +66,11 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         anyhow::bail!("CA records: {why}");
     }
     let number = ca.db.next_crl_number().map_err(db_err("take the next CRL number"))?;
-    let number_bytes = {
-        let b = openssl::bn::BigNum::from_u32(u32::try_from(number).context("CRL number")?)?.to_vec();
-        // DER INTEGER contents: a leading zero byte keeps it positive.
-        if b.first().is_some_and(|x| x & 0x80 != 0) { [vec![0], b].concat() } else if b.is_empty() { vec![0] } else { b }
-    };
+    let number_u64 = u64::try_from(number).context("CRL number")?;
     let conf = bridge::crl_extensions().map_err(anyhow::Error::msg)?;
-    let scheme = key.scheme(None, None)?;
-    let sign = |tbs: &[u8]| key.sign(scheme, |feed| Ok(feed(tbs)?));
-    let signer = TbsSigner::new(crate::hsm::software_spec(&key.object().kind), scheme.x509_digest(), &sign);
-    let der = bridge::build_crl(&ca.cert, (now, next), &number_bytes, &revoked, (&conf, "crl_ext"), &signer)?;
+    let der = key.with_tbs_signer(|signer| {
+        bridge::build_crl(&ca.cert, (now, next), number_u64, &revoked, (&conf, "crl_ext"), signer)
+    })?;
     // The token's signature was checked over the exact TBSCertList as it was made. Up to
     // PARSE_CHECK_ENTRIES, OpenSSL also parses the whole CRL and checks it under the CA
     // certificate; past that, building as many X509_REVOKED objects would cost more

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::bridge::{self, AltName, TbsSigner};
+use crate::bridge::{self, AltName};
 use crate::console::out;
 use crate::error::usage;
 use crate::output;
@@ -41,13 +41,9 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     if let Some(path) = &a.out {
         output::refuse_existing(path, "--out")?;
     }
-    let (selector, uri) = a.key.selector()?;
-    let hsm = super::login(settings, uri.as_ref(), super::Use::Login)?;
+    let (hsm, selector) = a.key.login(settings)?;
     let key = hsm.signing_key(&selector)?;
-    let scheme = key.scheme(None, None)?;
-    let sign = |tbs: &[u8]| key.sign(scheme, |feed| Ok(feed(tbs)?));
-    let signer = TbsSigner::new(crate::hsm::software_spec(&key.object().kind), scheme.x509_digest(), &sign);
-    let req = bridge::build_csr(&subject, &sans, key.public(), &signer)?;
+    let req = key.with_tbs_signer(|signer| bridge::build_csr(&subject, &sans, key.public(), signer))?;
     let pem = req.to_pem()?;
     match &a.out {
         Some(path) => output::publish_file(path, &pem, 0o644, "--out")?,

@@ -80,9 +80,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         output::refuse_existing(path, if Some(path) == a.out.as_ref() { "--out" } else { "--chain" })?;
     }
     let mut ca = CaDir::open(&a.ca)?;
-    let key_args = KeyArgs { label: None, key: Some(ca.key_uri.clone()) };
-    let (selector, uri) = key_args.selector()?;
-    let hsm = super::login(settings, uri.as_ref(), super::Use::Login)?;
+    let (hsm, selector) = KeyArgs::uri(&ca.key_uri).login(settings)?;
     let key = hsm.signing_key(&selector)?;
     let opts = IssueOptions { profile, path_len: a.path_len, days: a.days };
     let issued = ca::issue(&mut ca, &hsm, &key, &req, &opts)?;

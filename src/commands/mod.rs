@@ -172,6 +172,18 @@ pub fn login(settings: &Settings, extra: Option<&Pkcs11Uri>, how: Use) -> anyhow
 }
 
 impl KeyArgs {
+    /// The key named by a URI (a CA directory's), as `--key URI` would.
+    pub fn uri(uri: &str) -> KeyArgs {
+        KeyArgs { label: None, key: Some(uri.to_string()) }
+    }
+
+    /// A user login on the token this key lives on (the URI's token, else --token or
+    /// the only one), and the key's selector.
+    pub fn login(&self, settings: &Settings) -> anyhow::Result<(Hsm, KeySelector)> {
+        let (selector, uri) = self.selector()?;
+        Ok((login(settings, uri.as_ref(), Use::Login)?, selector))
+    }
+
     /// The key named by --label or --key URI, and the URI (whose token attributes,
     /// if any, choose the token).
     pub fn selector(&self) -> anyhow::Result<(KeySelector, Option<Pkcs11Uri>)> {

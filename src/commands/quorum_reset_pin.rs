@@ -43,7 +43,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         )));
     }
     module.require_functions(
-        &token,
+        &token.label,
         "reset a user PIN",
         &[(cryptoki::context::Function::InitPIN, "C_InitPIN")],
     )?;

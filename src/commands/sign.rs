@@ -94,8 +94,8 @@ pub fn run(settings: &crate::settings::Settings, a: Args) -> anyhow::Result<()> 
         }
     }
     let mut input = Input::open(&data)?;
-    let hsm = super::login(settings, a.key.selector()?.1.as_ref(), super::Use::Login)?;
-    let key = hsm.signing_key(&a.key.selector()?.0)?;
+    let (hsm, selector) = a.key.login(settings)?;
+    let key = hsm.signing_key(&selector)?;
     let (scheme, field) = scheme_of(&key, &a)?;
     let signature = key.sign(scheme, |sink| input.feed(sink))?;
     let bytes = encoded(signature, a.format, field)?;
@@ -190,8 +190,8 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
         }
         plan.push((input.clone(), out));
     }
-    let hsm = super::login(settings, a.key.selector()?.1.as_ref(), super::Use::Login)?;
-    let key = hsm.signing_key(&a.key.selector()?.0)?;
+    let (hsm, selector) = a.key.login(settings)?;
+    let key = hsm.signing_key(&selector)?;
     let (scheme, field) = scheme_of(&key, a)?;
     let started = std::time::Instant::now();
     let sign_one = |input: &Path, prepared: Option<&mut (bridge::PreparedSigner, bridge::PreparedVerifier)>| -> anyhow::Result<tempfile::TempPath> {

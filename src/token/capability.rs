@@ -129,8 +129,6 @@ impl Module {
             .map_err(TokenError::pkcs11("list mechanisms"))
     }
 
-    /// What the token says it can do that a ceremony needs; `missing` names what it
-    /// lacks (empty when everything is there).
     /// The functions of `wanted` that the module's function list leaves empty (AWS
     /// CloudHSM's SDK 5 documents no C_InitToken, C_InitPIN, C_SetPIN), named by the
     /// text given with each. A module that fills the slot with a stub answering
@@ -144,10 +142,11 @@ impl Module {
             .collect()
     }
 
-    /// Refuses, exit 3, before anything changes, when the module lacks a function.
+    /// Refuses, exit 3, before anything changes, when the module lacks a function that
+    /// what is about to happen to the token labelled `token` needs.
     pub fn require_functions(
         &self,
-        token: &TokenRef,
+        token: &str,
         what: &'static str,
         wanted: &[(Function, &'static str)],
     ) -> Result<(), TokenError> {
@@ -156,13 +155,15 @@ impl Module {
             return Ok(());
         }
         Err(TokenError::Incapable {
-            token: token.label.clone(),
+            token: token.to_string(),
             what,
             missing: missing.join(", "),
         })
     }
 
-    /// `quorum`: the ceremony will replace a PIN (SO or activation quorum).
+    /// What the token says it can do that a ceremony needs; `missing` names what it
+    /// lacks (empty when everything is there). `quorum`: the ceremony will replace a PIN
+    /// (SO or activation quorum).
     pub fn ceremony_capabilities(
         &self,
         token: &TokenRef,

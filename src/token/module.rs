@@ -244,17 +244,14 @@ impl Module {
             return Err(TokenError::TokenLabelExists(label.to_string()));
         }
         // Both, before anything changes: a token with an SO PIN and no user PIN is half made.
-        let missing = self.missing_functions(&[
-            (cryptoki::context::Function::InitToken, "C_InitToken"),
-            (cryptoki::context::Function::InitPIN, "C_InitPIN"),
-        ]);
-        if !missing.is_empty() {
-            return Err(TokenError::Incapable {
-                token: label.to_string(),
-                what: "be initialized by hsm-demo (the HSM's own tools do it)",
-                missing: missing.join(", "),
-            });
-        }
+        self.require_functions(
+            label,
+            "be initialized by hsm-demo (the HSM's own tools do it)",
+            &[
+                (cryptoki::context::Function::InitToken, "C_InitToken"),
+                (cryptoki::context::Function::InitPIN, "C_InitPIN"),
+            ],
+        )?;
         let slots = self
             .ctx
             .get_slots_with_token()
