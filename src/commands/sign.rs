@@ -167,7 +167,8 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
         return Err(usage(format!("--out-dir {}: no such directory", dir.display())));
     }
     let inputs = batch_inputs(a)?;
-    let mut plan: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(inputs.len());
+    // Each input with its output and its size (whether it is read whole).
+    let mut plan: Vec<(PathBuf, PathBuf, u64)> = Vec::with_capacity(inputs.len());
     let mut names = std::collections::HashSet::new();
     for input in &inputs {
         if input.as_os_str() == "-" {
@@ -185,19 +186,17 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
         if !names.insert(out.clone()) {
             return Err(usage(format!("two inputs would both write {}; nothing was signed", out.display())));
         }
-        if out.symlink_metadata().is_ok() {
-            return Err(output::OutputError::Exists { what: "output".into(), path: out }.into());
-        }
-        plan.push((input.clone(), out));
+        output::refuse_existing(&out, "output")?;
+        plan.push((input.clone(), out, meta.len()));
     }
     let (hsm, selector) = a.key.login(settings)?;
     let key = hsm.signing_key(&selector)?;
     let (scheme, field) = scheme_of(&key, a)?;
     let started = std::time::Instant::now();
-    let sign_one = |input: &Path, prepared: Option<&mut (bridge::PreparedSigner, bridge::PreparedVerifier)>| -> anyhow::Result<tempfile::TempPath> {
+    let sign_one = |input: &Path, len: u64, prepared: Option<&mut (bridge::PreparedSigner, bridge::PreparedVerifier)>| -> anyhow::Result<tempfile::TempPath> {
         let signature = match prepared {
             // Small files: read whole, signed and checked with this thread's contexts.
-            Some((signer, verifier)) if std::fs::metadata(input).is_ok_and(|m| m.len() <= WHOLE_FILE) => {
+            Some((signer, verifier)) if len <= WHOLE_FILE => {
                 let data = std::fs::read(input)
                     .map_err(|e| usage(format!("cannot read --in {}: {}", input.display(), output::reason(&e))))?;
                 let sig = signer.sign(&data).map_err(bridge::BridgeError::openssl("sign in the token (EVP_DigestSign)"))?;
@@ -234,8 +233,8 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
                     let mut mine = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((input, _)) = plan.get(i) else { break };
-                        mine.push((i, sign_one(input, prepared.as_mut())?));
+                        let Some((input, _, len)) = plan.get(i) else { break };
+                        mine.push((i, sign_one(input, *len, prepared.as_mut())?));
                     }
                     Ok(mine)
                 })
@@ -258,7 +257,7 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
     let staged: Vec<tempfile::TempPath> = staged.into_iter().map(|t| t.expect("every input signed")).collect();
     // One flush for all of them, then the renames: a file is in place whole or not at all.
     output::sync_filesystem(dir)?;
-    for (tmp, (input, out)) in staged.into_iter().zip(&plan) {
+    for (tmp, (input, out, _)) in staged.into_iter().zip(&plan) {
         output::place(tmp, out, "output")?;
         outln!("{} -> {}", input.display(), out.display())?;
     }
