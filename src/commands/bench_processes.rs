@@ -39,11 +39,15 @@ struct Report {
 
 pub fn run(settings: &Settings, key: &KeyArgs, count: usize, processes: usize, json: bool) -> anyhow::Result<()> {
     let (selector, uri) = key.selector()?;
-    // The key's URI and the PIN, read once here; no login in this process.
+    // The key's URI and the PIN, read once here; the workers log in themselves.
     let (key_uri, pin, _lock) = {
         let (module, token, lock) = open_token(settings, uri.as_ref(), super::Use::Change)?;
         let object = module.public_session(&token)?.find_public_key(&selector)?;
-        (token.key_uri(&object.label, &object.id, "private"), user_pin(settings, &token)?, lock)
+        let pin = user_pin(settings, &token)?;
+        // The PIN is tried here, once, as every command tries it: a wrong one is one
+        // line and exit 3, not a worker failing. Closing the session logs out.
+        drop(module.login_user(&token, &pin)?);
+        (token.key_uri(&object.label, &object.id, "private"), pin, lock)
     };
     // One worker: spawned, given the PIN, and logged in before the next starts.
     let start = || -> anyhow::Result<(Child, ChildStdin, BufReader<ChildStdout>)> {
