@@ -1,6 +1,7 @@
 //! Exit codes: the one place that maps what went wrong to the documented code. The
 //! layers below say what kind of failure they report; they never pick a code.
 
+use crate::ca::CaError;
 use crate::output::OutputError;
 use crate::quorum::QuorumError;
 use crate::{bridge, token};
@@ -15,6 +16,45 @@ pub mod exit {
     pub const TOKEN: u8 = 3;
     /// Anything else.
     pub const OTHER: u8 = 4;
+}
+
+/// How a child step (the ceremony's SO steps, `crate::child`) failed; its exit
+/// status says which, so the parent knows what happened to the PIN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepFailure {
+    /// The PIN is definitely unchanged (nothing reached C_SetPIN, or the token refused
+    /// the PINs themselves).
+    Unchanged,
+    /// C_SetPIN succeeded, but logging out or the proof login with the new PIN failed.
+    ChangedUnproven,
+    /// C_SetPIN failed in a way that does not say whether the token applied it (or the
+    /// child ended in a way that says nothing).
+    Unknown,
+    /// A proof does not hold (the reason is on the child's stderr).
+    ProofFailed,
+}
+
+/// A child step's exit status: 0 when it succeeded.
+pub fn step_status(failure: Option<StepFailure>) -> u8 {
+    match failure {
+        None => 0,
+        Some(StepFailure::Unchanged) => 10,
+        Some(StepFailure::ChangedUnproven) => 11,
+        Some(StepFailure::Unknown) => 12,
+        Some(StepFailure::ProofFailed) => 20,
+    }
+}
+
+/// The failure a child step's exit status reports (None: success); a status no step
+/// uses (a crash, a usage error) says nothing, so it is Unknown.
+pub fn step_failure_of(status: u8) -> Option<StepFailure> {
+    match status {
+        0 => None,
+        10 => Some(StepFailure::Unchanged),
+        11 => Some(StepFailure::ChangedUnproven),
+        20 => Some(StepFailure::ProofFailed),
+        _ => Some(StepFailure::Unknown),
+    }
 }
 
 /// An input or usage problem the user can fix by changing the command line.
@@ -54,6 +94,7 @@ fn bridge_code(kind: bridge::ErrorKind) -> u8 {
     match kind {
         bridge::ErrorKind::Token => exit::TOKEN,
         bridge::ErrorKind::Internal => exit::OTHER,
+        bridge::ErrorKind::Input => exit::USAGE,
     }
 }
 
@@ -74,6 +115,15 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<bridge::BridgeError>() {
             return bridge_code(e.kind());
+        }
+        if let Some(e) = cause.downcast_ref::<CaError>() {
+            return match e {
+                CaError::Refused { .. } | CaError::Input(_) => exit::USAGE,
+                CaError::Records { .. } | CaError::Defect(_) => exit::OTHER,
+            };
+        }
+        if cause.is::<bridge::SchemeError>() || cause.is::<bridge::AltNameError>() {
+            return exit::USAGE;
         }
         if let Some(e) = cause.downcast_ref::<QuorumError>() {
             // Shares the user handed in that are unreadable, too few or altered are

@@ -12,23 +12,22 @@ use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
 use crate::error::usage;
-pub use crate::settings::PinRole;
+pub use crate::settings::PinSource;
 use crate::settings::{EnvPin, Settings};
 
-impl PinRole {
+impl PinSource {
     pub fn file_flag(self) -> &'static str {
         match self {
-            PinRole::User => "--pin-file",
-            PinRole::SecurityOfficer => "--so-pin-file",
-            PinRole::NewUser => "--new-pin-file",
+            PinSource::User => "--pin-file",
+            PinSource::SecurityOfficer => "--so-pin-file",
+            PinSource::NewUser => "--new-pin-file",
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
-            PinRole::User => "user PIN",
-            PinRole::SecurityOfficer => "SO PIN",
-            PinRole::NewUser => "new user PIN",
+            PinSource::NewUser => "new user PIN",
+            current => current.role().pin_name(),
         }
     }
 
@@ -46,7 +45,7 @@ impl PinRole {
 /// terminal prompt when stdin is a terminal.
 pub fn read_pin(
     settings: &Settings,
-    role: PinRole,
+    role: PinSource,
     file: Option<&Path>,
     token_label: &str,
 ) -> anyhow::Result<AuthPin> {
@@ -69,7 +68,7 @@ pub fn read_pin(
 /// Reads a PIN that is about to be set: like [`read_pin`], but a prompt asks twice.
 pub fn read_new_pin(
     settings: &Settings,
-    role: PinRole,
+    role: PinSource,
     file: Option<&Path>,
     what: &str,
 ) -> anyhow::Result<AuthPin> {
@@ -96,13 +95,13 @@ pub fn read_new_pin(
 
 /// Whether a PIN is available without prompting (used to fail early, before any
 /// token state changes).
-pub fn available(settings: &Settings, role: PinRole, file: Option<&Path>) -> bool {
+pub fn available(settings: &Settings, role: PinSource, file: Option<&Path>) -> bool {
     file.is_some() || !matches!(settings.env_pin(role), EnvPin::Unset) || settings.interactive
 }
 
 fn from_file_or_env(
     settings: &Settings,
-    role: PinRole,
+    role: PinSource,
     file: Option<&Path>,
 ) -> anyhow::Result<Option<AuthPin>> {
     if let Some(path) = file {
@@ -147,7 +146,7 @@ fn from_file_or_env(
     }
 }
 
-fn non_empty(role: PinRole, text: &str, source: &str) -> anyhow::Result<AuthPin> {
+fn non_empty(role: PinSource, text: &str, source: &str) -> anyhow::Result<AuthPin> {
     if text.is_empty() {
         return Err(usage(format!("the {} from {source} is empty", role.name())));
     }
@@ -164,10 +163,31 @@ fn prompt(text: &str) -> anyhow::Result<AuthPin> {
     Ok(AuthPin::from(value.as_str()))
 }
 
-fn capitalised(role: PinRole) -> &'static str {
+fn capitalised(role: PinSource) -> &'static str {
     match role {
-        PinRole::User => "User PIN",
-        PinRole::SecurityOfficer => "SO PIN",
-        PinRole::NewUser => "New user PIN",
+        PinSource::User => "User PIN",
+        PinSource::SecurityOfficer => "SO PIN",
+        PinSource::NewUser => "New user PIN",
     }
+}
+
+/// Every hsm-demo process may hold a PIN or a quorum share: no core dump (RLIMIT_CORE
+/// 0, which children inherit) and not dumpable (PR_SET_DUMPABLE 0, which also keeps
+/// other processes of the same user from attaching with ptrace). Done before any
+/// secret is read; a failure leaves the process as it was (nothing to report to).
+pub fn keep_secrets_out_of_core_dumps() {
+    use rustix::process::{set_dumpable_behavior, setrlimit, DumpableBehavior, Resource, Rlimit};
+    let none = Rlimit {
+        current: Some(0),
+        maximum: Some(0),
+    };
+    let _ = setrlimit(Resource::Core, none);
+    let _ = set_dumpable_behavior(DumpableBehavior::NotDumpable);
+}
+
+/// A PIN from bytes (a recombined quorum secret): UTF-8, never a lossy conversion.
+pub fn pin_from_bytes(bytes: &[u8], what: &str) -> Result<AuthPin, crate::error::UsageError> {
+    std::str::from_utf8(bytes)
+        .map(AuthPin::from)
+        .map_err(|_| crate::error::UsageError(format!("{what} is not UTF-8; nothing was sent to the token")))
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use clap::Args;
 use secrecy::SecretString;
 
+use crate::error::SetupError;
 use crate::token::ModuleSpec;
 
 /// The flags every command takes.
@@ -42,9 +43,9 @@ pub const DEFAULT_SOFTHSM: &str = env!("HSM_DEMO_DEFAULT_SOFTHSM");
 /// The pkcs11-provider module path recorded by build.rs.
 pub const DEFAULT_PROVIDER: &str = env!("HSM_DEMO_DEFAULT_PROVIDER");
 
-/// Whose PIN.
+/// Where a PIN comes from: the current PIN of a role, or a new user PIN being set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PinRole {
+pub enum PinSource {
     /// CKU_USER: signs, generates keys.
     User,
     /// CKU_SO: initialises the user PIN.
@@ -53,14 +54,22 @@ pub enum PinRole {
     NewUser,
 }
 
-impl PinRole {
-    pub const ALL: [PinRole; 3] = [PinRole::User, PinRole::SecurityOfficer, PinRole::NewUser];
+impl PinSource {
+    pub const ALL: [PinSource; 3] = [PinSource::User, PinSource::SecurityOfficer, PinSource::NewUser];
+
+    /// The role whose PIN this is.
+    pub fn role(self) -> crate::token::Role {
+        match self {
+            PinSource::SecurityOfficer => crate::token::Role::SecurityOfficer,
+            PinSource::User | PinSource::NewUser => crate::token::Role::User,
+        }
+    }
 
     pub fn env_var(self) -> &'static str {
         match self {
-            PinRole::User => "HSM_DEMO_PIN",
-            PinRole::SecurityOfficer => "HSM_DEMO_SO_PIN",
-            PinRole::NewUser => "HSM_DEMO_NEW_PIN",
+            PinSource::User => "HSM_DEMO_PIN",
+            PinSource::SecurityOfficer => "HSM_DEMO_SO_PIN",
+            PinSource::NewUser => "HSM_DEMO_NEW_PIN",
         }
     }
 }
@@ -117,6 +126,23 @@ fn var(name: &str) -> Option<OsString> {
 }
 
 impl Settings {
+    /// Resolves the settings and makes the process environment what the libraries
+    /// need: the only writes to the environment, made here once before any thread
+    /// exists (set_var is not thread-safe). SoftHSM2 reads its config, and the
+    /// pkcs11-provider the module it drives, from the environment only
+    /// (docs/platform.md, "one module"). The PIN variables are removed: the settings
+    /// hold them now, and no child process inherits them.
+    pub fn prepare_process(global: &GlobalArgs) -> Settings {
+        let settings = Settings::resolve(global);
+        for (name, value) in settings.exports() {
+            std::env::set_var(name, value);
+        }
+        for source in PinSource::ALL {
+            std::env::remove_var(source.env_var());
+        }
+        settings
+    }
+
     /// Reads the environment once.
     pub fn resolve(global: &GlobalArgs) -> Settings {
         let (module_path, default_module) = match &global.module {
@@ -129,7 +155,7 @@ impl Settings {
             .filter(|p| p.is_absolute())
             .map(|p| p.join("hsm-demo"))
             .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".local/share/hsm-demo")));
-        let pins = PinRole::ALL.map(|role| match std::env::var(role.env_var()) {
+        let pins = PinSource::ALL.map(|role| match std::env::var(role.env_var()) {
             Ok(v) if v.is_empty() => EnvPin::Unset,
             Ok(v) => EnvPin::Set(SecretString::from(v)),
             Err(std::env::VarError::NotPresent) => EnvPin::Unset,
@@ -164,8 +190,8 @@ impl Settings {
     }
 
     /// The PIN variable of `role` as it was at start-up.
-    pub fn env_pin(&self, role: PinRole) -> &EnvPin {
-        let i = PinRole::ALL.iter().position(|r| *r == role).expect("a role");
+    pub fn env_pin(&self, role: PinSource) -> &EnvPin {
+        let i = PinSource::ALL.iter().position(|r| *r == role).expect("a role");
         &self.pins[i]
     }
 
@@ -191,12 +217,12 @@ impl Settings {
 
     /// Which module to load. Fails only when the embedded store is needed and neither
     /// XDG_DATA_HOME nor HOME says where it goes.
-    pub fn module(&self) -> Result<ModuleSpec, String> {
+    pub fn module(&self) -> Result<ModuleSpec, SetupError> {
         let embedded = self.uses_embedded_store();
         if embedded && self.data_dir.is_none() {
-            return Err(
+            return Err(SetupError(
                 "neither XDG_DATA_HOME nor HOME is set: cannot place the embedded SoftHSM2 token store; set HOME, SOFTHSM2_CONF or --module".into(),
-            );
+            ));
         }
         Ok(ModuleSpec {
             path: self.module_path.clone(),

@@ -62,8 +62,6 @@ pub struct PathResult {
 pub struct Keys<'a, 'h> {
     pub token: &'a SigningKey<'h>,
     pub scheme: Scheme,
-    /// Whether the provider path digests on the host (`SigningKey::host_digest`).
-    pub host_digest: bool,
     pub software_key: PKey<Private>,
     pub software_public: PKey<Public>,
     pub software_scheme: Scheme,
@@ -111,23 +109,26 @@ fn sign_loop(
     let mut samples = Vec::new();
     let raw = raw_input(keys)?;
     let object = keys.token.object();
-    // This thread's own signing context, initialised once (outside the clock).
-    let mut prepared = match path {
-        _ if keys.implicit => None,
-        Path::EvpProvider if !keys.host_digest => Some(keys.fetched.prepare(keys.token.private())?),
-        Path::SoftwareKey => Some(keys.software_fetched.prepare(&keys.software_key)?),
+    // This thread's own signing contexts, initialised once (outside the clock).
+    let mut token = match path {
+        Path::EvpProvider => Some(keys.token.bench_signer(&keys.fetched, keys.implicit)?),
+        _ => None,
+    };
+    let mut software = match path {
+        Path::SoftwareKey if !keys.implicit => Some(keys.software_fetched.prepare(&keys.software_key)?),
         _ => None,
     };
     for i in first..first + n {
         let t0 = Instant::now();
-        let sig = match (path, prepared.as_mut()) {
-            (Path::EvpProvider | Path::SoftwareKey, Some(p)) => p
+        let sig = match (path, token.as_mut(), software.as_mut()) {
+            (Path::EvpProvider, Some(t), _) => t.sign(MESSAGE)?,
+            (Path::SoftwareKey, _, Some(p)) => p
                 .sign(MESSAGE)
                 .map_err(bridge::BridgeError::openssl("sign (EVP_DigestSign, prepared context)"))?,
-            (Path::EvpProvider, None) => bridge::sign_message(keys.token.private(), keys.scheme, keys.host_digest, MESSAGE)?,
-            (Path::SoftwareKey, None) => bridge::sign_message(&keys.software_key, keys.software_scheme, false, MESSAGE)?,
-            (Path::CryptokiCSign, _) => {
-                let sig = session.sign_raw(object.handle, &object.kind, &raw)?;
+            (Path::SoftwareKey, _, None) => bridge::sign_message(&keys.software_key, keys.software_scheme, false, MESSAGE)?,
+            (Path::EvpProvider, None, _) => unreachable!("the provider path has its signer"),
+            (Path::CryptokiCSign, _, _) => {
+                let sig = session.sign_raw_for_measurement(object.handle, &object.kind, &raw)?;
                 keys.scheme
                     .parse_signature(&sig)
                     .map_err(|e| anyhow::anyhow!("C_Sign returned {} bytes: {e}", sig.len()))?

@@ -1,31 +1,38 @@
 //! The OpenSSL bridge: every OpenSSL call lives here. Public keys from token data,
 //! the pkcs11-provider and OSSL_STORE key loading, signing and verification through
-//! EVP, and X.509 built from OpenSSL configs. `ffi` is the crate's only `unsafe`.
+//! EVP, and X.509 built from OpenSSL configs. An adapter: no policy (that is `ca/`),
+//! no command-line parsing. `ffi` holds its `unsafe` (token/ffi.rs the token layer's).
 
+pub mod der;
 mod ffi;
 mod provider;
-pub mod pkix;
+mod pkix;
+mod prepared;
 mod pubkey;
 mod scheme;
 mod signature;
+mod verify;
 mod x509;
 
+pub use ffi::{is_ca, parse_config_text, ConfExt};
 pub use pkix::{
-    build_certificate, build_crl, build_csr, crl_extensions, parse_dn, requested_alt_names,
-    AltName, CertTemplate, IssueProfile, RevokedList, TbsSigner, SHIPPED_PROFILES,
+    build_certificate, build_crl, build_csr, name_from_entries, pem, requested_alt_names, AltName, AltNameError, CertTemplate,
+    RevokedEntries, TbsSigner,
 };
-pub use ffi::is_ca;
-pub use pkix::der;
 pub use provider::{Provider, PROVIDER_CONF};
 pub use pubkey::{
-    certificate_from_pem, curve_nid, ec_public_key, ed25519_public_key,
-    public_key_from_pem, rsa_public_key, spki_sha256,
+    certificate_from_pem, curve_nid, ec_public_key, ed25519_public_key, public_key_from_pem, rsa_public_key, spki_sha256,
 };
+pub use prepared::{FetchedScheme, PreparedSigner, PreparedVerifier};
 pub use scheme::{
-    digest_of, sign_checked, sign_message, verify, Digest, FetchedScheme, PreparedSigner, PreparedVerifier, RsaPadding, Scheme,
+    curve_name, digest_of, key_type_name, sign_checked, sign_message, Digest, RsaPadding, Scheme, SchemeError,
 };
 pub use signature::EcdsaSignature;
-pub use x509::{build_self_signed, check_self_signed, software_key, try_profile, CertSigner, KeySpec, Profile};
+pub use verify::verify;
+pub use x509::{
+    build_self_signed, check_self_signed, software_key, verify_chain, KeySpec,
+    SelfSignedTemplate,
+};
 
 use std::path::PathBuf;
 
@@ -36,6 +43,8 @@ pub enum ErrorKind {
     Token,
     /// OpenSSL failed an operation it should not fail.
     Internal,
+    /// What the user gave cannot be what OpenSSL takes (a name field it does not know).
+    Input,
 }
 
 /// Errors from OpenSSL work; each variant names the operation.
@@ -56,6 +65,12 @@ pub enum BridgeError {
 
     #[error("cannot load the provider configuration: {0}")]
     Config(String),
+
+    #[error("{}{reason}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+    ConfigSyntax { line: Option<i64>, reason: String },
+
+    #[error("name field '{field}' is not one OpenSSL knows ({reason})")]
+    NameField { field: String, reason: String },
 }
 
 impl BridgeError {
@@ -66,7 +81,8 @@ impl BridgeError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             BridgeError::ProviderMissing { .. } | BridgeError::KeyLoad { .. } => ErrorKind::Token,
-            BridgeError::OpenSsl { .. } | BridgeError::Config(_) => ErrorKind::Internal,
+            BridgeError::OpenSsl { .. } | BridgeError::Config(_) | BridgeError::ConfigSyntax { .. } => ErrorKind::Internal,
+            BridgeError::NameField { .. } => ErrorKind::Input,
         }
     }
 }
@@ -78,6 +94,7 @@ fn openssl_reason(stack: &openssl::error::ErrorStack) -> String {
         .iter()
         .map(|e| {
             e.reason()
+                .or(e.data())
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("error 0x{:x}", e.code()))
         })

@@ -9,13 +9,17 @@
 use std::cell::OnceCell;
 use std::net::IpAddr;
 
+use openssl::asn1::{Asn1Object, Asn1OctetString, Asn1Time};
 use openssl::conf::ConfRef;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, PKeyRef, Private, Public};
 use openssl::stack::Stack;
 use openssl::x509::extension::SubjectAlternativeName;
-use openssl::x509::{X509Name, X509NameBuilder, X509NameRef, X509Req, X509ReqBuilder, X509Builder, X509};
+use openssl::x509::{
+    X509Builder, X509Crl, X509CrlBuilder, X509Extension, X509Name, X509NameBuilder, X509NameRef, X509Req, X509ReqBuilder, X509,
+};
 
+use super::der;
 use super::ffi::{self, ConfExt as _};
 use super::x509::{software_key, KeySpec};
 use super::BridgeError;
@@ -85,146 +89,18 @@ pub fn resign(der: &[u8], sign: &dyn Fn(&[u8]) -> anyhow::Result<Vec<u8>>) -> an
     Ok(der::signed(tbs, alg, &sign(tbs)?))
 }
 
-/// The few DER operations assembling a Certificate needs (X.690 §8.1).
-pub mod der {
-    /// The length of the TLV at the start of `b` (tag, length octets and contents).
-    pub fn tlv_len(b: &[u8]) -> Option<usize> {
-        let (header, len) = header(b)?;
-        let total = header.checked_add(len)?;
-        (total <= b.len()).then_some(total)
+/// A distinguished name from (field, value) pairs in order (`C`, `O`, `CN`, ... or
+/// dotted OIDs), as OpenSSL's `X509_NAME_add_entry_by_txt` takes them; a field OpenSSL
+/// does not know is named in the error.
+pub fn name_from_entries<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<X509Name, BridgeError> {
+    let mut name = X509NameBuilder::new().map_err(BridgeError::openssl("allocate a name"))?;
+    for (field, value) in entries {
+        name.append_entry_by_text(field, value).map_err(|err| BridgeError::NameField {
+            field: field.to_string(),
+            reason: super::openssl_reason(&err),
+        })?;
     }
-
-    /// The contents of the TLV at the start of `b`.
-    pub fn contents(b: &[u8]) -> Option<&[u8]> {
-        let (header, len) = header(b)?;
-        b.get(header..header.checked_add(len)?)
-    }
-
-    fn header(b: &[u8]) -> Option<(usize, usize)> {
-        let first = *b.get(1)?;
-        if first < 0x80 {
-            return Some((2, usize::from(first)));
-        }
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let len = b.get(2..2 + n)?.iter().fold(0usize, |a, d| (a << 8) | usize::from(*d));
-        Some((2 + n, len))
-    }
-
-    /// An INTEGER from unsigned big-endian bytes (a leading zero byte added when the
-    /// top bit is set; leading zero bytes dropped).
-    pub fn integer(unsigned: &[u8]) -> Vec<u8> {
-        let start = unsigned.iter().position(|b| *b != 0).unwrap_or(unsigned.len().saturating_sub(1));
-        let mut v = Vec::with_capacity(unsigned.len() + 1);
-        if unsigned.get(start).is_none_or(|b| b & 0x80 != 0) {
-            v.push(0);
-        }
-        v.extend_from_slice(unsigned.get(start..).unwrap_or_default());
-        tlv(0x02, &v)
-    }
-
-    /// Time (RFC 5280 §5.1.2.4, §4.1.2.5): UTCTime YYMMDDHHMMSSZ for 1950 to 2049,
-    /// GeneralizedTime YYYYMMDDHHMMSSZ otherwise.
-    pub fn time(unix: i64) -> anyhow::Result<Vec<u8>> {
-        let t = time::OffsetDateTime::from_unix_timestamp(unix)?;
-        let (y, rest) = (
-            t.year(),
-            format!("{:02}{:02}{:02}{:02}{:02}Z", u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second()),
-        );
-        Ok(if (1950..2050).contains(&y) {
-            tlv(0x17, format!("{:02}{rest}", y % 100).as_bytes())
-        } else {
-            tlv(0x18, format!("{y:04}{rest}").as_bytes())
-        })
-    }
-
-    /// The to-be-signed part and the AlgorithmIdentifier of a signed structure
-    /// `SEQUENCE { tbs, algorithm, BIT STRING }`, each as a whole TLV.
-    pub fn signed_parts(der: &[u8]) -> Option<(&[u8], &[u8])> {
-        let body = contents(der)?;
-        let (tbs, rest) = body.split_at(tlv_len(body)?);
-        Some((tbs, &rest[..tlv_len(rest)?]))
-    }
-
-    /// `SEQUENCE { tbs, algorithm, BIT STRING signature }` (no unused bits).
-    pub fn signed(tbs: &[u8], alg: &[u8], signature: &[u8]) -> Vec<u8> {
-        let mut bits = Vec::with_capacity(signature.len() + 1);
-        bits.push(0);
-        bits.extend_from_slice(signature);
-        let mut inner = Vec::with_capacity(tbs.len() + alg.len() + bits.len() + 8);
-        inner.extend_from_slice(tbs);
-        inner.extend_from_slice(alg);
-        inner.extend(tlv(0x03, &bits));
-        tlv(0x30, &inner)
-    }
-
-    pub fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let len = contents.len();
-        if len < 0x80 {
-            out.push(len as u8);
-        } else {
-            let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
-            out.push(0x80 | bytes.len() as u8);
-            out.extend(bytes);
-        }
-        out.extend_from_slice(contents);
-        out
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn lengths_round_trip_short_and_long_forms() {
-            for n in [0usize, 1, 127, 128, 255, 256, 70_000] {
-                let t = super::tlv(0x04, &vec![7u8; n]);
-                assert_eq!(super::tlv_len(&t), Some(t.len()), "{n}");
-                assert_eq!(super::contents(&t).map(<[u8]>::len), Some(n));
-            }
-            assert_eq!(super::tlv_len(&[0x30, 0x05, 1, 2]), None, "truncated");
-        }
-
-        #[test]
-        fn integers_and_times_as_der_wants_them() {
-            assert_eq!(super::integer(&[0x00, 0x7f]), [0x02, 0x01, 0x7f]);
-            assert_eq!(super::integer(&[0x80]), [0x02, 0x02, 0x00, 0x80]);
-            assert_eq!(super::integer(&[0x00]), [0x02, 0x01, 0x00]);
-            assert_eq!(super::time(1_704_164_645).unwrap(), [&[0x17, 13][..], b"240102030405Z"].concat());
-            assert_eq!(super::time(2_556_143_999).unwrap(), [&[0x18, 15][..], b"20501231235959Z"].concat());
-        }
-    }
-}
-
-/// A distinguished name in the form `openssl req -subj` takes: `/C=US/O=Example/CN=Name`
-/// (a `/` inside a value written `\/`).
-pub fn parse_dn(text: &str) -> Result<X509Name, String> {
-    let body = text
-        .strip_prefix('/')
-        .ok_or_else(|| format!("subject '{text}' is not in the form /C=US/O=Example/CN=Name"))?;
-    let mut parts = Vec::new();
-    let mut cur = String::new();
-    let mut chars = body.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => cur.push(chars.next().ok_or_else(|| format!("subject '{text}' ends with a lone backslash"))?),
-            '/' => parts.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    parts.push(cur);
-    let mut name = X509NameBuilder::new().map_err(|e| e.to_string())?;
-    for part in parts {
-        let (field, value) = part
-            .split_once('=')
-            .ok_or_else(|| format!("subject part '{part}' is not FIELD=value"))?;
-        if value.is_empty() {
-            return Err(format!("subject field {field} is empty"));
-        }
-        name.append_entry_by_text(field, value)
-            .map_err(|_| format!("subject field '{field}' is not one OpenSSL knows (C, ST, L, O, OU, CN, ...)"))?;
-    }
+    super::clear_openssl_errors();
     Ok(name.build())
 }
 
@@ -238,22 +114,6 @@ pub enum AltName {
 }
 
 impl AltName {
-    pub fn parse(text: &str) -> Result<AltName, String> {
-        let (kind, value) = text
-            .split_once(':')
-            .ok_or_else(|| format!("--san '{text}' is not TYPE:value (DNS:, IP:, email:, URI:)"))?;
-        if value.is_empty() {
-            return Err(format!("--san '{text}' has an empty value"));
-        }
-        match kind.to_ascii_lowercase().as_str() {
-            "dns" => Ok(AltName::Dns(value.to_string())),
-            "ip" => value.parse().map(AltName::Ip).map_err(|_| format!("--san '{text}': not an IP address")),
-            "email" => Ok(AltName::Email(value.to_string())),
-            "uri" => Ok(AltName::Uri(value.to_string())),
-            other => Err(format!("--san type '{other}' is not one of DNS, IP, email, URI")),
-        }
-    }
-
     /// The profile keyword for this kind (`dns`, `ip`, `email`, `uri`).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -276,10 +136,21 @@ impl std::fmt::Display for AltName {
     }
 }
 
+/// Why a request's subjectAltName cannot be read as hsm-demo's [`AltName`]s.
+#[derive(Debug, thiserror::Error)]
+pub enum AltNameError {
+    #[error("the request's extensions do not decode ({0})")]
+    Undecodable(String),
+    #[error("an iPAddress of {0} bytes (4 or 16 only)")]
+    IpLength(usize),
+    #[error("an entry that is not DNS, IP, email or URI")]
+    OtherKind,
+}
+
 /// The subjectAltName entries a request asks for; `Err` names an entry of a kind
 /// hsm-demo does not issue (otherName, directoryName, ...).
-pub fn requested_alt_names(req: &X509Req) -> Result<Vec<AltName>, String> {
-    let Some(names) = ffi::requested_alt_names(req).map_err(|e| format!("the request's extensions do not decode: {e}"))? else {
+pub fn requested_alt_names(req: &X509Req) -> Result<Vec<AltName>, AltNameError> {
+    let Some(names) = ffi::requested_alt_names(req).map_err(|e| AltNameError::Undecodable(super::openssl_reason(&e)))? else {
         return Ok(Vec::new());
     };
     names
@@ -291,14 +162,14 @@ pub fn requested_alt_names(req: &X509Req) -> Result<Vec<AltName>, String> {
                 match ip.len() {
                     4 => Ok(AltName::Ip(IpAddr::from(<[u8; 4]>::try_from(ip).expect("4 bytes")))),
                     16 => Ok(AltName::Ip(IpAddr::from(<[u8; 16]>::try_from(ip).expect("16 bytes")))),
-                    _ => Err("an iPAddress subjectAltName that is not 4 or 16 bytes".to_string()),
+                    n => Err(AltNameError::IpLength(n)),
                 }
             } else if let Some(e) = n.email() {
                 Ok(AltName::Email(e.to_string()))
             } else if let Some(u) = n.uri() {
                 Ok(AltName::Uri(u.to_string()))
             } else {
-                Err("a subjectAltName entry that is not DNS, IP, email or URI".to_string())
+                Err(AltNameError::OtherKind)
             }
         })
         .collect()
@@ -337,9 +208,8 @@ pub fn build_csr(
         exts.push(ext).map_err(op("add the subjectAltName"))?;
         b.add_extensions(&exts).map_err(op("add the requested extensions"))?;
     }
-    let mut req = b.build();
-    ffi::sign_request(&mut req, signer.throwaway()?, signer.digest).map_err(op("sign the request (X509_REQ_sign)"))?;
-    let der = req.to_der().map_err(op("encode the request"))?;
+    b.sign(signer.throwaway()?, signer.digest).map_err(op("sign the request (X509_REQ_sign)"))?;
+    let der = b.build().to_der().map_err(op("encode the request"))?;
     let req = X509Req::from_der(&signer.token_sign(&der)?).map_err(op("decode the signed request"))?;
     if !req.verify(public).map_err(op("verify the request"))? {
         anyhow::bail!("the token's signature on the request does not verify with its public key");
@@ -394,36 +264,41 @@ pub fn build_certificate(t: &CertTemplate<'_>, signer: &TbsSigner<'_>) -> anyhow
     Ok(cert)
 }
 
-/// The revokedCertificates of a CRL, DER-encoded as they are added (RFC 5280 §5.1):
-/// a million entries take about 66 MB here, where as many X509_REVOKED objects took
-/// about 900 MB and most of the time (measured: README, "Benchmarks").
-#[derive(Default)]
-pub struct RevokedList {
-    der: Vec<u8>,
-    count: usize,
+/// The revokedCertificates of a CRL as DER (each entry `SEQUENCE { serial, time,
+/// extensions }`, concatenated) and how many there are: the caller (`ca::crl`) encodes
+/// them as it reads the records.
+pub struct RevokedEntries<'a> {
+    pub der: &'a [u8],
+    pub count: usize,
 }
 
-impl RevokedList {
-    /// One entry: the serial (unsigned big-endian), the revocation time, and the
-    /// CRLReason code (RFC 5280 §5.3.1; None: no reasonCode extension, as the RFC
-    /// recommends for unspecified).
-    pub fn push(&mut self, serial: &[u8], revoked_at: i64, reason: Option<u8>) -> anyhow::Result<()> {
-        let mut entry = Vec::with_capacity(48);
-        entry.extend(der::integer(serial));
-        entry.extend(der::time(revoked_at)?);
-        if let Some(code) = reason {
-            // Extensions ::= SEQUENCE { Extension { extnID 2.5.29.21, extnValue OCTET
-            // STRING { ENUMERATED code } } }
-            entry.extend_from_slice(&[0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01, code]);
-        }
-        self.der.extend(der::tlv(0x30, &entry));
-        self.count += 1;
-        Ok(())
-    }
+/// A CRL v2 (RFC 5280 §5.1) without entries, built with the openssl crate's
+/// X509CrlBuilder: issuer name, thisUpdate, nextUpdate, cRLNumber and
+/// authorityKeyIdentifier (the issuer's subjectKeyIdentifier, RFC 5280 §5.2.1), signed
+/// by the throwaway key ([`build_crl`] adds the entries and the token signs).
+fn crl_header(issuer: &X509, (this_update, next_update): (i64, i64), number: u64, signer: &TbsSigner<'_>) -> anyhow::Result<X509Crl> {
+    let mut b = X509CrlBuilder::new()?;
+    b.set_issuer_name(issuer.subject_name())?;
+    let (this, next) = (Asn1Time::from_unix(this_update)?, Asn1Time::from_unix(next_update)?);
+    b.set_last_update(&this)?;
+    b.set_next_update(&next)?;
+    // cRLNumber (RFC 5280 §5.2.3): a non-critical INTEGER.
+    b.append_extension(extension("2.5.29.20", &der::integer(&number.to_be_bytes()))?)?;
+    // AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING }
+    let ski = issuer
+        .subject_key_id()
+        .ok_or_else(|| anyhow::anyhow!("the CA certificate has no subjectKeyIdentifier for the CRL's authorityKeyIdentifier"))?;
+    let aki = der::tlv(0x30, &der::tlv(0x80, ski.as_slice()));
+    b.append_extension(extension("2.5.29.35", &aki)?)?;
+    b.sign(signer.throwaway()?, signer.digest)?;
+    Ok(b.build()?)
+}
 
-    pub fn len(&self) -> usize {
-        self.count
-    }
+/// A non-critical extension of `oid` whose extnValue holds `der`.
+fn extension(oid: &str, der: &[u8]) -> Result<X509Extension, openssl::error::ErrorStack> {
+    let oid = Asn1Object::from_str(oid)?;
+    let value = Asn1OctetString::new_from_bytes(der)?;
+    X509Extension::new_from_der(&oid, false, &value)
 }
 
 /// A CRL of `revoked` from `issuer`, signed by the token key. OpenSSL builds the CRL
@@ -435,14 +310,11 @@ pub fn build_crl(
     issuer: &X509,
     updates: (i64, i64),
     number: u64,
-    revoked: &RevokedList,
-    extensions: (&ConfRef, &str),
+    revoked: &RevokedEntries<'_>,
     signer: &TbsSigner<'_>,
 ) -> anyhow::Result<Vec<u8>> {
     let op = BridgeError::openssl;
-    let number = der::integer(&number.to_be_bytes());
-    let header = ffi::build_crl_header(issuer, updates, &number, extensions, (signer.throwaway()?, signer.digest))
-        .map_err(op("build the CRL (X509_CRL)"))?;
+    let header = crl_header(issuer, updates, number, signer)?;
     let der = header.to_der().map_err(op("encode the CRL"))?;
     let malformed = || anyhow::anyhow!("OpenSSL encoded a CRL this code does not expect");
     let (tbs, alg) = der::signed_parts(&der).ok_or_else(malformed)?;
@@ -454,7 +326,7 @@ pub fn build_crl(
     while !fields.is_empty() {
         let n = der::tlv_len(fields).ok_or_else(malformed)?;
         if fields[0] == 0xa0 && !inserted {
-            new_tbs.extend(der::tlv(0x30, &revoked.der));
+            new_tbs.extend(der::tlv(0x30, revoked.der));
             inserted = true;
         }
         new_tbs.extend_from_slice(&fields[..n]);
@@ -470,100 +342,15 @@ pub fn build_crl(
     Ok(signed)
 }
 
-/// An issuance profile: an OpenSSL config whose `[hsm_demo_profile]` section says which
-/// extensions section to apply and what the request may bring (the openssl CLI ignores
-/// that section and takes the extensions section with `-extfile F -extensions S`).
-pub struct IssueProfile {
-    pub name: String,
-    conf: openssl::conf::Conf,
-    text: String,
-    pub extensions: String,
-    pub ca: bool,
-    pub default_days: u32,
-    pub max_days: Option<u32>,
-    /// subjectAltName kinds taken from the request (`dns`, `ip`, `email`, `uri`).
-    pub san: Vec<String>,
-    pub san_required: bool,
-}
-
-/// The profiles hsm-demo ships (`openssl-conf/profiles/`).
-pub const SHIPPED_PROFILES: [(&str, &str); 3] = [
-    ("subordinate-ca", include_str!("../../openssl-conf/profiles/subordinate-ca.cnf")),
-    ("tls-server", include_str!("../../openssl-conf/profiles/tls-server.cnf")),
-    ("tls-client", include_str!("../../openssl-conf/profiles/tls-client.cnf")),
-];
-
-impl IssueProfile {
-    pub fn from_text(name: &str, text: &str) -> Result<IssueProfile, String> {
-        let conf = ffi::parse_config_text(text).map_err(|e| format!("profile {name}: {e}"))?;
-        let get = |k: &str| conf.get("hsm_demo_profile", k);
-        let extensions = get("extensions")
-            .ok_or_else(|| format!("profile {name} has no [hsm_demo_profile] extensions = SECTION"))?;
-        if conf.section(&extensions).is_none() {
-            return Err(format!("profile {name}: no section [{extensions}]"));
-        }
-        let yes = |k: &str| -> Result<bool, String> {
-            match get(k).as_deref().map(str::trim) {
-                None | Some("no") | Some("") => Ok(false),
-                Some("yes") => Ok(true),
-                Some(v) => Err(format!("profile {name}: {k} = {v}: not yes or no")),
-            }
-        };
-        let days = |k: &str| -> Result<Option<u32>, String> {
-            get(k)
-                .map(|v| v.trim().parse::<u32>().map_err(|_| format!("profile {name}: {k} = {v}: not a number of days")))
-                .transpose()
-        };
-        let san: Vec<String> = get("san")
-            .unwrap_or_default()
-            .split(',')
-            .map(|s| s.trim().to_ascii_lowercase())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if let Some(bad) = san.iter().find(|s| !["dns", "ip", "email", "uri"].contains(&s.as_str())) {
-            return Err(format!("profile {name}: san kind '{bad}' is not dns, ip, email or uri"));
-        }
-        Ok(IssueProfile {
-            name: name.to_string(),
-            extensions,
-            ca: yes("ca")?,
-            default_days: days("default_days")?.unwrap_or(365),
-            max_days: days("max_days")?,
-            san,
-            san_required: yes("san_required")?,
-            text: text.to_string(),
-            conf,
-        })
+/// PEM (RFC 7468): base64 of `der` in lines of 64 characters between the `label` lines.
+pub fn pem(label: &str, der: &[u8]) -> Vec<u8> {
+    let b64 = openssl::base64::encode_block(der);
+    let mut out = Vec::with_capacity(b64.len() + b64.len() / 64 + 64);
+    out.extend_from_slice(format!("-----BEGIN {label}-----\n").as_bytes());
+    for line in b64.as_bytes().chunks(64) {
+        out.extend_from_slice(line);
+        out.push(b'\n');
     }
-
-    /// The extensions section's (name, value) pairs.
-    pub fn extension_lines(&self) -> Vec<(String, String)> {
-        self.conf.section(&self.extensions).unwrap_or_default()
-    }
-
-    /// The config and section to apply: the profile's own section, or, for a CA with a
-    /// path length, a copy whose basicConstraints carries `pathlen:N` (added to the
-    /// profile's text, so sections it refers to still resolve).
-    pub fn effective(&self, path_len: Option<u32>) -> Result<(openssl::conf::Conf, String), String> {
-        let mut text = self.text.clone();
-        let section = "hsm_demo_effective_ext";
-        text.push_str(&format!("\n[ {section} ]\n"));
-        for (k, v) in self.extension_lines() {
-            let v = match (k.as_str(), path_len) {
-                ("basicConstraints", Some(n)) if self.ca => {
-                    let kept: Vec<&str> = v.split(',').map(str::trim).filter(|p| !p.starts_with("pathlen")).collect();
-                    format!("{}, pathlen:{n}", kept.join(", "))
-                }
-                _ => v,
-            };
-            text.push_str(&format!("{k} = {v}\n"));
-        }
-        Ok((ffi::parse_config_text(&text)?, section.to_string()))
-    }
-}
-
-/// The extensions of a CRL: authorityKeyIdentifier (RFC 5280 §5.2.1, required), through
-/// the same X.509v3 config machinery.
-pub fn crl_extensions() -> Result<openssl::conf::Conf, String> {
-    ffi::parse_config_text("[ crl_ext ]\nauthorityKeyIdentifier = keyid:always\n")
+    out.extend_from_slice(format!("-----END {label}-----\n").as_bytes());
+    out
 }

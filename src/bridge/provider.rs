@@ -35,7 +35,7 @@ impl Provider {
                 &format!("[pkcs11_sect]\nmodule = {}\n", provider.display()),
                 1,
             );
-            ffi::load_config_text(&conf).map_err(BridgeError::Config)?;
+            ffi::load_config_text(&conf).map_err(|e| BridgeError::Config(e.to_string()))?;
             if !ffi::provider_available("pkcs11") {
                 return Err(BridgeError::ProviderMissing {
                     path: provider.to_path_buf(),

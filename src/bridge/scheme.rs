@@ -16,7 +16,7 @@ use super::signature::EcdsaSignature;
 use super::BridgeError;
 
 /// A digest for a signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Digest {
     Sha256,
     Sha384,
@@ -24,7 +24,7 @@ pub enum Digest {
 }
 
 impl Digest {
-    fn md(self) -> MessageDigest {
+    pub(super) fn md(self) -> MessageDigest {
         match self {
             Digest::Sha256 => MessageDigest::sha256(),
             Digest::Sha384 => MessageDigest::sha384(),
@@ -65,6 +65,38 @@ impl Digest {
     }
 }
 
+/// Why a key has no scheme hsm-demo signs with, or a signature cannot be one of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemeError {
+    #[error("an RSA padding applies to RSA keys only")]
+    PaddingNotRsa,
+    #[error("Ed25519 signs the whole message (no digest is chosen for it)")]
+    DigestWithEd25519,
+    #[error("EC curve {0} is not one hsm-demo signs with (P-256, P-384, P-521)")]
+    Curve(String),
+    #[error("the EC key's parameters cannot be read")]
+    UnreadableEcKey,
+    #[error("a {0} key is not one hsm-demo signs with (ECDSA P-256/384/521, RSA, Ed25519)")]
+    KeyType(String),
+    #[error("{0}")]
+    Encoding(String),
+}
+
+/// A curve's name as OpenSSL knows it (`secp256k1`), or "with explicit parameters".
+pub fn curve_name(nid: Option<Nid>) -> String {
+    match nid {
+        Some(n) => n.short_name().map_or_else(|_| format!("NID {}", n.as_raw()), str::to_string),
+        None => "with explicit parameters".into(),
+    }
+}
+
+/// A key type's name (`ED448`, `RSA-PSS`), never Rust's debug text.
+pub fn key_type_name(id: Id) -> String {
+    Nid::from_raw(id.as_raw())
+        .short_name()
+        .map_or_else(|_| format!("type {}", id.as_raw()), str::to_string)
+}
+
 /// How a signature is made and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -76,12 +108,12 @@ pub enum Scheme {
 }
 
 /// RSA padding as the user chooses it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RsaPadding {
-    /// PKCS#1 v1.5 (RSASSA-PKCS1-v1_5)
+    /// PKCS#1 v1.5 (RSASSA-PKCS1-v1_5).
     #[default]
     Pkcs1,
-    /// PSS, MGF1 with the same digest, salt length = digest length
+    /// PSS, MGF1 with the same digest, salt length = digest length.
     Pss,
 }
 
@@ -92,19 +124,19 @@ impl Scheme {
         key: &PKeyRef<T>,
         digest: Option<Digest>,
         padding: Option<RsaPadding>,
-    ) -> Result<Scheme, String> {
+    ) -> Result<Scheme, SchemeError> {
         let id = key.id();
         if padding.is_some() && id != Id::RSA {
-            return Err("--padding applies to RSA keys only".into());
+            return Err(SchemeError::PaddingNotRsa);
         }
         match id {
             Id::EC => {
-                let ec = key.ec_key().map_err(|e| e.to_string())?;
+                let ec = key.ec_key().map_err(|_| SchemeError::UnreadableEcKey)?;
                 let (default, field) = match ec.group().curve_name() {
                     Some(Nid::X9_62_PRIME256V1) => (Digest::Sha256, 32),
                     Some(Nid::SECP384R1) => (Digest::Sha384, 48),
                     Some(Nid::SECP521R1) => (Digest::Sha512, 66),
-                    other => return Err(format!("EC curve {other:?} is not one hsm-demo signs with (P-256, P-384, P-521)")),
+                    other => return Err(SchemeError::Curve(curve_name(other))),
                 };
                 Ok(Scheme::Ecdsa {
                     digest: digest.unwrap_or(default),
@@ -119,11 +151,9 @@ impl Scheme {
                     RsaPadding::Pss => Scheme::RsaPss { digest, bytes },
                 })
             }
-            Id::ED25519 if digest.is_some() => {
-                Err("Ed25519 signs the whole message (no digest): drop --digest".into())
-            }
+            Id::ED25519 if digest.is_some() => Err(SchemeError::DigestWithEd25519),
             Id::ED25519 => Ok(Scheme::Ed25519),
-            other => Err(format!("key type {other:?} is not one hsm-demo signs with")),
+            other => Err(SchemeError::KeyType(key_type_name(other))),
         }
     }
 
@@ -155,18 +185,18 @@ impl Scheme {
 
     /// Checks the encoding of a signature given by the user and returns the bytes
     /// OpenSSL verifies (ECDSA: strict DER, from DER or raw r||s).
-    pub fn parse_signature(&self, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn parse_signature(&self, bytes: &[u8]) -> Result<Vec<u8>, SchemeError> {
         match self {
             Scheme::Ecdsa { field, .. } => EcdsaSignature::parse_for(bytes, *field)
                 .map(|s| s.der().to_vec())
-                .map_err(|e| e.to_string()),
+                .map_err(|e| SchemeError::Encoding(e.to_string())),
             Scheme::RsaPkcs1 { bytes: n, .. } | Scheme::RsaPss { bytes: n, .. } if bytes.len() != *n => Err(
-                format!("signature is {} bytes; an RSA signature of this key is exactly {n}", bytes.len()),
+                SchemeError::Encoding(format!("signature is {} bytes; an RSA signature of this key is exactly {n}", bytes.len())),
             ),
-            Scheme::Ed25519 if bytes.len() != 64 => Err(format!(
+            Scheme::Ed25519 if bytes.len() != 64 => Err(SchemeError::Encoding(format!(
                 "signature is {} bytes; an Ed25519 signature is exactly 64",
                 bytes.len()
-            )),
+            ))),
             _ => Ok(bytes.to_vec()),
         }
     }
@@ -183,7 +213,7 @@ impl Scheme {
         Ok(())
     }
 
-    fn configure_verifier(&self, v: &mut Verifier) -> Result<(), BridgeError> {
+    pub(super) fn configure_verifier(&self, v: &mut Verifier) -> Result<(), BridgeError> {
         match self {
             Scheme::RsaPss { digest, .. } => {
                 v.set_rsa_padding(Padding::PKCS1_PSS)
@@ -203,7 +233,7 @@ impl Scheme {
     }
 }
 
-type Feed<'a> = &'a mut dyn FnMut(&[u8]) -> Result<(), BridgeError>;
+pub(super) type Feed<'a> = &'a mut dyn FnMut(&[u8]) -> Result<(), BridgeError>;
 
 /// Signs what `feed` hands over with `scheme`, and checks the signature with `public`
 /// before returning it (a faulty token or path must not hand out bad signatures).
@@ -235,7 +265,7 @@ pub fn sign_checked<T: HasPublic>(
             let sig = signer
                 .sign_oneshot_to_vec(&message)
                 .map_err(BridgeError::openssl("sign in the token (EVP_DigestSign)"))?;
-            if !verify_whole(public, &sig, &message)? {
+            if !super::verify::verify_whole(public, &sig, &message)? {
                 anyhow::bail!("the token produced a signature that does not verify with its own public key");
             }
             return Ok(sig);
@@ -346,96 +376,4 @@ fn sign_digest(key: &PKeyRef<Private>, scheme: Scheme, digest: &[u8]) -> anyhow:
     let mut sig = Vec::new();
     ctx.sign_to_vec(digest, &mut sig).map_err(op())?;
     Ok(sig)
-}
-
-fn verify_whole<T: HasPublic>(public: &PKey<T>, sig: &[u8], message: &[u8]) -> Result<bool, BridgeError> {
-    let mut v = Verifier::new_without_digest(public)
-        .map_err(BridgeError::openssl("start verification"))?;
-    let ok = v
-        .verify_oneshot(sig, message)
-        .map_err(BridgeError::openssl("verify the signature"))?;
-    super::clear_openssl_errors();
-    Ok(ok)
-}
-
-/// Verifies `signature` (as [`Scheme::parse_signature`] returned it) over what `feed`
-/// hands over, in OpenSSL's default provider.
-pub fn verify<T: HasPublic>(
-    public: &PKey<T>,
-    scheme: Scheme,
-    signature: &[u8],
-    feed: impl FnOnce(Feed) -> anyhow::Result<()>,
-) -> anyhow::Result<bool> {
-    super::clear_openssl_errors();
-    let Some(digest) = scheme.digest() else {
-        let mut message = Vec::new();
-        feed(&mut |chunk| {
-            message.extend_from_slice(chunk);
-            Ok(())
-        })?;
-        return Ok(verify_whole(public, signature, &message)?);
-    };
-    let mut verifier = Verifier::new(digest.md(), public)
-        .map_err(BridgeError::openssl("start verification"))?;
-    scheme.configure_verifier(&mut verifier)?;
-    feed(&mut |chunk| {
-        verifier
-            .update(chunk)
-            .map_err(BridgeError::openssl("hash the data"))
-    })?;
-    // A malformed signature is a failed verification, not an OpenSSL failure.
-    let ok = verifier.verify(signature).unwrap_or(false);
-    super::clear_openssl_errors();
-    Ok(ok)
-}
-
-/// A scheme with its digest fetched once for the process (`EVP_MD_fetch`), from which
-/// each thread prepares its own signing context ([`PreparedSigner`]).
-pub struct FetchedScheme {
-    scheme: Scheme,
-    md: Option<super::ffi::FetchedMd>,
-}
-
-impl Scheme {
-    pub fn fetched(self) -> Result<FetchedScheme, BridgeError> {
-        let md = self
-            .digest()
-            .map(|d| {
-                let name = match d {
-                    Digest::Sha256 => "SHA2-256",
-                    Digest::Sha384 => "SHA2-384",
-                    Digest::Sha512 => "SHA2-512",
-                };
-                super::ffi::FetchedMd::fetch(name)
-            })
-            .transpose()
-            .map_err(BridgeError::openssl("fetch the digest (EVP_MD_fetch)"))?;
-        Ok(FetchedScheme { scheme: self, md })
-    }
-}
-
-pub use super::ffi::{PreparedSigner, PreparedVerifier};
-
-impl FetchedScheme {
-    fn padding(&self) -> super::ffi::RsaPadding<'_> {
-        use super::ffi::RsaPadding as P;
-        match (self.scheme, &self.md) {
-            (Scheme::RsaPkcs1 { .. }, _) => P::Pkcs1,
-            (Scheme::RsaPss { .. }, Some(md)) => P::Pss(md),
-            _ => P::None,
-        }
-    }
-
-    /// A verification context for `key`, initialised once.
-    pub fn prepare_verify<T: HasPublic>(&self, key: &PKeyRef<T>) -> Result<PreparedVerifier, BridgeError> {
-        PreparedVerifier::new(key, self.md.as_ref(), self.padding())
-            .map_err(BridgeError::openssl("prepare the verification context (EVP_DigestVerifyInit)"))
-    }
-
-    /// A signing context for `key` initialised once: EVP_DigestSignInit with the fetched
-    /// digest and the scheme's padding; each signature copies it.
-    pub fn prepare(&self, key: &PKeyRef<Private>) -> Result<PreparedSigner, BridgeError> {
-        PreparedSigner::new(key, self.md.as_ref(), self.padding())
-            .map_err(BridgeError::openssl("prepare the signing context (EVP_DigestSignInit)"))
-    }
 }

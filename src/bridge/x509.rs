@@ -1,137 +1,53 @@
-//! The root CA certificate: built from an OpenSSL config (the profile `openssl req
-//! -x509 -config` reads), signed by a token key through the provider, and checked.
-
-use std::path::Path;
+//! Self-signed certificates (the root's), throwaway software keys, and OpenSSL's chain
+//! verification: the one [`verify_chain`] that the ceremony and issuance both use.
 
 use openssl::asn1::Asn1Time;
-use openssl::conf::Conf;
 use openssl::bn::BigNum;
-use openssl::hash::MessageDigest;
-use openssl::pkey::{PKey, PKeyRef, Private, Public};
+use openssl::conf::ConfRef;
+use openssl::pkey::{PKey, Private, Public};
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
-use openssl::x509::{X509NameBuilder, X509StoreContext, X509};
+use openssl::x509::{X509NameRef, X509StoreContext, X509};
 
-use super::ffi::{self, ConfExt as _};
-use super::BridgeError;
+use super::ffi::ConfExt as _;
+use super::{BridgeError, TbsSigner};
 
-/// A certificate profile read from an OpenSSL config file.
-pub struct Profile {
-    conf: Conf,
-    /// The `[req] distinguished_name` entries, in file order.
-    pub subject: Vec<(String, String)>,
-    /// The `[req] x509_extensions` section name.
-    pub extensions: String,
-    /// SHA-256 of the config text the profile was read from.
-    pub sha256: [u8; 32],
+/// What a self-signed certificate is made of: its subject, and the config section of
+/// its extensions (`[req] x509_extensions` of a profile `openssl req -x509` reads).
+pub struct SelfSignedTemplate<'a> {
+    pub subject: &'a X509NameRef,
+    pub extensions: (&'a ConfRef, &'a str),
+    pub serial: &'a [u8],
+    pub days: u32,
 }
 
-impl Profile {
-    /// Reads a profile file (see [`Profile::from_text`]).
-    pub fn load(path: &Path) -> Result<Profile, String> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
-        Self::from_text(&text, &name)
-    }
-
-    /// A profile from a config's text: `[req] distinguished_name` (with `prompt = no`)
-    /// and `[req] x509_extensions`, as `openssl req` reads them.
-    pub fn from_text(text: &str, name: &str) -> Result<Profile, String> {
-        let conf = ffi::parse_config_text(text).map_err(|e| format!("{name}: {e}"))?;
-        let dn_section = conf
-            .get("req", "distinguished_name")
-            .ok_or_else(|| format!("{name}: [req] has no distinguished_name"))?;
-        let extensions = conf
-            .get("req", "x509_extensions")
-            .ok_or_else(|| format!("{name}: [req] has no x509_extensions"))?;
-        if conf.section(&extensions).is_none() {
-            return Err(format!("{name}: no [{extensions}] section"));
-        }
-        let subject: Vec<(String, String)> = conf
-            .section(&dn_section)
-            .ok_or_else(|| format!("{name}: no [{dn_section}] section"))?
-            .into_iter()
-            // `openssl req` allows "0.OU = ..." to repeat a field; the prefix is not part of the name.
-            .map(|(k, v)| (k.rsplit('.').next().unwrap_or(&k).to_string(), v))
-            .collect();
-        if subject.is_empty() {
-            return Err(format!("{name}: [{dn_section}] is empty"));
-        }
-        Ok(Profile {
-            sha256: openssl::sha::sha256(text.as_bytes()),
-            conf,
-            subject,
-            extensions,
-        })
-    }
-}
-
-/// How a built certificate gets its signature.
-pub enum CertSigner<'a> {
-    /// X509_sign with this key and digest: for a provider key, EVP_DigestSign in the
-    /// token.
-    Evp(&'a PKeyRef<Private>, MessageDigest),
-    /// Signed with a throwaway key first (OpenSSL sets the algorithm fields), then its
-    /// TBSCertificate by the token ([`super::TbsSigner`]): for RSA on a token without
-    /// the hash-and-sign mechanism (opencryptoki's soft token has only CKM_RSA_PKCS),
-    /// where pkcs11-provider's DigestSign fallback signs the bare digest without the
-    /// DigestInfo (pkcs11-provider issue #592) and X509_sign through the provider makes
-    /// a certificate that does not verify.
-    Tbs(&'a super::TbsSigner<'a>),
-}
-
-impl CertSigner<'_> {
-    fn sign(&self, mut cert: X509) -> anyhow::Result<X509> {
-        match self {
-            CertSigner::Evp(key, digest) => {
-                ffi::sign_certificate(&mut cert, key, *digest)
-                    .map_err(BridgeError::openssl("sign the certificate in the token (X509_sign)"))?;
-                Ok(cert)
-            }
-            CertSigner::Tbs(signer) => {
-                signer.lint_sign(&mut cert)?;
-                signer.token_sign_certificate(&cert)
-            }
-        }
-    }
-}
-
-/// Builds and signs a self-signed v3 certificate for `public`, extensions from the
-/// profile, signed by `signer` (the token key).
-pub fn build_self_signed(
-    profile: &Profile,
-    public: &PKey<Public>,
-    serial: &[u8],
-    days: u32,
-    signer: &CertSigner<'_>,
-) -> anyhow::Result<X509> {
+/// Builds a self-signed v3 certificate for `public` from `t`: signed first by the
+/// throwaway key (OpenSSL sets the algorithm fields), then its TBSCertificate by the
+/// token through `signer`.
+pub fn build_self_signed(t: &SelfSignedTemplate<'_>, public: &PKey<Public>, signer: &TbsSigner<'_>) -> anyhow::Result<X509> {
     super::clear_openssl_errors();
     let op = BridgeError::openssl;
-    let mut name = X509NameBuilder::new().map_err(op("allocate the subject"))?;
-    for (field, value) in &profile.subject {
-        name.append_entry_by_text(field, value)
-            .map_err(op("add a subject field from the profile"))?;
-    }
-    let name = name.build();
+    let (name, serial, days) = (t.subject, t.serial, t.days);
     let mut b = X509::builder().map_err(op("allocate the certificate"))?;
     b.set_version(2).map_err(op("set version 3"))?;
     let serial = BigNum::from_slice(serial)
         .and_then(|n| n.to_asn1_integer())
         .map_err(op("encode the serial"))?;
     b.set_serial_number(&serial).map_err(op("set the serial"))?;
-    b.set_subject_name(&name).map_err(op("set the subject"))?;
-    b.set_issuer_name(&name).map_err(op("set the issuer"))?;
+    b.set_subject_name(name).map_err(op("set the subject"))?;
+    b.set_issuer_name(name).map_err(op("set the issuer"))?;
     let not_before = Asn1Time::days_from_now(0).map_err(op("notBefore"))?;
     let not_after = Asn1Time::days_from_now(days).map_err(op("notAfter"))?;
     b.set_not_before(&not_before).map_err(op("set notBefore"))?;
     b.set_not_after(&not_after).map_err(op("set notAfter"))?;
     b.set_pubkey(public).map_err(op("set the public key"))?;
     let mut cert = b.build();
-    profile
-        .conf
-        .add_extensions_self_signed(&profile.extensions, &mut cert)
+    t.extensions
+        .0
+        .add_extensions_self_signed(t.extensions.1, &mut cert)
         .map_err(op("add the profile's extensions (X509V3_EXT_add_nconf)"))?;
-    let cert = signer.sign(cert)?;
+    signer.lint_sign(&mut cert)?;
+    let cert = signer.token_sign_certificate(&cert)?;
     super::clear_openssl_errors();
     Ok(cert)
 }
@@ -162,64 +78,40 @@ pub fn software_key(spec: KeySpec) -> Result<(PKey<Private>, PKey<Public>), Brid
     Ok((key, public))
 }
 
-/// Builds and checks a certificate from `profile` with a throwaway in-memory key of the
-/// ceremony's kind, so that a profile that cannot make a valid root is refused before
-/// the token is touched (nothing to undo).
-pub fn try_profile(profile: &Profile, days: u32, spec: KeySpec) -> Result<(), String> {
-    let trial = || -> Result<(), String> {
-        let (key, public) = software_key(spec).map_err(|e| e.to_string())?;
-        let digest = super::Scheme::for_key(&public, None, None)?.x509_digest();
-        let cert = build_self_signed(profile, &public, &[0x40; 16], days, &CertSigner::Evp(&key, digest))
-            .map_err(|e| e.to_string())?;
-        check_self_signed(&cert, &public).map(|_| ())
-    };
-    let result = trial();
-    super::clear_openssl_errors();
-    result
+/// Why a self-signed certificate is not the trust anchor of the token key.
+#[derive(Debug, thiserror::Error)]
+pub enum SelfSignedError {
+    #[error("the certificate's public key is not the token key")]
+    OtherKey,
+    #[error("the certificate's signature does not verify with the token's public key")]
+    Signature,
+    #[error("OpenSSL does not accept it as a trust anchor: {0}")]
+    Anchor(String),
+    #[error("subjectKeyIdentifier missing or not equal to authorityKeyIdentifier keyid")]
+    KeyIdentifiers,
+    #[error(transparent)]
+    OpenSsl(#[from] BridgeError),
 }
 
 /// The checks made before anything is written: the certificate carries the token's
 /// key, its signature verifies with that key, and OpenSSL accepts it as a trust anchor.
-pub fn check_self_signed(
-    cert: &X509,
-    token_public: &PKey<Public>,
-) -> Result<Vec<&'static str>, String> {
-    let key = cert
-        .public_key()
-        .map_err(|e| format!("certificate public key unreadable: {e}"))?;
+pub fn check_self_signed(cert: &X509, token_public: &PKey<Public>) -> Result<Vec<&'static str>, SelfSignedError> {
+    let op = BridgeError::openssl;
+    let key = cert.public_key().map_err(op("read the certificate's public key"))?;
     if !key.public_eq(token_public) {
-        return Err("the certificate's public key is not the token key".into());
+        return Err(SelfSignedError::OtherKey);
     }
-    if !cert
-        .verify(token_public)
-        .map_err(|e| format!("signature check failed: {e}"))?
-    {
-        return Err(
-            "the certificate's signature does not verify with the token's public key".into(),
-        );
+    if !cert.verify(token_public).map_err(op("verify the certificate"))? {
+        return Err(SelfSignedError::Signature);
     }
-    let mut store = X509StoreBuilder::new().map_err(|e| e.to_string())?;
-    store.add_cert(cert.clone()).map_err(|e| e.to_string())?;
-    let store = store.build();
-    let chain = Stack::new().map_err(|e| e.to_string())?;
-    let mut ctx = X509StoreContext::new().map_err(|e| e.to_string())?;
-    let (ok, why) = ctx
-        .init(&store, cert, &chain, |c| {
-            let ok = c.verify_cert()?;
-            Ok((ok, c.error().error_string().to_string()))
-        })
-        .map_err(|e| e.to_string())?;
-    if !ok {
-        return Err(format!(
-            "OpenSSL does not accept it as a trust anchor: {why}"
-        ));
-    }
+    verify_chain(cert, &[], cert).map_err(|e| match e {
+        ChainError::Rejected(why) => SelfSignedError::Anchor(why),
+        ChainError::OpenSsl(e) => SelfSignedError::OpenSsl(e),
+    })?;
     let ski = cert.subject_key_id().map(|k| k.as_slice().to_vec());
     let aki = cert.authority_key_id().map(|k| k.as_slice().to_vec());
     if ski.is_none() || ski != aki {
-        return Err(
-            "subjectKeyIdentifier missing or not equal to authorityKeyIdentifier keyid".into(),
-        );
+        return Err(SelfSignedError::KeyIdentifiers);
     }
     super::clear_openssl_errors();
     Ok(vec![
@@ -228,4 +120,40 @@ pub fn check_self_signed(
         "self-signed trust anchor verifies",
         "SKI = AKI keyid",
     ])
+}
+
+/// Why [`verify_chain`] did not accept a certificate.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// OpenSSL's verification refused it; its reason.
+    #[error("{0}")]
+    Rejected(String),
+    #[error(transparent)]
+    OpenSsl(#[from] BridgeError),
+}
+
+/// `X509_verify_cert`: `cert` chains through `untrusted` to the trust anchor `root`
+/// (the one certificate in the store), as `openssl verify -CAfile ROOT -untrusted
+/// CHAIN` checks it.
+pub fn verify_chain(cert: &X509, untrusted: &[X509], root: &X509) -> Result<(), ChainError> {
+    let op = BridgeError::openssl;
+    let mut store = X509StoreBuilder::new().map_err(op("allocate a certificate store"))?;
+    store.add_cert(root.clone()).map_err(op("add the trust anchor"))?;
+    let store = store.build();
+    let mut chain = Stack::new().map_err(op("allocate the chain"))?;
+    for c in untrusted {
+        chain.push(c.clone()).map_err(op("add to the chain"))?;
+    }
+    let mut ctx = X509StoreContext::new().map_err(op("allocate a verification context"))?;
+    let (ok, why) = ctx
+        .init(&store, cert, &chain, |c| {
+            let ok = c.verify_cert()?;
+            Ok((ok, c.error().error_string().to_string()))
+        })
+        .map_err(op("verify the chain (X509_verify_cert)"))?;
+    super::clear_openssl_errors();
+    match ok {
+        true => Ok(()),
+        false => Err(ChainError::Rejected(why)),
+    }
 }

@@ -12,6 +12,9 @@ use std::path::Path;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
+use super::record::{CertState, CrlReason};
+use super::CaError;
+
 /// The schema; `user_version` 1.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS ca (
@@ -55,13 +58,14 @@ pub struct Db {
 #[derive(Debug, Clone, Serialize)]
 pub struct CertRecord {
     pub serial: String,
-    pub state: String,
+    pub state: CertState,
     pub subject: String,
     pub profile: Option<String>,
     pub not_before: Option<i64>,
     pub not_after: i64,
     pub revoked_at: Option<i64>,
-    pub reason: Option<u8>,
+    /// None: not revoked, or revoked with no reason code (unspecified).
+    pub reason: Option<CrlReason>,
     #[serde(skip)]
     pub cert_der: Option<Vec<u8>>,
 }
@@ -179,9 +183,9 @@ impl Db {
         &mut self,
         serials: &[String],
         at: i64,
-        reason: Option<u8>,
-        check: impl Fn(&str, Option<&CertRecord>) -> Result<(), String>,
-    ) -> DbResult<Result<(), String>> {
+        reason: Option<CrlReason>,
+        check: impl Fn(&str, Option<&CertRecord>) -> Result<(), CaError>,
+    ) -> DbResult<Result<(), CaError>> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for s in serials {
             let r = tx.query_row(&format!("{SELECT} WHERE serial = ?1"), [s], record).optional()?;
@@ -204,7 +208,7 @@ impl Db {
     }
 
     /// Every revoked serial with its time and reason, in serial order, to `f`.
-    pub fn for_each_revoked(&self, mut f: impl FnMut(&str, i64, Option<u8>)) -> DbResult<usize> {
+    pub fn for_each_revoked(&self, mut f: impl FnMut(&str, i64, Option<CrlReason>)) -> DbResult<usize> {
         let mut q = self.conn.prepare(
             "SELECT serial, revoked_at, reason FROM certs WHERE revoked_at IS NOT NULL ORDER BY serial",
         )?;

@@ -2,10 +2,13 @@
 //! certificate, six tab-separated fields: status V/R/E, expiry, revocation
 //! `date[,reason]`, serial in hex, file name, subject), read into CA records.
 
-use anyhow::bail;
-
 use super::db::CertRecord;
-use super::{parse_serial, REASONS};
+use super::record::{CertState, CrlReason};
+use super::{parse_serial, CaError};
+
+fn bad(why: String) -> CaError {
+    CaError::Input(why)
+}
 
 /// `YYMMDDHHMMSSZ` (UTCTime, RFC 5280 §4.1.2.5.1: YY >= 50 is 19YY) or
 /// `YYYYMMDDHHMMSSZ` (GeneralizedTime) as Unix time.
@@ -28,7 +31,7 @@ fn parse_time(t: &str) -> Option<i64> {
 
 /// Every line of an index.txt as a record (`imported`); any malformed line fails the
 /// whole import, naming its line number.
-pub fn parse_index(text: &str) -> anyhow::Result<Vec<CertRecord>> {
+pub fn parse_index(text: &str) -> Result<Vec<CertRecord>, CaError> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, line) in text.lines().enumerate() {
@@ -38,12 +41,12 @@ pub fn parse_index(text: &str) -> anyhow::Result<Vec<CertRecord>> {
         }
         let f: Vec<&str> = line.split('\t').collect();
         if f.len() != 6 {
-            bail!("index line {n}: {} fields, not the 6 of openssl ca's index.txt", f.len());
+            return Err(bad(format!("index line {n}: {} fields, not the 6 of openssl ca's index.txt", f.len())));
         }
-        let not_after = parse_time(f[1]).ok_or_else(|| anyhow::anyhow!("index line {n}: expiry '{}' is not a time", f[1]))?;
-        let serial = parse_serial(f[3]).map_err(|e| anyhow::anyhow!("index line {n}: {e}"))?;
+        let not_after = parse_time(f[1]).ok_or_else(|| bad(format!("index line {n}: expiry '{}' is not a time", f[1])))?;
+        let serial = parse_serial(f[3]).map_err(|e| bad(format!("index line {n}: {e}")))?;
         if !seen.insert(serial.clone()) {
-            bail!("index line {n}: serial {serial} appears twice");
+            return Err(bad(format!("index line {n}: serial {serial} appears twice")));
         }
         let (revoked_at, reason) = match f[0] {
             "V" | "E" => (None, None),
@@ -52,24 +55,21 @@ pub fn parse_index(text: &str) -> anyhow::Result<Vec<CertRecord>> {
                     Some((w, r)) => (w, Some(r)),
                     None => (f[2], None),
                 };
-                let at = parse_time(when).ok_or_else(|| anyhow::anyhow!("index line {n}: revocation time '{when}' is not a time"))?;
+                let at = parse_time(when).ok_or_else(|| bad(format!("index line {n}: revocation time '{when}' is not a time")))?;
                 let reason = match why {
                     None => None,
                     Some(r) => Some(
-                        REASONS
-                            .iter()
-                            .find(|(name, _)| name.eq_ignore_ascii_case(r))
-                            .map(|(_, c)| *c)
-                            .ok_or_else(|| anyhow::anyhow!("index line {n}: revocation reason '{r}' is not one this CA records"))?,
+                        CrlReason::from_name(r)
+                            .ok_or_else(|| bad(format!("index line {n}: revocation reason '{r}' is not one this CA records")))?,
                     ),
                 };
-                (Some(at), reason.filter(|c| *c != 0))
+                (Some(at), reason.filter(|c| *c != CrlReason::Unspecified))
             }
-            other => bail!("index line {n}: status '{other}' is not V, R or E"),
+            other => return Err(bad(format!("index line {n}: status '{other}' is not V, R or E"))),
         };
         out.push(CertRecord {
             serial,
-            state: "imported".into(),
+            state: CertState::Imported,
             subject: f[5].to_string(),
             profile: None,
             not_before: None,
@@ -94,7 +94,7 @@ mod tests {
         let r = parse_index(text).unwrap();
         assert_eq!(r.len(), 3);
         assert_eq!(r[1].serial, "0A1B");
-        assert_eq!(r[1].reason, Some(1));
+        assert_eq!(r[1].reason, Some(CrlReason::KeyCompromise));
         assert_eq!(r[1].revoked_at, Some(1_704_164_645));
         assert_eq!(r[0].not_after, 2_082_758_399);
         assert!(r[2].revoked_at.is_none());

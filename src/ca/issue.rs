@@ -5,16 +5,15 @@
 use openssl::asn1::Asn1Time;
 use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey, PKeyRef, Public};
-use openssl::stack::Stack;
-use openssl::x509::store::X509StoreBuilder;
-use openssl::x509::{X509KeyUsage, X509Req, X509StoreContext, X509};
+use openssl::x509::{X509KeyUsage, X509Req, X509};
 
-use crate::bridge::{self, AltName, CertTemplate, IssueProfile};
-use crate::error::usage;
+use crate::bridge::{self, AltName, CertTemplate};
 use crate::hsm::{Hsm, SigningKey};
 
 use super::db::CertRecord;
-use super::{db_err, serial_hex, CaDir};
+use super::profile::IssueProfile;
+use super::record::CertState;
+use super::{db_err, refuse, serial_hex, CaDir, CaError};
 
 pub struct IssueOptions {
     pub profile: IssueProfile,
@@ -29,11 +28,6 @@ pub struct Issued {
     pub checks: Vec<&'static str>,
 }
 
-/// A request refused: exit 2, one line naming the rule.
-fn refuse(rule: &str, detail: impl std::fmt::Display) -> anyhow::Error {
-    usage(format!("refused by rule '{rule}': {detail}; nothing was recorded or written"))
-}
-
 fn unix(t: &openssl::asn1::Asn1TimeRef) -> anyhow::Result<i64> {
     let epoch = Asn1Time::from_unix(0)?;
     let d = epoch.diff(t)?;
@@ -42,7 +36,7 @@ fn unix(t: &openssl::asn1::Asn1TimeRef) -> anyhow::Result<i64> {
 
 /// The issuer may sign certificates: a CA (basicConstraints cA) whose keyUsage, if
 /// present, has keyCertSign (RFC 5280 §4.2.1.3, §6.1.4 (k), (n)).
-pub fn check_issuer(ca: &X509) -> anyhow::Result<()> {
+pub fn check_issuer(ca: &X509) -> Result<(), CaError> {
     if !bridge::is_ca(ca) {
         return Err(refuse("issuer is a CA", "the CA certificate has no basicConstraints cA TRUE"));
     }
@@ -54,15 +48,16 @@ pub fn check_issuer(ca: &X509) -> anyhow::Result<()> {
 
 /// The subject key is one hsm-demo issues for: EC P-256, P-384, P-521, RSA of 2048 to
 /// 16384 bits, Ed25519.
-fn check_subject_key(key: &PKeyRef<Public>) -> anyhow::Result<&'static str> {
+fn check_subject_key(key: &PKeyRef<Public>) -> Result<&'static str, CaError> {
     match key.id() {
         Id::EC => {
-            let curve = key.ec_key()?.group().curve_name();
+            let ec = key.ec_key().map_err(|_| refuse("subject key", "the EC key cannot be read"))?;
+            let curve = ec.group().curve_name();
             match curve {
                 Some(Nid::X9_62_PRIME256V1) => Ok("EC P-256"),
                 Some(Nid::SECP384R1) => Ok("EC P-384"),
                 Some(Nid::SECP521R1) => Ok("EC P-521"),
-                other => Err(refuse("subject key", format!("EC curve {other:?} is not P-256, P-384 or P-521"))),
+                other => Err(refuse("subject key", format!("EC curve {} is not P-256, P-384 or P-521", bridge::curve_name(other)))),
             }
         }
         Id::RSA => {
@@ -73,7 +68,7 @@ fn check_subject_key(key: &PKeyRef<Public>) -> anyhow::Result<&'static str> {
             Ok("RSA")
         }
         Id::ED25519 => Ok("Ed25519"),
-        other => Err(refuse("subject key", format!("key type {other:?} is not EC, RSA or Ed25519"))),
+        other => Err(refuse("subject key", format!("key type {} is not EC, RSA or Ed25519", bridge::key_type_name(other)))),
     }
 }
 
@@ -82,30 +77,29 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
     let profile = &opts.profile;
     let ca_public = ca.cert.public_key()?;
     if !ca_public.public_eq(key.public()) {
-        return Err(usage(format!(
+        return Err(CaError::Input(format!(
             "the token key {} is not the key of the CA certificate in {}",
             ca.key_uri,
             ca.path.display()
-        )));
+        ))
+        .into());
     }
     // The request.
-    let public = req
-        .public_key()
-        .map_err(|e| refuse("request public key", format!("unreadable: {e}")))?;
+    let public = req.public_key().map_err(|_| refuse("request public key", "unreadable"))?;
     if !req.verify(&public).unwrap_or(false) {
         crate::bridge::clear_openssl_errors();
-        return Err(refuse("proof of possession", "the request's signature does not verify with its own public key"));
+        return Err(refuse("proof of possession", "the request's signature does not verify with its own public key").into());
     }
     let key_kind = check_subject_key(&public)?;
     check_issuer(&ca.cert)?;
     // Validity.
     let days = opts.days.unwrap_or(profile.default_days);
     if days == 0 {
-        return Err(refuse("validity", "--days must be at least 1"));
+        return Err(refuse("validity", "--days must be at least 1").into());
     }
     if let Some(max) = profile.max_days {
         if days > max {
-            return Err(refuse("validity", format!("{days} days is more than profile {} allows ({max})", profile.name)));
+            return Err(refuse("validity", format!("{days} days is more than profile {} allows ({max})", profile.name)).into());
         }
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -115,11 +109,12 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
         return Err(refuse(
             "validity within the issuer's",
             format!("{days} days would end after the CA certificate's notAfter ({})", ca.cert.not_after()),
-        ));
+        )
+        .into());
     }
     // Path length (RFC 5280 §6.1.4 (l), (m); AWS Private CA refuses the same).
     let path_len = match (profile.ca, opts.path_len) {
-        (false, Some(_)) => return Err(refuse("path length", format!("--path-len applies to CA profiles, not {}", profile.name))),
+        (false, Some(_)) => return Err(refuse("path length", format!("--path-len applies to CA profiles, not {}", profile.name)).into()),
         (false, None) => None,
         (true, requested) => {
             let n = requested.unwrap_or(0);
@@ -128,7 +123,8 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
                     return Err(refuse(
                         "path length below the issuer's",
                         format!("pathLenConstraint {n} is not below the issuer's {issuer}"),
-                    ));
+                    )
+                    .into());
                 }
             }
             Some(n)
@@ -141,22 +137,23 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
         return Err(refuse(
             "subjectAltName from the request",
             format!("profile {} does not take {bad} (it takes: {})", profile.name, if profile.san.is_empty() { "none".into() } else { profile.san.join(", ") }),
-        ));
+        )
+        .into());
     }
     if profile.san_required && sans.is_empty() {
-        return Err(refuse("subjectAltName required", format!("profile {} needs a subjectAltName of kind {}", profile.name, profile.san.join(" or "))));
+        return Err(refuse("subjectAltName required", format!("profile {} needs a subjectAltName of kind {}", profile.name, profile.san.join(" or "))).into());
     }
     if subject.entries().next().is_none() && sans.is_empty() {
-        return Err(refuse("subject", "the request has neither a subject nor a subjectAltName"));
+        return Err(refuse("subject", "the request has neither a subject nor a subjectAltName").into());
     }
     if profile.ca && subject.entries().next().is_none() {
-        return Err(refuse("subject", "a CA certificate needs a subject"));
+        return Err(refuse("subject", "a CA certificate needs a subject").into());
     }
     // Serial: 16 bytes from the token RNG, positive with its top byte nonzero.
     let mut serial = hsm.session().random(16)?;
     serial[0] = (serial[0] & 0x7f) | 0x40;
     let serial_text = serial_hex(&serial)?;
-    let (conf, section) = profile.effective(path_len).map_err(|e| refuse("profile", e))?;
+    let (conf, section) = profile.effective(path_len)?;
     key.with_tbs_signer(|signer| {
         let template = CertTemplate {
             issuer: &ca.cert,
@@ -176,7 +173,7 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
         // next command marks abandoned; the serial is never used again.
         let record = CertRecord {
             serial: serial_text.clone(),
-            state: "pending".into(),
+            state: CertState::Pending,
             subject: subject_line(&subject),
             profile: Some(profile.name.clone()),
             not_before: Some(now),
@@ -244,42 +241,42 @@ fn lint_checks(
 ) -> anyhow::Result<Vec<&'static str>> {
     let fail = |what: &str| refuse("lint", format!("the certificate built from the request {what}"));
     if !lint.public_key()?.public_eq(public) {
-        return Err(fail("does not carry the request's public key"));
+        return Err(fail("does not carry the request's public key").into());
     }
     if lint.subject_name().to_der()? != req.subject_name().to_der()? {
-        return Err(fail("does not carry the request's subject"));
+        return Err(fail("does not carry the request's subject").into());
     }
     if lint.issuer_name().to_der()? != ca.cert.subject_name().to_der()? {
-        return Err(fail("names another issuer than the CA's subject"));
+        return Err(fail("names another issuer than the CA's subject").into());
     }
     if lint.not_after() > ca.cert.not_after() {
-        return Err(fail("outlives the CA certificate"));
+        return Err(fail("outlives the CA certificate").into());
     }
     if bridge::is_ca(lint) != profile.ca {
-        return Err(fail(if profile.ca { "is not a CA certificate" } else { "is a CA certificate" }));
+        return Err(fail(if profile.ca { "is not a CA certificate" } else { "is a CA certificate" }).into());
     }
     if profile.ca && lint.pathlen() != path_len {
-        return Err(fail("does not carry the path length asked for"));
+        return Err(fail("does not carry the path length asked for").into());
     }
     if profile.ca && lint.key_usage().is_none_or(|ku| !ku.contains(X509KeyUsage::KEY_CERT_SIGN)) {
-        return Err(fail("is a CA certificate without keyCertSign"));
+        return Err(fail("is a CA certificate without keyCertSign").into());
     }
     let ski = lint.subject_key_id().map(|k| k.as_slice().to_vec());
     let aki = lint.authority_key_id().map(|k| k.as_slice().to_vec());
     let issuer_ski = ca.cert.subject_key_id().map(|k| k.as_slice().to_vec());
     if ski.is_none() {
-        return Err(fail("has no subjectKeyIdentifier"));
+        return Err(fail("has no subjectKeyIdentifier").into());
     }
     if aki.is_none() || aki != issuer_ski {
-        return Err(fail("has an authorityKeyIdentifier that is not the CA's subjectKeyIdentifier"));
+        return Err(fail("has an authorityKeyIdentifier that is not the CA's subjectKeyIdentifier").into());
     }
     let expected_ski = openssl::sha::sha1(&spki_bit_string(public)?);
     if ski.as_deref() != Some(&expected_ski[..]) {
-        return Err(fail("has a subjectKeyIdentifier that is not RFC 5280 §4.2.1.2 method (1)"));
+        return Err(fail("has a subjectKeyIdentifier that is not RFC 5280 §4.2.1.2 method (1)").into());
     }
     let got: Vec<String> = lint.subject_alt_names().map_or_else(Vec::new, |s| s.iter().map(|n| format!("{n:?}")).collect());
     if got.len() != sans.len() {
-        return Err(fail("does not carry exactly the request's allowed subjectAltName entries"));
+        return Err(fail("does not carry exactly the request's allowed subjectAltName entries").into());
     }
     Ok(vec![
         "proof of possession (request signature verifies)",
@@ -302,41 +299,28 @@ fn spki_bit_string(public: &PKey<Public>) -> anyhow::Result<Vec<u8>> {
     Ok(bits.get(1..).unwrap_or_default().to_vec())
 }
 
-/// After the token signed: the certificate verifies under the CA certificate, chains to
-/// the root with OpenSSL, carries the request's key, and differs from the lint copy in
-/// nothing but the signature.
-fn after_checks(cert: &X509, lint: &X509, ca: &CaDir, public: &PKey<Public>) -> anyhow::Result<()> {
-    if !cert.verify(&*ca.cert.public_key()?)? {
-        anyhow::bail!("the token's signature on the certificate does not verify with the CA's public key");
+/// After the token signed (a second line: everything here was checked on the lint
+/// copy before): the certificate verifies under the CA certificate, chains to the root
+/// with OpenSSL, carries the request's key, and differs from the lint copy in nothing
+/// but the signature. Err is the defect found.
+fn after_checks(cert: &X509, lint: &X509, ca: &CaDir, public: &PKey<Public>) -> Result<(), CaError> {
+    let defect = |why: &str| Err(CaError::Defect(why.to_string()));
+    let verifies = ca.cert.public_key().and_then(|k| cert.verify(&k)).unwrap_or(false);
+    if !verifies {
+        return defect("the token's signature on the certificate does not verify with the CA's public key");
     }
-    if !cert.public_key()?.public_eq(public) {
-        anyhow::bail!("the signed certificate does not carry the request's key");
+    if !cert.public_key().is_ok_and(|k| k.public_eq(public)) {
+        return defect("the signed certificate does not carry the request's key");
     }
-    let tbs = |c: &X509| -> anyhow::Result<Vec<u8>> {
-        let der = c.to_der()?;
-        let (tbs, _) = bridge::der::signed_parts(&der).ok_or_else(|| anyhow::anyhow!("malformed certificate"))?;
-        Ok(tbs.to_vec())
+    let tbs = |c: &X509| -> Option<Vec<u8>> {
+        let der = c.to_der().ok()?;
+        bridge::der::signed_parts(&der).map(|(tbs, _)| tbs.to_vec())
     };
-    if tbs(cert)? != tbs(lint)? {
-        anyhow::bail!("the signed certificate differs from the checked one");
+    if tbs(cert).is_none() || tbs(cert) != tbs(lint) {
+        return defect("the signed certificate differs from the checked one");
     }
-    let mut store = X509StoreBuilder::new()?;
     let root = ca.chain.last().unwrap_or(&ca.cert);
-    store.add_cert(root.clone())?;
-    let store = store.build();
-    let mut untrusted = Stack::new()?;
-    untrusted.push(ca.cert.clone())?;
-    for c in &ca.chain {
-        untrusted.push(c.clone())?;
-    }
-    let mut ctx = X509StoreContext::new()?;
-    let (ok, why) = ctx.init(&store, cert, &untrusted, |c| {
-        let ok = c.verify_cert()?;
-        Ok((ok, c.error().error_string().to_string()))
-    })?;
-    bridge::clear_openssl_errors();
-    if !ok {
-        anyhow::bail!("the signed certificate does not chain to the CA's root with OpenSSL: {why}");
-    }
-    Ok(())
+    let untrusted: Vec<X509> = std::iter::once(ca.cert.clone()).chain(ca.chain.iter().cloned()).collect();
+    bridge::verify_chain(cert, &untrusted, root)
+        .map_err(|e| CaError::Defect(format!("the signed certificate does not chain to the CA's root with OpenSSL: {e}")))
 }

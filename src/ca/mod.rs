@@ -5,9 +5,14 @@
 //! flock(2), exclusive) for its whole run: two issuers take turns, and a record left
 //! `pending` is always from a process that died.
 
+mod crl;
 mod db;
-mod issue;
 mod index;
+mod issue;
+mod names;
+mod profile;
+mod record;
+mod revoke;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -16,11 +21,45 @@ use anyhow::Context as _;
 use openssl::bn::BigNum;
 use openssl::x509::X509;
 
+pub use crl::make_crl;
 pub use db::{CaRow, CertRecord, Db};
 pub use index::parse_index;
 pub use issue::{check_issuer, issue, subject_line, IssueOptions};
+pub use names::{parse_alt_name, parse_dn};
+pub use profile::{IssueProfile, RootProfile};
+pub use record::{CertState, CrlReason};
+pub use revoke::{read_serials, revoke};
 
-use crate::error::usage;
+/// What a CA operation refuses or fails with; error.rs gives each kind its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// A rule refused what would have been signed: nothing recorded, nothing written.
+    #[error("refused by rule '{rule}': {detail}; nothing was recorded or written")]
+    Refused { rule: &'static str, detail: String },
+    /// An input the user can correct (a directory, a serial, a profile, a chain).
+    #[error("{0}")]
+    Input(String),
+    /// The records in ca.db.
+    #[error("CA records: {what}: {source}")]
+    Records {
+        what: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A check after the token signed did not hold: what was checked before signing
+    /// should have refused it, so this is a defect of hsm-demo.
+    #[error("{0} (a check after signing failed: a defect of hsm-demo; nothing was written)")]
+    Defect(String),
+}
+
+/// A refusal by `rule`, naming the value.
+pub fn refuse(rule: &'static str, detail: impl std::fmt::Display) -> CaError {
+    CaError::Refused { rule, detail: detail.to_string() }
+}
+
+fn usage(msg: String) -> CaError {
+    CaError::Input(msg)
+}
 
 pub const DB_FILE: &str = "ca.db";
 const LOCK_FILE: &str = "ca.lock";
@@ -36,9 +75,9 @@ pub struct CaDir {
     _lock: File,
 }
 
-/// The database error as a one-line message.
-pub fn db_err(what: &'static str) -> impl Fn(rusqlite::Error) -> anyhow::Error {
-    move |e| anyhow::anyhow!("CA records: {what}: {e}")
+/// The database error, saying what was being done.
+pub fn db_err(what: &'static str) -> impl Fn(rusqlite::Error) -> CaError {
+    move |source| CaError::Records { what, source }
 }
 
 fn lock(dir: &Path) -> anyhow::Result<File> {
@@ -60,7 +99,7 @@ impl CaDir {
     /// (marked abandoned, their serials never reused) and reported on stderr.
     pub fn open(dir: &Path) -> anyhow::Result<CaDir> {
         if !dir.is_dir() {
-            return Err(usage(format!("--ca {}: no such directory", dir.display())));
+            return Err(usage(format!("--ca {}: no such directory", dir.display())).into());
         }
         let lock = lock(dir)?;
         let db_path = dir.join(DB_FILE);
@@ -107,7 +146,7 @@ impl CaDir {
         let _lock = lock(dir)?;
         let db_path = dir.join(DB_FILE);
         if db_path.exists() {
-            return Err(usage(format!("{} already holds a CA's records; nothing was changed", db_path.display())));
+            return Err(usage(format!("{} already holds a CA's records; nothing was changed", db_path.display())).into());
         }
         // Written under a temporary name and renamed: a failed import leaves no ca.db.
         let tmp = dir.join(format!(".{DB_FILE}.{}", std::process::id()));
@@ -164,27 +203,11 @@ pub fn serial_hex(bytes: &[u8]) -> anyhow::Result<String> {
 }
 
 /// A serial given by a user (`--serial`, a serials file): hex, colons allowed.
-pub fn parse_serial(text: &str) -> anyhow::Result<String> {
+pub fn parse_serial(text: &str) -> Result<String, CaError> {
     let t: String = text.trim().chars().filter(|c| *c != ':').collect();
     if t.is_empty() || !t.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(usage(format!("serial '{}' is not hex", text.trim())));
     }
-    Ok(BigNum::from_hex_str(&t)?.to_hex_str()?.to_string())
-}
-
-/// CRLReason names (RFC 5280 §5.3.1) and their codes; certificateHold and removeFromCRL
-/// are left out (a CA of this kind does not suspend).
-pub const REASONS: [(&str, u8); 8] = [
-    ("unspecified", 0),
-    ("keyCompromise", 1),
-    ("cACompromise", 2),
-    ("affiliationChanged", 3),
-    ("superseded", 4),
-    ("cessationOfOperation", 5),
-    ("privilegeWithdrawn", 9),
-    ("aACompromise", 10),
-];
-
-pub fn reason_name(code: u8) -> &'static str {
-    REASONS.iter().find(|(_, c)| *c == code).map_or("unknown", |(n, _)| n)
+    let n = BigNum::from_hex_str(&t).and_then(|n| n.to_hex_str().map(|h| h.to_string()));
+    n.map_err(|_| usage(format!("serial '{}' is not hex", text.trim())))
 }

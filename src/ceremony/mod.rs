@@ -22,11 +22,12 @@ use std::path::PathBuf;
 use cryptoki::types::AuthPin;
 use openssl::sha::sha256;
 
-use crate::bridge::{BridgeError, Profile};
+use crate::bridge::BridgeError;
+use crate::ca::RootProfile;
 use crate::hsm::{Hsm, SigningKey};
 use crate::output::OutputDir;
 use crate::quorum::{Binding, Purpose, Quorum};
-use crate::settings::Settings;
+use crate::child::Launcher;
 use crate::token::{Algorithm, Custody};
 
 pub use prepare::{incomplete_near, preflight, reserve};
@@ -45,7 +46,7 @@ pub struct Options {
     pub algo: Algorithm,
     /// The activation quorum over the user PIN, and the bytes of its secret.
     pub activation: Option<(Quorum, steps::SecretShape)>,
-    pub profile: Profile,
+    pub profile: RootProfile,
     /// What to call the profile in the transcript.
     pub profile_name: String,
     /// The quorum, and the bytes of randomness its secret gets.
@@ -57,7 +58,7 @@ pub struct Options {
 /// [`reserve`]) and handing every printed line to `print`.
 pub fn run(
     hsm: &Hsm,
-    settings: &Settings,
+    launcher: &Launcher,
     so_pin: Option<&AuthPin>,
     opts: &Options,
     mut out: OutputDir,
@@ -113,7 +114,7 @@ pub fn run(
         };
         let step = match purpose {
             Purpose::SoPin => {
-                let apply = steps::set_so_pin(hsm, settings, &old);
+                let apply = steps::set_so_pin(hsm, launcher, &old);
                 steps::make_quorum(hsm, purpose, q, binding.clone(), &mut out, apply)
             }
             Purpose::Activation => {
@@ -151,7 +152,7 @@ pub fn run(
         }
     }
     let changed = !made.is_empty();
-    finish(hsm, settings, &signing, &made, &out, &mut t).map_err(|e| {
+    finish(hsm, launcher, &signing, &made, &out, &mut t).map_err(|e| {
         if changed {
             e.context(format!(
                 "a PIN WAS changed; the custodian shares are kept in {} (marked {INCOMPLETE})",
@@ -166,10 +167,7 @@ pub fn run(
 }
 
 fn pin_name(purpose: Purpose) -> &'static str {
-    match purpose {
-        Purpose::SoPin => "SO PIN",
-        Purpose::Activation => "user PIN",
-    }
+    purpose.role().pin_name()
 }
 
 fn header(hsm: &Hsm, opts: &Options, t: &mut Transcript) {
@@ -288,19 +286,15 @@ fn record_quorum(made: &steps::QuorumMade, t: &mut Transcript) {
 /// last the INCOMPLETE marker removed.
 fn finish(
     hsm: &Hsm,
-    settings: &Settings,
+    launcher: &Launcher,
     key: &SigningKey<'_>,
     made: &[(steps::QuorumMade, AuthPin)],
     out: &OutputDir,
     t: &mut Transcript,
 ) -> anyhow::Result<()> {
-    let place = (hsm.module().path(), hsm.token().serial.as_str());
+    let serial = hsm.token().serial.as_str();
     for (quorum, old) in made {
-        let role = match quorum.purpose {
-            Purpose::SoPin => so_step::Role::SecurityOfficer,
-            Purpose::Activation => so_step::Role::User,
-        };
-        so_step::prove_pin(settings, place, role, &quorum.new_pin, old).map_err(|why| {
+        so_step::prove_pin(launcher, serial, quorum.purpose.role(), &quorum.new_pin, old).map_err(|why| {
             anyhow::anyhow!(
                 "the final check failed: {why}; the custodians hold shares of the {} that was set, which the token does not accept now",
                 pin_name(quorum.purpose)

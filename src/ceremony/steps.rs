@@ -9,10 +9,11 @@ use openssl::sha::sha256;
 use openssl::x509::X509;
 use zeroize::Zeroizing;
 
-use crate::bridge::{self, BridgeError, Profile};
+use crate::bridge::{self, BridgeError};
+use crate::ca::RootProfile;
 use crate::hsm::{public_key_of, Hsm, SigningKey};
 use crate::output::OutputDir;
-use crate::settings::Settings;
+use crate::child::Launcher;
 use crate::quorum::{self, Binding, Purpose, Quorum, ShareFile};
 use crate::token::{Algorithm, Custody, KeyKind, KeyPair};
 
@@ -61,13 +62,15 @@ pub struct RootCertificate {
 pub fn root_certificate(
     hsm: &Hsm,
     key: &SigningKey<'_>,
-    profile: &Profile,
+    profile: &RootProfile,
     days: u32,
 ) -> anyhow::Result<RootCertificate> {
     let mut serial = hsm.session().random(16)?;
     // Positive and 16 bytes long: clear the sign bit, set the next one.
     serial[0] = (serial[0] & 0x7f) | 0x40;
-    let cert = key.sign_certificate(|signer| bridge::build_self_signed(profile, key.public(), &serial, days, signer))?;
+    let subject = profile.subject_name()?;
+    let template = profile.template(&subject, &serial, days);
+    let cert = key.with_tbs_signer(|signer| bridge::build_self_signed(&template, key.public(), signer))?;
     let checks = bridge::check_self_signed(&cert, key.public())
         .map_err(|e| anyhow::anyhow!("root certificate check failed: {e}"))?;
     let custody = hsm.session().custody(key.object().handle)?;
@@ -126,7 +129,7 @@ const MIN_BASE64_CHARS: usize = 8;
 const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 impl SecretShape {
-    pub fn for_token(max_pin_len: Option<usize>) -> Result<SecretShape, String> {
+    pub fn for_token(max_pin_len: Option<usize>) -> Result<SecretShape, crate::error::SetupError> {
         let max = max_pin_len.unwrap_or(64).min(64);
         if max >= 32 {
             return Ok(SecretShape::Hex { bytes: max / 2 });
@@ -134,9 +137,9 @@ impl SecretShape {
         if max >= MIN_BASE64_CHARS {
             return Ok(SecretShape::Base64 { chars: max });
         }
-        Err(format!(
+        Err(crate::error::SetupError(format!(
             "the token allows PINs of at most {max} characters; a quorum secret needs at least {MIN_BASE64_CHARS} (48 bits)"
-        ))
+        )))
     }
 
     /// Token random bytes the PIN is made from.
@@ -227,15 +230,10 @@ pub fn make_quorum(
 }
 
 /// The SO PIN's change: `__set-so-pin` in a child process (see so_step).
-pub fn set_so_pin<'a>(
-    hsm: &Hsm,
-    settings: &'a Settings,
-    old: &AuthPin,
-) -> impl FnOnce(&[u8]) -> Outcome + 'a {
-    let module = hsm.module().path().to_path_buf();
+pub fn set_so_pin<'a>(hsm: &Hsm, launcher: &'a Launcher, old: &AuthPin) -> impl FnOnce(&[u8]) -> Outcome + 'a {
     let serial = hsm.token().serial.clone();
     let old = old.clone();
-    move |new| so_step::set_so_pin(settings, &module, &serial, &old, new)
+    move |new| so_step::set_so_pin(launcher, &serial, &old, new)
 }
 
 /// The user PIN's change: C_SetPIN on this process's user session (the provider's key

@@ -20,6 +20,22 @@ pub struct Finding {
     pub what: String,
 }
 
+/// A check that does not hold, and why.
+#[derive(Clone)]
+struct Failed(String);
+
+impl From<String> for Failed {
+    fn from(why: String) -> Self {
+        Failed(why)
+    }
+}
+
+impl From<&str> for Failed {
+    fn from(why: &str) -> Self {
+        Failed(why.to_string())
+    }
+}
+
 /// What `verify` found: a finding per check, and files the transcript does not list
 /// (a CA directory gains records later: reported, not an error).
 #[derive(Default)]
@@ -29,10 +45,10 @@ pub struct Report {
 }
 
 impl Report {
-    fn add(&mut self, file: &str, result: Result<String, String>) {
+    fn add(&mut self, file: &str, result: Result<String, Failed>) {
         let (ok, what) = match result {
             Ok(what) => (true, what),
-            Err(what) => (false, what),
+            Err(Failed(what)) => (false, what),
         };
         self.findings.push(Finding {
             file: file.to_string(),
@@ -53,8 +69,8 @@ impl Report {
     }
 }
 
-fn read(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(dir.join(name)).map_err(|e| format!("cannot be read: {}", crate::output::reason(&e)))
+fn read(dir: &Path, name: &str) -> Result<Vec<u8>, Failed> {
+    std::fs::read(dir.join(name)).map_err(|e| Failed(format!("cannot be read: {}", crate::output::reason(&e))))
 }
 
 /// The transcript's "files (SHA-256):" list: name -> hex digest.
@@ -77,7 +93,7 @@ pub fn verify(dir: &Path) -> Report {
         r.add(INCOMPLETE, Err("the ceremony did not complete: its share files may hold a PIN in force; keep them".into()));
     }
     let public = read(dir, "root-ca.pub.pem").and_then(|pem| {
-        bridge::public_key_from_pem(&pem).ok_or_else(|| "not a PEM public key".to_string())
+        bridge::public_key_from_pem(&pem).ok_or_else(|| Failed::from("not a PEM public key"))
     });
     if let Err(e) = &public {
         r.add("root-ca.pub.pem", Err(e.clone()));
@@ -107,14 +123,14 @@ pub fn verify(dir: &Path) -> Report {
         _ => {}
     }
     let cert = read(dir, "root-ca.pem").and_then(|pem| {
-        bridge::certificate_from_pem(&pem).ok_or_else(|| "not a PEM certificate".to_string())
+        bridge::certificate_from_pem(&pem).ok_or_else(|| Failed::from("not a PEM certificate"))
     });
     match (&cert, &public) {
         (Ok((cert, _)), Ok(public)) => r.add(
             "root-ca.pem",
             bridge::check_self_signed(cert, public)
                 .map(|checks| format!("key = root-ca.pub.pem; {}", checks.join(", ")))
-                .map_err(|e| format!("does not match root-ca.pub.pem: {e}")),
+                .map_err(|e| Failed(format!("does not match root-ca.pub.pem: {e}"))),
         ),
         (Err(e), _) => r.add("root-ca.pem", Err(e.clone())),
         _ => {}
@@ -165,7 +181,7 @@ fn check_shares(dir: &Path, cert_sha256: Option<[u8; 32]>, r: &mut Report) {
     let mut ceremony_ids = Vec::new();
     for name in &names {
         match quorum::check_file(&dir.join(name)) {
-            Err(e) => r.add(name, Err(e.to_string())),
+            Err(e) => r.add(name, Err(e.to_string().into())),
             Ok((f, purpose, _)) => {
                 let root = hex::encode(cert_sha256.unwrap_or_default());
                 if f.binding.root_cert_sha256 != root {
@@ -201,7 +217,7 @@ fn check_shares(dir: &Path, cert_sha256: Option<[u8; 32]>, r: &mut Report) {
                     quorum::QuorumError::Inconsistent { path } => path.clone(),
                     _ => files.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
                 };
-                r.add(&odd, Err(e.to_string()));
+                r.add(&odd, Err(e.to_string().into()));
             }
         }
     }

@@ -37,3 +37,49 @@ pub struct DataArgs {
     #[arg(long = "in", id = "input", value_name = "FILE")]
     pub input: Option<PathBuf>,
 }
+
+/// `--digest`: the digest of a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DigestArg {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl From<DigestArg> for crate::bridge::Digest {
+    fn from(d: DigestArg) -> Self {
+        match d {
+            DigestArg::Sha256 => crate::bridge::Digest::Sha256,
+            DigestArg::Sha384 => crate::bridge::Digest::Sha384,
+            DigestArg::Sha512 => crate::bridge::Digest::Sha512,
+        }
+    }
+}
+
+/// `--padding`: the RSA signature padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PaddingArg {
+    /// PKCS#1 v1.5 (RSASSA-PKCS1-v1_5)
+    Pkcs1,
+    /// PSS, MGF1 with the same digest, salt length = digest length
+    Pss,
+}
+
+impl From<PaddingArg> for crate::bridge::RsaPadding {
+    fn from(p: PaddingArg) -> Self {
+        match p {
+            PaddingArg::Pkcs1 => crate::bridge::RsaPadding::Pkcs1,
+            PaddingArg::Pss => crate::bridge::RsaPadding::Pss,
+        }
+    }
+}
+
+/// A scheme refusal in the words of the flags that caused it (exit 2).
+pub fn scheme_error(e: crate::bridge::SchemeError) -> anyhow::Error {
+    use crate::bridge::SchemeError;
+    crate::error::usage(match e {
+        SchemeError::PaddingNotRsa => "--padding applies to RSA keys only".to_string(),
+        SchemeError::DigestWithEd25519 => "Ed25519 signs the whole message (no digest): drop --digest".to_string(),
+        other => other.to_string(),
+    })
+}

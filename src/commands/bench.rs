@@ -8,10 +8,14 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use cryptoki::types::AuthPin;
+
 use crate::bench::{self, Keys, Path, PathResult};
 use crate::bridge;
+use crate::child;
 use crate::hsm::Hsm;
 use crate::settings::Settings;
+use crate::token::{KeySelector, Module, ModuleSpec, Pkcs11Uri, TokenSelector};
 
 use super::{open_module, token_selector, user_pin, KeyArgs};
 
@@ -43,11 +47,6 @@ pub struct Args {
     /// Print JSON instead of text
     #[arg(long)]
     json: bool,
-
-    /// Internal: a worker of `bench --processes` (PIN on the first line of stdin, the
-    /// parent holds the store lock, "ready" then wait for "go")
-    #[arg(long, hide = true)]
-    worker: bool,
 }
 
 #[derive(Serialize)]
@@ -93,33 +92,71 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     }
     let (selector, uri) = a.key.selector()?;
     let token_sel = token_selector(settings, uri.as_ref())?;
-    let mut phases = Vec::new();
+    let t = Instant::now();
+    let (module, lock) = open_module(settings, super::Use::Login)?;
+    let loaded = t.elapsed();
+    let token = module.select_token(&token_sel)?;
+    let pin = user_pin(settings, &token)?;
+    let setup = Setup { module, lock, token, pin, provider: settings.provider.clone(), selector, loaded };
+    measure(setup, Run { count, threads, implicit: a.implicit_fetch, json }, false)
+}
+
+/// A worker of `bench --processes` (`crate::child::Child::BenchWorker`): the module,
+/// key and count from the header, the PIN from the parent, the store lock held by the
+/// parent; "ready" once logged in, then the signing paths on "go", the JSON report on
+/// stdout. Dies with its parent.
+pub fn worker(header: &child::Header, pin: &[u8]) -> anyhow::Result<()> {
+    child::die_with_parent(header)?;
+    let uri = header.key_uri.as_deref().ok_or_else(|| anyhow::anyhow!("bench worker: no key URI"))?;
+    let parsed = Pkcs11Uri::parse(uri)?;
+    let selector = KeySelector { label: parsed.object.clone(), id: parsed.id.clone() };
+    let token_sel = TokenSelector { uri: Some(parsed), ..Default::default() };
+    let spec = ModuleSpec { path: header.module.clone(), softhsm_conf: header.softhsm_conf.clone(), embedded: header.embedded };
+    let t = Instant::now();
+    let module = Module::open(&spec)?;
+    let loaded = t.elapsed();
+    let token = module.select_token(&token_sel)?;
+    let pin = std::str::from_utf8(pin).map_err(|_| anyhow::anyhow!("bench worker: the PIN is not UTF-8"))?;
+    let provider = header.provider.clone().ok_or_else(|| anyhow::anyhow!("bench worker: no provider path"))?;
+    let setup = Setup { module, lock: crate::lock::held_by_parent(), token, pin: AuthPin::from(pin), provider, selector, loaded };
+    let count = header.count.unwrap_or(1);
+    measure(setup, Run { count, threads: 1, implicit: false, json: true }, true)
+}
+
+/// A loaded module, its token, the PIN and the key, before the login.
+struct Setup {
+    module: Module,
+    lock: crate::lock::StoreLock,
+    token: crate::token::TokenRef,
+    pin: AuthPin,
+    provider: std::path::PathBuf,
+    selector: KeySelector,
+    /// How long the module load took.
+    loaded: std::time::Duration,
+}
+
+/// What to measure.
+struct Run {
+    count: usize,
+    threads: usize,
+    implicit: bool,
+    json: bool,
+}
+
+/// Logs in, loads the key and runs every path; `worker` (a child of `bench
+/// --processes`) frames "ready" after the login and waits for "go".
+fn measure(setup: Setup, run: Run, worker: bool) -> anyhow::Result<()> {
+    let Setup { module, lock, token, pin, provider, selector, loaded } = setup;
+    let Run { count, threads, implicit, json } = run;
+    let mut phases = vec![Phase { name: "module load + C_Initialize", ms: loaded.as_secs_f64() * 1e3 }];
     let mut timed = |name: &'static str, t: Instant| {
         phases.push(Phase {
             name,
             ms: t.elapsed().as_secs_f64() * 1e3,
         })
     };
-
-    let mut stdin_lines = a.worker.then(|| std::io::stdin().lines());
     let t = Instant::now();
-    let (module, lock) = if a.worker {
-        let spec = settings.module().map_err(crate::error::SetupError)?;
-        (crate::token::Module::open(&spec)?, crate::lock::held_by_parent())
-    } else {
-        open_module(settings, super::Use::Login)?
-    };
-    timed("module load + C_Initialize", t);
-    let token = module.select_token(&token_sel)?;
-    let pin = match stdin_lines.as_mut() {
-        Some(lines) => {
-            let line = zeroize::Zeroizing::new(lines.next().transpose()?.unwrap_or_default());
-            cryptoki::types::AuthPin::from(line.as_str())
-        }
-        None => user_pin(settings, &token)?,
-    };
-    let t = Instant::now();
-    let hsm = Hsm::login(module, &token, pin, settings.provider.clone(), lock)?;
+    let hsm = Hsm::login(module, &token, pin, provider, lock)?;
     timed("open session + C_Login", t);
     let t = Instant::now();
     let object = hsm.session().find_private_key(&selector)?;
@@ -130,29 +167,29 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     timed("provider load + OSSL_STORE key load", t);
     let t = Instant::now();
     let scheme = key.scheme(None, None)?;
-    bridge::sign_message(key.private(), scheme, key.host_digest(scheme), bench::MESSAGE)?;
+    let fetched = scheme.fetched()?;
+    key.bench_signer(&fetched, true)?.sign(bench::MESSAGE)?;
     timed("first signature (EVP, provider)", t);
     let cold_total = phases.iter().map(|p| p.ms).sum();
 
     let kind = key.object().kind.clone();
     let (software_key, software_public) = bridge::software_key(crate::hsm::software_spec(&kind))?;
-    let software_scheme = bridge::Scheme::for_key(&software_public, None, None).map_err(anyhow::Error::msg)?;
+    let software_scheme = bridge::Scheme::for_key(&software_public, None, None)?;
     let keys = Keys {
         token: &key,
         scheme,
-        host_digest: key.host_digest(scheme),
-        fetched: scheme.fetched()?,
+        fetched,
         software_fetched: software_scheme.fetched()?,
-        implicit: a.implicit_fetch,
+        implicit,
         software_key,
         software_public,
         software_scheme,
     };
 
-    if let Some(lines) = stdin_lines.as_mut() {
+    if worker {
         // Logged in and the key loaded: tell the parent, wait for all workers to start.
-        outln!("ready")?;
-        if lines.next().transpose()?.as_deref() != Some("go") {
+        child::write_frame(&mut std::io::stdout().lock(), b"ready")?;
+        if child::read_frame(&mut std::io::stdin().lock())?.as_slice() != b"go" {
             anyhow::bail!("bench worker: the parent did not say go");
         }
     }
@@ -193,7 +230,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         serial: token.serial.clone(),
         key: key.object().label.clone(),
         algorithm: format!("{} {}", kind.type_name(), kind.size_name().unwrap_or_default()),
-        scheme: if key.host_digest(scheme) {
+        scheme: if key.digests_on_host(scheme) {
             format!("{}; path (a) digests on the host and signs with EVP_PKEY_sign (the token has no hash-and-sign mechanism)", scheme.describe())
         } else {
             scheme.describe()

@@ -7,17 +7,30 @@
 //! and lets them log in one at a time (a SoftHSM2 login rewrites the token files:
 //! docs/platform.md), then starts their signing together.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::io::Read as _;
 use std::time::Instant;
 
 use secrecy::ExposeSecret as _;
 use serde::Serialize;
 
+use crate::child::{self, Child};
 use crate::console::outln;
 use crate::settings::Settings;
 
 use super::{open_token, user_pin, KeyArgs};
+
+/// A running worker, killed if it is dropped before it was waited for (another
+/// worker failed, or this process is unwinding an error).
+struct Worker(Option<child::Running>);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.as_mut() {
+            let _ = r.process.kill();
+            let _ = r.process.wait();
+        }
+    }
+}
 
 #[derive(Serialize)]
 struct PathRate {
@@ -49,45 +62,43 @@ pub fn run(settings: &Settings, key: &KeyArgs, count: usize, processes: usize, j
         drop(module.login_user(&token, &pin)?);
         (token.key_uri(&object.label, &object.id, "private"), pin, lock)
     };
+    let launcher = super::launcher(settings)?;
     // One worker: spawned, given the PIN, and logged in before the next starts.
-    let start = || -> anyhow::Result<(Child, ChildStdin, BufReader<ChildStdout>)> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .arg("--module")
-            .arg(&settings.module_path)
-            .args(["bench", "--worker", "--key", &key_uri, "--count", &count.to_string(), "--json"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let mut stdin = child.stdin.take().expect("piped");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = zeroize::Zeroizing::new(pin.expose_secret().to_string());
-        line.push('\n');
-        stdin.write_all(line.as_bytes())?;
-        stdin.flush()?;
-        let mut ready = String::new();
-        stdout.read_line(&mut ready)?;
-        if ready.trim() != "ready" {
-            let _ = child.wait();
-            anyhow::bail!("a bench worker did not start (see its error above)");
+    let start = || -> anyhow::Result<Worker> {
+        let key_uri = key_uri.clone();
+        let running = launcher.spawn(
+            Child::BenchWorker,
+            |h| {
+                h.key_uri = Some(key_uri);
+                h.count = Some(count);
+            },
+            &[pin.expose_secret().as_bytes()],
+            false,
+        )?;
+        let mut worker = Worker(Some(running));
+        let r = worker.0.as_mut().expect("just set");
+        match child::read_frame(&mut r.stdout) {
+            Ok(ready) if ready.as_slice() == b"ready" => Ok(worker),
+            _ => anyhow::bail!("a bench worker did not start (see its error above)"),
         }
-        Ok((child, stdin, stdout))
     };
     let run_all = |n: usize| -> anyhow::Result<(Vec<serde_json::Value>, f64)> {
-        let workers = (0..n).map(|_| start()).collect::<anyhow::Result<Vec<_>>>()?;
+        // A worker that fails stops the others: each is killed when its Worker drops.
+        let mut workers = (0..n).map(|_| start()).collect::<anyhow::Result<Vec<_>>>()?;
         let t = Instant::now();
-        let mut waiting = Vec::with_capacity(n);
-        for (child, mut stdin, stdout) in workers {
-            stdin.write_all(b"go\n")?;
-            drop(stdin);
-            waiting.push((child, stdout));
+        for w in &mut workers {
+            let r = w.0.as_mut().expect("running");
+            let mut stdin = r.stdin.take().ok_or_else(|| anyhow::anyhow!("a bench worker closed its input"))?;
+            child::write_frame(&mut stdin, b"go")?;
         }
         let mut runs = Vec::with_capacity(n);
-        for (mut child, mut stdout) in waiting {
+        for w in &mut workers {
+            let mut r = w.0.take().expect("running");
             let mut text = String::new();
-            stdout.read_to_string(&mut text)?;
-            if !child.wait()?.success() {
-                anyhow::bail!("a bench worker failed");
+            r.stdout.read_to_string(&mut text)?;
+            let status = r.process.wait()?;
+            if !status.success() {
+                anyhow::bail!("a bench worker failed (see its error above); the others were stopped");
             }
             runs.push(serde_json::from_str(&text)?);
         }

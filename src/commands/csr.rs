@@ -3,9 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::bridge::{self, AltName};
-use crate::console::out;
-use crate::error::usage;
+use crate::bridge;
+use crate::ca;
 use crate::output;
 use crate::settings::Settings;
 
@@ -31,13 +30,8 @@ pub struct Args {
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
-    let subject = bridge::parse_dn(&a.subject).map_err(usage)?;
-    let sans = a
-        .san
-        .iter()
-        .map(|s| AltName::parse(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(usage)?;
+    let subject = ca::parse_dn(&a.subject)?;
+    let sans = a.san.iter().map(|s| ca::parse_alt_name(s)).collect::<Result<Vec<_>, _>>()?;
     if let Some(path) = &a.out {
         output::refuse_existing(path, "--out")?;
     }
@@ -47,7 +41,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let pem = req.to_pem()?;
     match &a.out {
         Some(path) => output::publish_file(path, &pem, 0o644, "--out")?,
-        None => out!("{}", String::from_utf8_lossy(&pem))?,
+        None => crate::console::write_bytes(&pem)?,
     }
     Ok(())
 }

@@ -4,7 +4,7 @@ use crate::console::outln;
 use std::path::PathBuf;
 
 use crate::error::usage;
-use crate::pin::{self, PinRole};
+use crate::pin::{self, PinSource};
 use crate::settings::Settings;
 
 use super::open_module;
@@ -37,8 +37,8 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     }
     let (module, _lock) = open_module(settings, super::Use::Change)?;
     let what = format!("token '{label}'");
-    let so_pin = pin::read_new_pin(settings, PinRole::SecurityOfficer, a.so_pin_file.as_deref(), &what)?;
-    let user_pin = pin::read_new_pin(settings, PinRole::User, settings.pin_file.as_deref(), &what)?;
+    let so_pin = pin::read_new_pin(settings, PinSource::SecurityOfficer, a.so_pin_file.as_deref(), &what)?;
+    let user_pin = pin::read_new_pin(settings, PinSource::User, settings.pin_file.as_deref(), &what)?;
     let token = module.init_token(label, &so_pin, &user_pin)?;
     outln!(
         "Initialized token '{}' (serial {}) in slot {}",

@@ -5,14 +5,11 @@ use std::path::{Path, PathBuf};
 
 use openssl::x509::X509Req;
 
-use crate::bridge::{IssueProfile, SHIPPED_PROFILES};
-use crate::ca::{self, CaDir, IssueOptions};
-use crate::console::{out, outln};
+use crate::ca::{self, CaDir, IssueOptions, IssueProfile};
+use crate::console::outln;
 use crate::error::usage;
 use crate::output;
 use crate::settings::Settings;
-
-use super::KeyArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -46,21 +43,6 @@ pub struct Args {
     chain: Option<PathBuf>,
 }
 
-/// A shipped profile by name, or a profile file by path.
-pub fn load_profile(name: &str) -> anyhow::Result<IssueProfile> {
-    if let Some((n, text)) = SHIPPED_PROFILES.iter().find(|(n, _)| *n == name) {
-        return IssueProfile::from_text(n, text).map_err(anyhow::Error::msg);
-    }
-    let path = Path::new(name);
-    if !name.contains('/') && !name.ends_with(".cnf") {
-        let names: Vec<&str> = SHIPPED_PROFILES.iter().map(|(n, _)| *n).collect();
-        return Err(usage(format!("unknown profile '{name}' (shipped: {}; or give a .cnf file's path)", names.join(", "))));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| usage(format!("--profile {name}: {}", output::reason(&e))))?;
-    IssueProfile::from_text(name, &text).map_err(usage)
-}
-
 /// A request from a file: PEM or DER PKCS#10.
 pub fn read_request(path: &Path) -> anyhow::Result<X509Req> {
     let bytes = std::fs::read(path).map_err(|e| usage(format!("--csr {}: {}", path.display(), output::reason(&e))))?;
@@ -74,13 +56,13 @@ pub fn read_request(path: &Path) -> anyhow::Result<X509Req> {
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
-    let profile = load_profile(&a.profile)?;
+    let profile = IssueProfile::load(&a.profile)?;
     let req = read_request(&a.csr)?;
     for path in [&a.out, &a.chain].into_iter().flatten() {
         output::refuse_existing(path, if Some(path) == a.out.as_ref() { "--out" } else { "--chain" })?;
     }
     let mut ca = CaDir::open(&a.ca)?;
-    let (hsm, selector) = KeyArgs::uri(&ca.key_uri).login(settings)?;
+    let (hsm, selector) = super::login_for_key(settings, &ca.key_uri)?;
     let key = hsm.signing_key(&selector)?;
     let opts = IssueOptions { profile, path_len: a.path_len, days: a.days };
     let issued = ca::issue(&mut ca, &hsm, &key, &req, &opts)?;
@@ -89,7 +71,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     // (`list-issued --serial S --pem` prints it again).
     match &a.out {
         Some(path) => output::publish_file(path, &pem, 0o644, "--out")?,
-        None => out!("{}", String::from_utf8_lossy(&pem))?,
+        None => crate::console::write_bytes(&pem)?,
     }
     if let Some(path) = &a.chain {
         output::publish_file(path, &ca.chain_pem()?, 0o644, "--chain")?;

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use cryptoki::types::AuthPin;
 
-use crate::bridge::{self, Profile};
+use crate::ca::RootProfile;
 use crate::ceremony::{self, Options, SecretShape, MAX_DAYS};
 use crate::console::{self, outln};
 use crate::error::{usage, SetupError};
 use crate::output;
-use crate::pin::{self, PinRole};
+use crate::pin::{self, PinSource};
 use crate::quorum::{Purpose, Quorum};
 use crate::settings::Settings;
 use crate::token::{Algorithm, Capabilities, Module, TokenError, TokenRef};
@@ -77,7 +77,7 @@ pub struct Args {
 /// What the argument checks settled.
 struct Plan {
     out: PathBuf,
-    profile: Profile,
+    profile: RootProfile,
     profile_name: String,
     quorum: Option<Quorum>,
 }
@@ -112,7 +112,8 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     };
     let mut printer = console::Printer::default();
     let mut print = |line: &str| printer.line(line);
-    ceremony::run(&hsm, settings, so_pin.as_ref(), &opts, reserved, &mut print)?;
+    let launcher = super::launcher(settings)?;
+    ceremony::run(&hsm, &launcher, so_pin.as_ref(), &opts, reserved, &mut print)?;
     printer.finish().map_err(|e| {
         anyhow::Error::from(e).context(format!(
             "the ceremony completed, but its report was not fully written; the outputs are in {}",
@@ -159,17 +160,17 @@ fn check_arguments(settings: &Settings, a: &Args) -> anyhow::Result<Plan> {
         )));
     }
     let (profile, profile_name) = profile(a.config.as_deref())?;
-    bridge::try_profile(&profile, a.days, crate::hsm::software_spec(&a.algo.kind())).map_err(|e| {
+    profile.try_on_throwaway(a.days, crate::hsm::software_spec(&a.algo.kind())).map_err(|e| {
         usage(format!(
             "the profile {profile_name} cannot make a root certificate (tried with a throwaway key, nothing was created): {e}"
         ))
     })?;
     let quorum = (!a.no_quorum).then_some(a.quorum);
     let so_file = a.so_pin_file.as_deref();
-    if quorum.is_some() && !pin::available(settings, PinRole::SecurityOfficer, so_file) {
+    if quorum.is_some() && !pin::available(settings, PinSource::SecurityOfficer, so_file) {
         return Err(usage(format!(
             "the quorum step needs the token's current SO PIN: {}; or pass --no-quorum to make none",
-            PinRole::SecurityOfficer.how_to_supply()
+            PinSource::SecurityOfficer.how_to_supply()
         )));
     }
     Ok(Plan {
@@ -194,7 +195,7 @@ fn check_token(module: &Module, token: &TokenRef, plan: &Plan, a: &Args) -> anyh
         }
         .into());
     }
-    let len = || SecretShape::for_token(caps.max_pin).map_err(SetupError);
+    let len = || SecretShape::for_token(caps.max_pin);
     let quorum = plan.quorum.map(|q| Ok::<_, SetupError>((q, len()?))).transpose()?;
     let activation = a
         .activation_quorum
@@ -210,7 +211,7 @@ fn read_so_pin(
     token: &TokenRef,
 ) -> anyhow::Result<Option<AuthPin>> {
     plan.quorum
-        .map(|_| pin::read_pin(settings, PinRole::SecurityOfficer, a.so_pin_file.as_deref(), &token.label))
+        .map(|_| pin::read_pin(settings, PinSource::SecurityOfficer, a.so_pin_file.as_deref(), &token.label))
         .transpose()
 }
 
@@ -284,20 +285,21 @@ fn print_script(
 }
 
 /// The profile: the file named, else the repository's, else the built-in copy.
-fn profile(config: Option<&Path>) -> anyhow::Result<(Profile, String)> {
+fn profile(config: Option<&Path>) -> anyhow::Result<(RootProfile, String)> {
     let (profile, name) = match config {
+        Some(p) if p.is_dir() => return Err(usage(format!("--config {} is a directory, not a config file", p.display()))),
         Some(p) if !p.is_file() => {
             return Err(usage(format!("--config {} does not exist", p.display())))
         }
-        Some(p) => (Profile::load(p), p.display().to_string()),
+        Some(p) => (RootProfile::load(p), p.display().to_string()),
         None if Path::new(DEFAULT_PROFILE).is_file() => (
-            Profile::load(Path::new(DEFAULT_PROFILE)),
+            RootProfile::load(Path::new(DEFAULT_PROFILE)),
             DEFAULT_PROFILE.to_string(),
         ),
         None => {
             let name = format!("{DEFAULT_PROFILE} (built-in copy)");
-            (Profile::from_text(BUILTIN_PROFILE, &name), name)
+            (RootProfile::from_text(BUILTIN_PROFILE, &name), name)
         }
     };
-    Ok((profile.map_err(usage)?, name))
+    Ok((profile?, name))
 }

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::ca::{self, db_err, CaDir, CertRecord};
-use crate::console::{out, outln};
+use crate::ca::{self, db_err, CaDir, CertRecord, CertState, CrlReason};
+use crate::console::outln;
 use crate::error::usage;
 
 #[derive(Debug, clap::Args)]
@@ -36,9 +36,8 @@ struct Row<'a> {
 }
 
 fn status(r: &CertRecord, now: i64) -> &'static str {
-    match r.state.as_str() {
-        "pending" => "pending",
-        "abandoned" => "abandoned (never issued)",
+    match r.state {
+        CertState::Pending | CertState::Abandoned => r.state.describe(),
         _ if r.revoked_at.is_some() => "revoked",
         _ if r.not_after < now => "expired",
         _ => "valid",
@@ -60,7 +59,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         for r in &records {
             if let Some(der) = &r.cert_der {
                 let pem = openssl::x509::X509::from_der(der)?.to_pem()?;
-                out!("{}", String::from_utf8_lossy(&pem))?;
+                crate::console::write_bytes(&pem)?;
             }
         }
         return Ok(());
@@ -68,7 +67,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.json {
         let rows: Vec<Row> = records
             .iter()
-            .map(|r| Row { record: r, status: status(r, now), reason_name: r.reason.map(ca::reason_name) })
+            .map(|r| Row { record: r, status: status(r, now), reason_name: r.reason.map(CrlReason::name) })
             .collect();
         return super::print_json(&serde_json::json!({
             "ca": ca::subject_line(ca.cert.subject_name()),
@@ -82,8 +81,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         if let Some(p) = &r.profile {
             line.push_str(&format!("  [{p}]"));
         }
-        if let Some(code) = r.reason {
-            line.push_str(&format!("  reason {}", ca::reason_name(code)));
+        if let Some(reason) = r.reason {
+            line.push_str(&format!("  reason {}", reason.name()));
         }
         outln!("{line}")?;
     }

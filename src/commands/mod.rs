@@ -5,6 +5,7 @@
 mod args;
 pub mod bench;
 mod bench_processes;
+mod child;
 pub mod ca_init;
 pub mod completions;
 pub mod crl;
@@ -30,18 +31,108 @@ pub mod verify_ceremony;
 use crate::console::outln;
 use anyhow::Context as _;
 
-use crate::cli::{self, Command};
-use crate::error::{usage, SetupError};
+use crate::error::usage;
 use crate::hsm::Hsm;
 use crate::lock::{self, Access, StoreLock};
-use crate::pin::{self, PinRole};
+use crate::pin::{self, PinSource};
 use crate::quorum;
 use crate::settings::Settings;
 use crate::token::{KeySelector, Module, Pkcs11Uri, TokenRef, TokenSelector};
 
 pub use args::{DataArgs, FormatArgs, KeyArgs};
+pub use child::run as run_child;
 
-pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
+/// The subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// List the module's slots and their tokens, with the flags and mechanisms that matter
+    ListSlots(list_slots::Args),
+
+    /// Initialize a token in a free slot (C_InitToken) and set its user PIN
+    InitToken(init_token::Args),
+
+    /// Generate a key pair inside the token (sensitive, never extractable): ECDSA P-256 by
+    /// default, --algo for P-384, P-521, RSA or Ed25519
+    GenerateKey(generate_key::Args),
+
+    /// List the token's keys with their custody attributes and PKCS#11 URIs
+    ListKeys(list_keys::Args),
+
+    /// Destroy a key pair after its label is typed again (refused for the root key of a
+    /// completed ceremony directory unless --force)
+    DeleteKey(delete_key::Args),
+
+    /// Sign data with the token's private key through OpenSSL's EVP API and the
+    /// pkcs11-provider (the scheme follows the key: ECDSA, RSA PKCS#1 v1.5 or PSS, Ed25519).
+    /// Prints "Signature: <hex>" in the form `openssl dgst -verify` accepts
+    Sign(sign::Args),
+
+    /// Verify a signature with the token's public key (no PIN, no private-key access),
+    /// or with --pubkey / --cert and no token at all. Exit 0 "Signature verified OK",
+    /// exit 1 "signature verification failed", exit 2 for a malformed signature
+    Verify(verify::Args),
+
+    /// Print a key's public key as PEM SubjectPublicKeyInfo (no PIN needed)
+    ExportPubkey(export_pubkey::Args),
+
+    /// Offline-root key ceremony: a key generated in the token (P-256 unless --algo), a root CA
+    /// certificate built by OpenSSL from an OpenSSL config and signed in the token,
+    /// custody proven, the SO PIN put under a real M-of-N quorum, and a transcript
+    /// signed by the new root key. Outputs go to --out atomically, never overwritten
+    KeyCeremony(key_ceremony::Args),
+
+    /// Check a ceremony's outputs with no token and no PIN: the transcript's signature,
+    /// the root certificate, every file hash, every share file against its set.
+    /// Exit 0 when all holds, 1 naming each file that does not
+    VerifyCeremony(verify_ceremony::Args),
+
+    /// Use M custodian shares from a key ceremony to log in as SO and set a new user
+    /// PIN (from --new-pin-file, HSM_DEMO_NEW_PIN or a prompt)
+    QuorumResetPin(quorum_reset_pin::Args),
+
+    /// Measure cold start and signing latency/throughput: (a) OpenSSL EVP with the
+    /// token key through the pkcs11-provider, (b) raw cryptoki C_Sign(CKM_ECDSA),
+    /// (c) an in-memory software key (the ceiling). Samples of every path are verified
+    Bench(bench::Args),
+
+    /// Make a PKCS#10 certificate request for a token key (X509_REQ built by OpenSSL,
+    /// signed in the token): --subject '/C=US/O=Example/CN=Example Issuing CA 1'
+    Csr(csr::Args),
+
+    /// Make a directory the home of a CA whose key is in a token: its certificate
+    /// (checked against the token key) and records, optionally taken over from an
+    /// `openssl ca` index.txt. A key ceremony's --out directory is one already
+    CaInit(ca_init::Args),
+
+    /// Issue a certificate from a request and a profile (subordinate-ca, tls-server,
+    /// tls-client or your own OpenSSL config). Every rule is checked on the finished
+    /// certificate before the token signs; a refused request records and writes nothing
+    Issue(issue::Args),
+
+    /// Revoke certificates of a CA directory (all or nothing); the next `crl` lists them
+    Revoke(revoke::Args),
+
+    /// Make the CA's next CRL (X509_CRL, signed in the token; CRL number increasing)
+    Crl(crl::Args),
+
+    /// List the certificates a CA directory has issued, revoked or imported
+    ListIssued(list_issued::Args),
+
+    /// Print the shell exports that point the openssl CLI at the same token through
+    /// openssl-conf/pkcs11.cnf: eval "$(hsm-demo openssl-env)"
+    OpensslEnv,
+
+    /// Print a shell completion script: hsm-demo completions bash > /etc/bash_completion.d/hsm-demo
+    Completions(completions::Args),
+
+    /// Print the man page (roff), or write one page per command with --dir
+    Manpage(manpage::Args),
+}
+
+
+/// Runs `command`; `definition` is the whole command line's clap definition (for
+/// completions and man pages).
+pub fn run(command: Command, settings: &Settings, definition: fn() -> clap::Command) -> anyhow::Result<()> {
     match command {
         Command::ListSlots(a) => list_slots::run(settings, a),
         Command::InitToken(a) => init_token::run(settings, a),
@@ -62,8 +153,8 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Crl(a) => crl::run(settings, a),
         Command::ListIssued(a) => list_issued::run(a),
         Command::OpensslEnv => openssl_env::run(settings),
-        Command::Completions(a) => completions::run(cli::definition(), a),
-        Command::Manpage(a) => manpage::run(cli::definition(), a),
+        Command::Completions(a) => completions::run(definition(), a),
+        Command::Manpage(a) => manpage::run(definition(), a),
     }
 }
 
@@ -82,7 +173,7 @@ pub enum Use {
 /// Locks the token store, then loads the module the settings name (or the embedded
 /// default). The lock is held as long as the returned value lives.
 pub fn open_module(settings: &Settings, how: Use) -> anyhow::Result<(Module, StoreLock)> {
-    let spec = settings.module().map_err(SetupError)?;
+    let spec = settings.module()?;
     let path = lock::lock_path(&settings.lock_dir, &spec.path, &settings.module_environment());
     let access = match how {
         Use::Read | Use::Login => Access::Shared,
@@ -141,7 +232,7 @@ pub fn open_token(
 /// SO quorum, or of another ceremony or token are refused before any login.
 pub fn user_pin(settings: &Settings, token: &TokenRef) -> anyhow::Result<cryptoki::types::AuthPin> {
     if settings.pin_shares.is_empty() {
-        return pin::read_pin(settings, PinRole::User, settings.pin_file.as_deref(), &token.label);
+        return pin::read_pin(settings, PinSource::User, settings.pin_file.as_deref(), &token.label);
     }
     let (secret, binding) = quorum::combine(&settings.pin_shares, quorum::Purpose::Activation)?;
     if binding.token_serial != token.serial || binding.token_label != token.label {
@@ -150,7 +241,7 @@ pub fn user_pin(settings: &Settings, token: &TokenRef) -> anyhow::Result<cryptok
             binding.token_label, binding.token_serial, token.label, token.serial
         )));
     }
-    Ok(cryptoki::types::AuthPin::from(String::from_utf8_lossy(&secret).as_ref()))
+    Ok(pin::pin_from_bytes(&secret, "the user PIN recombined from the activation shares")?)
 }
 
 /// Logs the user in on `token` of `module`: the command's [`Hsm`] context, which
@@ -171,12 +262,13 @@ pub fn login(settings: &Settings, extra: Option<&Pkcs11Uri>, how: Use) -> anyhow
     login_on(settings, module, &token, lock)
 }
 
-impl KeyArgs {
-    /// The key named by a URI (a CA directory's), as `--key URI` would.
-    pub fn uri(uri: &str) -> KeyArgs {
-        KeyArgs { label: None, key: Some(uri.to_string()) }
-    }
+/// A user login on the token a key URI names (a CA directory's key), and the key's
+/// selector.
+pub fn login_for_key(settings: &Settings, uri: &str) -> anyhow::Result<(Hsm, KeySelector)> {
+    KeyArgs { label: None, key: Some(uri.to_string()) }.login(settings)
+}
 
+impl KeyArgs {
     /// A user login on the token this key lives on (the URI's token, else --token or
     /// the only one), and the key's selector.
     pub fn login(&self, settings: &Settings) -> anyhow::Result<(Hsm, KeySelector)> {
@@ -223,6 +315,22 @@ impl KeyArgs {
             _ => Err(usage("give exactly one of --label LABEL or --key URI")),
         }
     }
+}
+
+/// How this process starts its hidden children (`crate::child`): the module the
+/// settings name, and the environment it and the provider read.
+pub fn launcher(settings: &Settings) -> anyhow::Result<crate::child::Launcher> {
+    let spec = settings.module()?;
+    let module_env = settings.module_environment();
+    let provider_env = settings.exports().into_iter().filter(|(n, _)| !module_env.iter().any(|(m, _)| m == n)).collect();
+    let header = crate::child::Header {
+        module: spec.path,
+        softhsm_conf: spec.softhsm_conf,
+        embedded: spec.embedded,
+        provider: Some(settings.provider.clone()),
+        ..Default::default()
+    };
+    Ok(crate::child::Launcher { module_env, provider_env, header })
 }
 
 /// Parses a hex string given on the command line.

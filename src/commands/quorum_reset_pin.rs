@@ -3,10 +3,9 @@
 use crate::console::outln;
 use std::path::PathBuf;
 
-use cryptoki::types::AuthPin;
 
 use crate::error::usage;
-use crate::pin::{self, PinRole};
+use crate::pin::{self, PinSource};
 use crate::quorum;
 use crate::settings::Settings;
 use crate::token::TokenSelector;
@@ -49,11 +48,11 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     )?;
     let new_pin = pin::read_new_pin(
         settings,
-        PinRole::NewUser,
+        PinSource::NewUser,
         a.new_pin_file.as_deref(),
         &format!("token '{}'", token.label),
     )?;
-    let so_pin = AuthPin::from(String::from_utf8_lossy(&secret).as_ref());
+    let so_pin = crate::pin::pin_from_bytes(&secret, "the SO PIN recombined from the shares")?;
     let so = module.login_so(&token, &so_pin)?;
     so.init_user_pin(&new_pin)?;
     so.logout()?;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::ca::{self, db_err, CaDir, REASONS};
+use crate::ca::{self, CaDir, CrlReason};
 use crate::console::outln;
 use crate::error::usage;
 use crate::settings::Settings;
@@ -32,52 +32,18 @@ pub struct Args {
 }
 
 pub fn run(_settings: &Settings, a: Args) -> anyhow::Result<()> {
-    let reason = REASONS
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(&a.reason))
-        .map(|(_, c)| *c)
-        .ok_or_else(|| usage(format!("--reason {}: not one of {}", a.reason, REASONS.map(|(n, _)| n).join(", "))))?;
-    let mut texts = a.serial.clone();
-    if let Some(path) = &a.serials_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| usage(format!("--serials-file {}: {}", path.display(), crate::output::reason(&e))))?;
-        texts.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(String::from),
-        );
-        if texts.is_empty() {
-            return Err(usage(format!("--serials-file {}: no serials in it", path.display())));
-        }
-    }
-    let mut serials = Vec::with_capacity(texts.len());
-    for t in &texts {
-        let s = ca::parse_serial(t)?;
-        if serials.contains(&s) {
-            return Err(usage(format!("serial {s} is given twice; nothing was revoked")));
-        }
-        serials.push(s);
-    }
+    let reason = CrlReason::from_name(&a.reason).ok_or_else(|| {
+        let names: Vec<&str> = CrlReason::ALL.iter().map(|r| r.name()).collect();
+        usage(format!("--reason {}: not one of {}", a.reason, names.join(", ")))
+    })?;
+    let serials = ca::read_serials(&a.serial, a.serials_file.as_deref())?;
     let mut ca = CaDir::open(&a.ca)?;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let outcome = ca
-        .db
-        .revoke(&serials, now, (reason != 0).then_some(reason), |serial, r| match r {
-            None => Err(format!("serial {serial} was not issued by this CA")),
-            Some(r) if r.state == "abandoned" => Err(format!("serial {serial} was never issued (its issuance did not finish)")),
-            Some(r) if r.revoked_at.is_some() => Err(format!("serial {serial} is already revoked")),
-            Some(_) => Ok(()),
-        })
-        .map_err(db_err("revoke"))?;
-    if let Err(why) = outcome {
-        return Err(usage(format!("{why}; nothing was revoked")));
-    }
+    ca::revoke(&mut ca, &serials, reason)?;
     outln!(
         "Revoked {} certificate(s) of CA {} ({}); the next CRL lists them",
         serials.len(),
         ca::subject_line(ca.cert.subject_name()),
-        ca::reason_name(reason)
+        reason.name()
     )?;
     Ok(())
 }

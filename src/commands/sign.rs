@@ -56,11 +56,11 @@ pub struct Args {
 
     /// Digest (default: SHA-256; SHA-384 for P-384, SHA-512 for P-521; none for Ed25519)
     #[arg(long, value_enum)]
-    digest: Option<bridge::Digest>,
+    digest: Option<super::args::DigestArg>,
 
     /// RSA padding: pkcs1 (default) or pss
     #[arg(long, value_enum)]
-    padding: Option<bridge::RsaPadding>,
+    padding: Option<super::args::PaddingArg>,
 
     /// Also write the binary signature to FILE (never overwrites)
     #[arg(long, value_name = "FILE")]
@@ -108,7 +108,7 @@ pub fn run(settings: &crate::settings::Settings, a: Args) -> anyhow::Result<()> 
 
 /// The scheme `a` asks of `key`, and the ECDSA field size when the signature is ECDSA.
 fn scheme_of(key: &crate::hsm::SigningKey<'_>, a: &Args) -> anyhow::Result<(bridge::Scheme, Option<usize>)> {
-    let scheme = key.scheme(a.digest, a.padding)?;
+    let scheme = key.scheme(a.digest.map(Into::into), a.padding.map(Into::into)).map_err(super::args::scheme_error)?;
     match (scheme, a.format) {
         (bridge::Scheme::Ecdsa { field, .. }, _) => Ok((scheme, Some(field))),
         (_, SigFormat::Raw) => Err(usage("--format raw is for ECDSA signatures only")),
@@ -193,20 +193,16 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
     let key = hsm.signing_key(&selector)?;
     let (scheme, field) = scheme_of(&key, a)?;
     let started = std::time::Instant::now();
-    let sign_one = |input: &Path, len: u64, prepared: Option<&mut (bridge::PreparedSigner, bridge::PreparedVerifier)>| -> anyhow::Result<tempfile::TempPath> {
-        let signature = match prepared {
+    let sign_one = |input: &Path, len: u64, signer: &mut crate::hsm::ThreadSigner<'_, '_>| -> anyhow::Result<tempfile::TempPath> {
+        let signature = match len <= WHOLE_FILE {
             // Small files: read whole, signed and checked with this thread's contexts.
-            Some((signer, verifier)) if len <= WHOLE_FILE => {
+            true => {
                 let data = std::fs::read(input)
                     .map_err(|e| usage(format!("cannot read --in {}: {}", input.display(), output::reason(&e))))?;
-                let sig = signer.sign(&data).map_err(bridge::BridgeError::openssl("sign in the token (EVP_DigestSign)"))?;
-                if !verifier.verify(&sig, &data).map_err(bridge::BridgeError::openssl("verify the signature"))? {
-                    anyhow::bail!("the token produced a signature for {} that does not verify with its own public key", input.display());
-                }
-                sig
+                signer.sign(&data)?
             }
-            // Large files stream; a token that needs the host digest goes this way too.
-            _ => {
+            // Large files stream.
+            false => {
                 let mut data = Input::open(&DataArgs { data: None, input: Some(input.to_path_buf()) })?;
                 key.sign(scheme, |sink| data.feed(sink))?
             }
@@ -215,7 +211,6 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
         Ok(output::stage(dir, &bytes, 0o644, "output")?)
     };
     let fetched = scheme.fetched()?;
-    let fast = !key.host_digest(scheme);
     let jobs = a
         .jobs
         .map(|j| j as usize)
@@ -226,15 +221,12 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
         let workers: Vec<_> = (0..jobs)
             .map(|_| {
                 scope.spawn(|| -> anyhow::Result<Vec<(usize, tempfile::TempPath)>> {
-                    let mut prepared = match fast {
-                        true => Some((fetched.prepare(key.private())?, fetched.prepare_verify(key.public())?)),
-                        false => None,
-                    };
+                    let mut signer = key.thread_signer(&fetched)?;
                     let mut mine = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some((input, _, len)) = plan.get(i) else { break };
-                        mine.push((i, sign_one(input, *len, prepared.as_mut())?));
+                        mine.push((i, sign_one(input, *len, &mut signer)?));
                     }
                     Ok(mine)
                 })

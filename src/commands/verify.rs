@@ -50,11 +50,11 @@ pub struct Args {
 
     /// Digest (default: the key's: SHA-256; SHA-384 for P-384, SHA-512 for P-521)
     #[arg(long, value_enum)]
-    digest: Option<bridge::Digest>,
+    digest: Option<super::args::DigestArg>,
 
     /// RSA padding: pkcs1 (default) or pss
     #[arg(long, value_enum)]
-    padding: Option<bridge::RsaPadding>,
+    padding: Option<super::args::PaddingArg>,
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
@@ -69,8 +69,9 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     }
     let mut input = Input::open(&a.data)?;
     let public = public_key(settings, &a)?;
-    let scheme = bridge::Scheme::for_key(&public, a.digest, a.padding).map_err(usage)?;
-    let signature = scheme.parse_signature(&sig_bytes).map_err(usage)?;
+    let scheme = bridge::Scheme::for_key(&public, a.digest.map(Into::into), a.padding.map(Into::into))
+        .map_err(super::args::scheme_error)?;
+    let signature = scheme.parse_signature(&sig_bytes).map_err(super::args::scheme_error)?;
     let ok = bridge::verify(&public, scheme, &signature, |sink| input.feed(sink))?;
     if !ok {
         return Err(VerificationFailed.into());

@@ -21,28 +21,34 @@ pub struct Quorum {
     pub shares: u8,
 }
 
-impl std::str::FromStr for Quorum {
-    type Err = String;
+/// A quorum that is not `M/N` with 2 <= M <= N <= 10.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct QuorumSpecError(String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl std::str::FromStr for Quorum {
+    type Err = QuorumSpecError;
+
+    fn from_str(s: &str) -> Result<Self, QuorumSpecError> {
+        let bad = QuorumSpecError;
         let (m, n) = s
             .split_once('/')
-            .ok_or_else(|| format!("quorum '{s}' is not M/N (e.g. 3/5)"))?;
+            .ok_or_else(|| bad(format!("quorum '{s}' is not M/N (e.g. 3/5)")))?;
         let m: u8 = m
             .trim()
             .parse()
-            .map_err(|_| format!("quorum '{s}': M is not a number"))?;
+            .map_err(|_| bad(format!("quorum '{s}': M is not a number")))?;
         let n: u8 = n
             .trim()
             .parse()
-            .map_err(|_| format!("quorum '{s}': N is not a number"))?;
+            .map_err(|_| bad(format!("quorum '{s}': N is not a number")))?;
         if m < 2 {
-            return Err(format!(
+            return Err(bad(format!(
                 "quorum '{s}': M must be at least 2 (one custodian alone is no quorum)"
-            ));
+            )));
         }
         if n < m || n > 10 {
-            return Err(format!("quorum '{s}': N must be between M and 10"));
+            return Err(bad(format!("quorum '{s}': N must be between M and 10")));
         }
         Ok(Quorum {
             threshold: m,
@@ -125,6 +131,16 @@ pub enum Purpose {
     /// The token's user PIN, needed for every use of the root key
     /// (`--activation-quorum`).
     Activation,
+}
+
+impl Purpose {
+    /// The token role whose PIN this quorum holds.
+    pub fn role(self) -> crate::token::Role {
+        match self {
+            Purpose::SoPin => crate::token::Role::SecurityOfficer,
+            Purpose::Activation => crate::token::Role::User,
+        }
+    }
 }
 
 impl Purpose {

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use cryptoki::error::{Error as CkError, RvError};
 
+use super::role::Role;
+
 /// What kind of failure a [`TokenError`] is; the command edge picks the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -66,21 +68,21 @@ pub enum TokenError {
     NoFreeSlot,
 
     #[error("{role} incorrect for token '{token}' (tried once, not retried: tokens lock the PIN after repeated failures)")]
-    PinIncorrect { role: &'static str, token: String },
+    PinIncorrect { role: PinName, token: String },
 
     #[error("the {role} of token '{token}' is locked")]
-    PinLocked { role: &'static str, token: String },
+    PinLocked { role: PinName, token: String },
 
     #[error("the {role} does not fit token '{token}': {detail}")]
     PinInvalid {
-        role: &'static str,
+        role: PinName,
         token: String,
         detail: String,
     },
 
     #[error("the {role} for token '{token}' is {len} characters; the token takes {range}, so it was not sent to the token")]
     PinLength {
-        role: &'static str,
+        role: PinName,
         token: String,
         len: usize,
         range: String,
@@ -154,9 +156,20 @@ impl TokenError {
     }
 }
 
+/// A role's PIN as error messages name it ("SO PIN", "user PIN").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PinName(pub Role);
+
+impl std::fmt::Display for PinName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.pin_name())
+    }
+}
+
 /// Maps login and PIN-setting failures to errors that name the token and role.
-pub fn pin_error(err: CkError, role: &'static str, token: &str, op: &'static str) -> TokenError {
+pub fn pin_error(err: CkError, role: Role, token: &str, op: &'static str) -> TokenError {
     let token = token.to_string();
+    let role = PinName(role);
     match rv_of(&err) {
         Some(RvError::PinIncorrect) => TokenError::PinIncorrect { role, token },
         Some(RvError::PinLocked) => TokenError::PinLocked { role, token },

@@ -6,6 +6,7 @@
 //! and fills it with "10:53:44" and NULs (docs/platform.md), so every command failed
 //! there with "Error parsing string as integer". Reading the structure ourselves lets
 //! [`super::info::TokenFacts`] show one bad field as unknown instead.
+#![allow(unsafe_code)]
 
 use std::path::Path;
 
@@ -112,9 +113,8 @@ impl FunctionList {
     pub(super) fn token_info(&self, slot: CK_SLOT_ID) -> Result<CK_TOKEN_INFO, CkError> {
         // SAFETY: `list` is non-null and points at the module's table (see `load`).
         let f = unsafe { (*self.list).C_GetTokenInfo }.ok_or(CkError::NullFunctionPointer)?;
-        // SAFETY: CK_TOKEN_INFO is plain data (byte arrays, integers, versions); all
-        // zeroes is a valid value and the module overwrites it.
-        let mut info: CK_TOKEN_INFO = unsafe { std::mem::zeroed() };
+        // The module overwrites it.
+        let mut info = empty_token_info();
         // SAFETY: `info` is a valid, writable CK_TOKEN_INFO for the call's duration.
         let rv = unsafe { f(slot, &mut info) };
         if rv != CKR_OK {
@@ -135,6 +135,13 @@ impl Drop for FunctionList {
             }
         }
     }
+}
+
+/// A CK_TOKEN_INFO of zeroes, for C_GetTokenInfo to fill (and for tests).
+pub(super) fn empty_token_info() -> CK_TOKEN_INFO {
+    // SAFETY: CK_TOKEN_INFO is plain data (integers, byte arrays and CK_VERSIONs); all
+    // zeroes is a valid value of each field.
+    unsafe { std::mem::zeroed() }
 }
 
 fn rv_error(rv: CK_RV, function: Function) -> CkError {

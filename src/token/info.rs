@@ -137,8 +137,7 @@ mod tests {
     use super::*;
 
     fn raw(label: &[u8], flags: CK_FLAGS, utc: &[u8], min: CK_ULONG, max: CK_ULONG) -> CK_TOKEN_INFO {
-        // SAFETY: CK_TOKEN_INFO is plain data; all zeroes is a valid value.
-        let mut i: CK_TOKEN_INFO = unsafe { std::mem::zeroed() };
+        let mut i = crate::token::ffi::empty_token_info();
         i.label = [b' '; 32];
         i.label[..label.len()].copy_from_slice(label);
         i.flags = flags;

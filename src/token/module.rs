@@ -15,7 +15,7 @@ use super::error::{describe, pin_error};
 use super::ffi::FunctionList;
 use super::info::{padded_text, TokenFacts};
 use super::session::{Public, SecurityOfficer, Session, User};
-use super::{embedded, TokenError, TokenRef, TokenSelector};
+use super::{embedded, PinName, Role, TokenError, TokenRef, TokenSelector};
 
 /// Which module to load, as resolved from the settings.
 #[derive(Debug, Clone)]
@@ -266,11 +266,11 @@ impl Module {
         let slot = free.ok_or(TokenError::NoFreeSlot)?;
         // Both PINs are checked against the slot's limits before anything changes: a
         // token initialized with an SO PIN but no user PIN is half made.
-        self.check_pin_len(slot, label, "SO PIN", so_pin)?;
-        self.check_pin_len(slot, label, "user PIN", user_pin)?;
+        self.check_pin_len(slot, label, Role::SecurityOfficer, so_pin)?;
+        self.check_pin_len(slot, label, Role::User, user_pin)?;
         self.ctx
             .init_token(slot, so_pin, label)
-            .map_err(|e| pin_error(e, "SO PIN", label, "initialize the token"))?;
+            .map_err(|e| pin_error(e, Role::SecurityOfficer, label, "initialize the token"))?;
         // SoftHSM moves the new token to a new slot id (docs/platform.md): find it
         // again by label.
         let token = self
@@ -288,16 +288,16 @@ impl Module {
 
     /// Refuses a PIN whose length the token's CK_TOKEN_INFO says it cannot accept,
     /// before it is sent: a login with it would only count towards the lockout.
-    fn check_pin_len(&self, slot: Slot, label: &str, role: &'static str, pin: &AuthPin) -> Result<(), TokenError> {
+    fn check_pin_len(&self, slot: Slot, label: &str, role: Role, pin: &AuthPin) -> Result<(), TokenError> {
         let info = self.token_info(slot)?;
         check_pin_len(&info, label, role, pin.expose_secret().len())
     }
 
     /// A read-write session logged in as the user. The PIN is tried exactly once.
     pub fn login_user(&self, token: &TokenRef, pin: &AuthPin) -> Result<Session<User>, TokenError> {
-        self.check_pin_len(token.slot, &token.label, "user PIN", pin)?;
+        self.check_pin_len(token.slot, &token.label, Role::User, pin)?;
         let session = self.rw_session(token)?;
-        session.login(UserType::User, pin, "user PIN")?;
+        session.login(UserType::User, pin, Role::User)?;
         Ok(session)
     }
 
@@ -307,9 +307,9 @@ impl Module {
         token: &TokenRef,
         pin: &AuthPin,
     ) -> Result<Session<SecurityOfficer>, TokenError> {
-        self.check_pin_len(token.slot, &token.label, "SO PIN", pin)?;
+        self.check_pin_len(token.slot, &token.label, Role::SecurityOfficer, pin)?;
         let session = self.rw_session(token)?;
-        session.login(UserType::So, pin, "SO PIN")?;
+        session.login(UserType::So, pin, Role::SecurityOfficer)?;
         Ok(session)
     }
 
@@ -345,12 +345,12 @@ impl Module {
 
 /// The length rule of CK_TOKEN_INFO: ulMinPinLen to ulMaxPinLen, where a maximum of 0
 /// is CK_EFFECTIVELY_INFINITE (PKCS#11 3.0 §3.2: no limit).
-fn check_pin_len(info: &TokenFacts, label: &str, role: &'static str, len: usize) -> Result<(), TokenError> {
+fn check_pin_len(info: &TokenFacts, label: &str, role: Role, len: usize) -> Result<(), TokenError> {
     if info.accepts_pin_len(len) {
         return Ok(());
     }
     Err(TokenError::PinLength {
-        role,
+        role: PinName(role),
         token: label.to_string(),
         len,
         range: info.pin_range(),

@@ -81,16 +81,21 @@ impl Algorithm {
     }
 }
 
-impl std::str::FromStr for Algorithm {
-    type Err = String;
+/// A name that is not one of [`Algorithm::ALL`].
+#[derive(Debug, thiserror::Error)]
+#[error("'{0}' is not an algorithm hsm-demo generates; use one of {1}")]
+pub struct UnknownAlgorithm(String, String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl std::str::FromStr for Algorithm {
+    type Err = UnknownAlgorithm;
+
+    fn from_str(s: &str) -> Result<Self, UnknownAlgorithm> {
         Algorithm::ALL
             .into_iter()
             .find(|a| a.name() == s)
             .ok_or_else(|| {
                 let all: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
-                format!("'{s}' is not an algorithm hsm-demo generates; use one of {}", all.join(", "))
+                UnknownAlgorithm(s.to_string(), all.join(", "))
             })
     }
 }

@@ -9,7 +9,7 @@ use cryptoki::session::{Session as CkSession, UserType};
 use cryptoki::types::AuthPin;
 
 use super::error::pin_error;
-use super::{TokenError, TokenRef};
+use super::{Role, TokenError, TokenRef};
 
 /// The normal user (CKU_USER): uses keys, creates objects.
 pub struct User;
@@ -43,7 +43,7 @@ impl<R> Session<R> {
         &self,
         user: UserType,
         pin: &AuthPin,
-        role: &'static str,
+        role: Role,
     ) -> Result<(), TokenError> {
         match self.inner.login(user, Some(pin)) {
             // Login state is per application: another session of this process is in.
@@ -67,7 +67,7 @@ impl Session<User> {
     pub fn set_user_pin(&self, old: &AuthPin, new: &AuthPin) -> Result<(), TokenError> {
         self.inner
             .set_pin(old, new)
-            .map_err(|e| pin_error(e, "user PIN", &self.token.label, "change the PIN"))
+            .map_err(|e| pin_error(e, Role::User, &self.token.label, "change the PIN"))
     }
 }
 
@@ -76,14 +76,14 @@ impl Session<SecurityOfficer> {
     pub fn set_so_pin(&self, old: &AuthPin, new: &AuthPin) -> Result<(), TokenError> {
         self.inner
             .set_pin(old, new)
-            .map_err(|e| pin_error(e, "SO PIN", &self.token.label, "change the PIN"))
+            .map_err(|e| pin_error(e, Role::SecurityOfficer, &self.token.label, "change the PIN"))
     }
 
     /// C_InitPIN: the SO sets a new user PIN.
     pub fn init_user_pin(&self, new: &AuthPin) -> Result<(), TokenError> {
         self.inner
             .init_pin(new)
-            .map_err(|e| pin_error(e, "user PIN", &self.token.label, "set the user PIN"))
+            .map_err(|e| pin_error(e, Role::User, &self.token.label, "set the user PIN"))
     }
 
     /// C_Logout. Only the SO role is ever logged out explicitly: logging the user out

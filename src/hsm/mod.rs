@@ -7,12 +7,13 @@
 //! out (PKCS#11 v2.40 §5.6), and the provider's key handles die with the login
 //! (CKR_OBJECT_HANDLE_INVALID, CKR_USER_NOT_LOGGED_IN); see docs/platform.md.
 
+mod signing;
+
 use std::cell::OnceCell;
-use std::marker::PhantomData;
 use std::path::PathBuf;
 
 use cryptoki::types::AuthPin;
-use openssl::pkey::{PKey, PKeyRef, Private, Public};
+use openssl::pkey::{PKey, Public};
 
 use crate::bridge::{self, Provider};
 use crate::lock::StoreLock;
@@ -22,6 +23,8 @@ use cryptoki::object::ObjectHandle;
 use crate::token::{
     KeyKind, KeyObject, KeySelector, Module, Session, TokenError, TokenRef, User,
 };
+
+pub use signing::{SigningKey, ThreadSigner};
 
 /// An in-memory key of the same kind as `kind`, for comparisons and trials.
 pub fn software_spec(kind: &KeyKind) -> bridge::KeySpec {
@@ -79,20 +82,6 @@ pub struct Hsm {
     _lock: StoreLock,
 }
 
-/// A token-resident signing key as OpenSSL sees it: the private half through the
-/// pkcs11-provider (every operation runs in the token), the public half from the
-/// token's public key object in OpenSSL's default provider. Borrows its [`Hsm`].
-pub struct SigningKey<'h> {
-    object: KeyObject,
-    /// The token's mechanism list, read when the key was loaded.
-    mechanisms: Vec<MechanismType>,
-    private: PKey<Private>,
-    public: PKey<Public>,
-    // The lifetime of the Hsm borrow, without its auto traits (the key is shared
-    // across benchmark threads; the Hsm's session is not Sync).
-    login: PhantomData<&'h ()>,
-}
-
 impl Hsm {
     /// Logs the user in on `token` (the PIN is tried once).
     pub fn login(
@@ -137,7 +126,11 @@ impl Hsm {
     /// so the provider must not need to log in again (it does not on a module whose
     /// login state is shared, and in the ceremony nothing after this loads a key).
     pub fn set_user_pin(&self, new: &[u8]) -> Result<(), TokenError> {
-        let new = AuthPin::from(String::from_utf8_lossy(new).as_ref());
+        let new = std::str::from_utf8(new).map(AuthPin::from).map_err(|_| TokenError::PinInvalid {
+            role: crate::token::PinName(crate::token::Role::User),
+            token: self.token().label.clone(),
+            detail: "the new PIN is not UTF-8".into(),
+        })?;
         self.session.set_user_pin(&self.pin, &new)
     }
 
@@ -188,13 +181,7 @@ impl Hsm {
         let private = provider.private_key(&object.uri, &self.pin)?;
         // Both logins (ours and the provider's) are done: signing needs no exclusive lock.
         self._lock.logins_done()?;
-        Ok(SigningKey {
-            mechanisms: self.mechanisms()?.to_vec(),
-            object,
-            private,
-            public,
-            login: PhantomData,
-        })
+        Ok(SigningKey::new(object, self.mechanisms()?.to_vec(), private, public))
     }
 
     /// Refuses, creating nothing, an algorithm whose key generation mechanism the token
@@ -240,91 +227,5 @@ impl Hsm {
         }
         let handle = self.session.public_key_for(object)?;
         public_key_of(&self.session, handle, &object.kind)
-    }
-}
-
-impl SigningKey<'_> {
-    pub fn object(&self) -> &KeyObject {
-        &self.object
-    }
-
-    pub fn public(&self) -> &PKey<Public> {
-        &self.public
-    }
-
-    /// The provider key, for OpenSSL operations that sign (X509_sign).
-    pub fn private(&self) -> &PKeyRef<Private> {
-        &self.private
-    }
-
-    /// The signature scheme of this key (see `bridge::Scheme::for_key`).
-    pub fn scheme(
-        &self,
-        digest: Option<bridge::Digest>,
-        padding: Option<bridge::RsaPadding>,
-    ) -> anyhow::Result<bridge::Scheme> {
-        bridge::Scheme::for_key(&self.public, digest, padding).map_err(crate::error::usage)
-    }
-
-    /// Signs the data `feed` hands over with `scheme` (the digest on the host, the
-    /// signature in the token) and checks it with the token's public key before
-    /// returning it.
-    pub fn sign(
-        &self,
-        scheme: bridge::Scheme,
-        feed: impl FnOnce(
-            &mut dyn FnMut(&[u8]) -> Result<(), bridge::BridgeError>,
-        ) -> anyhow::Result<()>,
-    ) -> anyhow::Result<Vec<u8>> {
-        bridge::sign_checked(&self.private, &self.public, scheme, self.host_digest(scheme), feed)
-    }
-
-    /// Builds a certificate with `build`, signed by this key in the token: X509_sign
-    /// through the provider, or, where `host_digest` says the provider's DigestSign
-    /// cannot be trusted, the TBSCertificate signed by [`SigningKey::sign`].
-    pub fn sign_certificate(
-        &self,
-        build: impl FnOnce(&bridge::CertSigner<'_>) -> anyhow::Result<openssl::x509::X509>,
-    ) -> anyhow::Result<openssl::x509::X509> {
-        let scheme = self.scheme(None, None)?;
-        if self.host_digest(scheme) {
-            self.with_tbs_signer(|signer| build(&bridge::CertSigner::Tbs(signer)))
-        } else {
-            build(&bridge::CertSigner::Evp(&self.private, scheme.x509_digest()))
-        }
-    }
-
-    /// Runs `f` with a [`bridge::TbsSigner`] for this key: its default scheme, the
-    /// to-be-signed bytes signed (and checked) by [`SigningKey::sign`], a throwaway key
-    /// of its kind for the lint copies.
-    pub fn with_tbs_signer<R>(
-        &self,
-        f: impl FnOnce(&bridge::TbsSigner<'_>) -> anyhow::Result<R>,
-    ) -> anyhow::Result<R> {
-        let scheme = self.scheme(None, None)?;
-        let sign = |tbs: &[u8]| self.sign(scheme, |feed| Ok(feed(tbs)?));
-        f(&bridge::TbsSigner::new(software_spec(&self.object.kind), scheme.x509_digest(), &sign))
-    }
-
-    /// Whether to hash on the host and sign the digest: for RSA on a token that lacks
-    /// the hash-and-sign mechanism for the scheme's digest (opencryptoki's soft token
-    /// has only CKM_RSA_PKCS and CKM_RSA_PKCS_PSS), where the provider's DigestSign
-    /// path produced signatures that do not verify (docs/platform.md).
-    pub fn host_digest(&self, scheme: bridge::Scheme) -> bool {
-        use bridge::{Digest, Scheme};
-        let needed = match scheme {
-            Scheme::RsaPkcs1 { digest, .. } => match digest {
-                Digest::Sha256 => MechanismType::SHA256_RSA_PKCS,
-                Digest::Sha384 => MechanismType::SHA384_RSA_PKCS,
-                Digest::Sha512 => MechanismType::SHA512_RSA_PKCS,
-            },
-            Scheme::RsaPss { digest, .. } => match digest {
-                Digest::Sha256 => MechanismType::SHA256_RSA_PKCS_PSS,
-                Digest::Sha384 => MechanismType::SHA384_RSA_PKCS_PSS,
-                Digest::Sha512 => MechanismType::SHA512_RSA_PKCS_PSS,
-            },
-            _ => return false,
-        };
-        !self.mechanisms.contains(&needed)
     }
 }

@@ -1,0 +1,208 @@
+//! Certificate profiles, policy in OpenSSL config syntax (so the openssl CLI reads the
+//! same files): the root's (`[req]` as `openssl req -x509 -config` reads it) and the
+//! issuance profiles (`[hsm_demo_profile]` naming an extensions section and what a
+//! request may bring).
+
+use std::path::Path;
+
+use openssl::conf::Conf;
+
+use crate::bridge::{self, ConfExt as _, KeySpec, Scheme};
+
+use super::CaError;
+
+/// A profile that cannot be used: exit 2, named.
+fn broken(name: &str, why: impl std::fmt::Display) -> CaError {
+    CaError::Input(format!("profile {name}: {why}"))
+}
+
+/// The root certificate's profile read from an OpenSSL config file.
+pub struct RootProfile {
+    conf: Conf,
+    /// The `[req] distinguished_name` entries, in file order.
+    pub subject: Vec<(String, String)>,
+    /// The `[req] x509_extensions` section name.
+    pub extensions: String,
+    /// SHA-256 of the config text the profile was read from.
+    pub sha256: [u8; 32],
+}
+
+impl RootProfile {
+    /// Reads a profile file (see [`RootProfile::from_text`]).
+    pub fn load(path: &Path) -> Result<RootProfile, CaError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| CaError::Input(format!("{name}: {}", crate::output::reason(&e))))?;
+        Self::from_text(&text, &name)
+    }
+
+    /// A profile from a config's text: `[req] distinguished_name` (with `prompt = no`)
+    /// and `[req] x509_extensions`, as `openssl req` reads them.
+    pub fn from_text(text: &str, name: &str) -> Result<RootProfile, CaError> {
+        let bad = |why: String| CaError::Input(format!("{name}: {why}"));
+        let conf = bridge::parse_config_text(text).map_err(|e| bad(e.to_string()))?;
+        let dn_section = conf
+            .get("req", "distinguished_name")
+            .ok_or_else(|| bad("[req] has no distinguished_name".into()))?;
+        let extensions = conf
+            .get("req", "x509_extensions")
+            .ok_or_else(|| bad("[req] has no x509_extensions".into()))?;
+        if conf.section(&extensions).is_none() {
+            return Err(bad(format!("no [{extensions}] section")));
+        }
+        let subject: Vec<(String, String)> = conf
+            .section(&dn_section)
+            .ok_or_else(|| bad(format!("no [{dn_section}] section")))?
+            .into_iter()
+            // `openssl req` allows "0.OU = ..." to repeat a field; the prefix is not part of the name.
+            .map(|(k, v)| (k.rsplit('.').next().unwrap_or(&k).to_string(), v))
+            .collect();
+        if subject.is_empty() {
+            return Err(bad(format!("[{dn_section}] is empty")));
+        }
+        Ok(RootProfile {
+            sha256: openssl::sha::sha256(text.as_bytes()),
+            conf,
+            subject,
+            extensions,
+        })
+    }
+
+    /// The subject name the profile gives.
+    pub fn subject_name(&self) -> Result<openssl::x509::X509Name, CaError> {
+        bridge::name_from_entries(self.subject.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .map_err(|e| CaError::Input(format!("the profile's subject: {e}")))
+    }
+
+    /// The template of a root certificate from this profile.
+    pub fn template<'a>(&'a self, subject: &'a openssl::x509::X509NameRef, serial: &'a [u8], days: u32) -> bridge::SelfSignedTemplate<'a> {
+        bridge::SelfSignedTemplate { subject, extensions: (&self.conf, &self.extensions), serial, days }
+    }
+
+    /// Builds and checks a certificate from this profile with a throwaway in-memory key
+    /// of the ceremony's kind, so that a profile that cannot make a valid root is
+    /// refused before the token is touched (nothing to undo).
+    pub fn try_on_throwaway(&self, days: u32, spec: KeySpec) -> Result<(), CaError> {
+        let trial = || -> anyhow::Result<()> {
+            let (key, public) = bridge::software_key(spec)?;
+            let scheme = Scheme::for_key(&public, None, None)?;
+            let sign = |tbs: &[u8]| bridge::sign_message(&key, scheme, false, tbs);
+            let subject = self.subject_name()?;
+            let signer = bridge::TbsSigner::new(spec, scheme.x509_digest(), &sign);
+            let cert = bridge::build_self_signed(&self.template(&subject, &[0x40; 16], days), &public, &signer)?;
+            bridge::check_self_signed(&cert, &public)?;
+            Ok(())
+        };
+        let result = trial();
+        bridge::clear_openssl_errors();
+        result.map_err(|e| CaError::Input(crate::error::one_line(&e)))
+    }
+}
+
+/// An issuance profile: an OpenSSL config whose `[hsm_demo_profile]` section says which
+/// extensions section to apply and what the request may bring (the openssl CLI ignores
+/// that section and takes the extensions section with `-extfile F -extensions S`).
+pub struct IssueProfile {
+    pub name: String,
+    conf: Conf,
+    text: String,
+    pub extensions: String,
+    pub ca: bool,
+    pub default_days: u32,
+    pub max_days: Option<u32>,
+    /// subjectAltName kinds taken from the request (`dns`, `ip`, `email`, `uri`).
+    pub san: Vec<String>,
+    pub san_required: bool,
+}
+
+/// The profiles hsm-demo ships (`openssl-conf/profiles/`).
+pub const SHIPPED_PROFILES: [(&str, &str); 3] = [
+    ("subordinate-ca", include_str!("../../openssl-conf/profiles/subordinate-ca.cnf")),
+    ("tls-server", include_str!("../../openssl-conf/profiles/tls-server.cnf")),
+    ("tls-client", include_str!("../../openssl-conf/profiles/tls-client.cnf")),
+];
+
+impl IssueProfile {
+    /// A shipped profile by name, or a profile file by path.
+    pub fn load(name: &str) -> Result<IssueProfile, CaError> {
+        if let Some((n, text)) = SHIPPED_PROFILES.iter().find(|(n, _)| *n == name) {
+            return IssueProfile::from_text(n, text);
+        }
+        if !name.contains('/') && !name.ends_with(".cnf") {
+            let names: Vec<&str> = SHIPPED_PROFILES.iter().map(|(n, _)| *n).collect();
+            return Err(CaError::Input(format!(
+                "unknown profile '{name}' (shipped: {}; or give a .cnf file's path)",
+                names.join(", ")
+            )));
+        }
+        let text = std::fs::read_to_string(name)
+            .map_err(|e| CaError::Input(format!("--profile {name}: {}", crate::output::reason(&e))))?;
+        IssueProfile::from_text(name, &text)
+    }
+
+    pub fn from_text(name: &str, text: &str) -> Result<IssueProfile, CaError> {
+        let conf = bridge::parse_config_text(text).map_err(|e| broken(name, e))?;
+        let get = |k: &str| conf.get("hsm_demo_profile", k);
+        let extensions = get("extensions").ok_or_else(|| broken(name, "no [hsm_demo_profile] extensions = SECTION"))?;
+        if conf.section(&extensions).is_none() {
+            return Err(broken(name, format!("no section [{extensions}]")));
+        }
+        let yes = |k: &str| -> Result<bool, CaError> {
+            match get(k).as_deref().map(str::trim) {
+                None | Some("no") | Some("") => Ok(false),
+                Some("yes") => Ok(true),
+                Some(v) => Err(broken(name, format!("{k} = {v}: not yes or no"))),
+            }
+        };
+        let days = |k: &str| -> Result<Option<u32>, CaError> {
+            get(k)
+                .map(|v| v.trim().parse::<u32>().map_err(|_| broken(name, format!("{k} = {v}: not a number of days"))))
+                .transpose()
+        };
+        let san: Vec<String> = get("san")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(bad) = san.iter().find(|s| !["dns", "ip", "email", "uri"].contains(&s.as_str())) {
+            return Err(broken(name, format!("san kind '{bad}' is not dns, ip, email or uri")));
+        }
+        Ok(IssueProfile {
+            name: name.to_string(),
+            extensions,
+            ca: yes("ca")?,
+            default_days: days("default_days")?.unwrap_or(365),
+            max_days: days("max_days")?,
+            san,
+            san_required: yes("san_required")?,
+            text: text.to_string(),
+            conf,
+        })
+    }
+
+    /// The extensions section's (name, value) pairs.
+    pub fn extension_lines(&self) -> Vec<(String, String)> {
+        self.conf.section(&self.extensions).unwrap_or_default()
+    }
+
+    /// The config and section to apply: the profile's own section, or, for a CA with a
+    /// path length, a copy whose basicConstraints carries `pathlen:N` (added to the
+    /// profile's text, so sections it refers to still resolve).
+    pub fn effective(&self, path_len: Option<u32>) -> Result<(Conf, String), CaError> {
+        let mut text = self.text.clone();
+        let section = "hsm_demo_effective_ext";
+        text.push_str(&format!("\n[ {section} ]\n"));
+        for (k, v) in self.extension_lines() {
+            let v = match (k.as_str(), path_len) {
+                ("basicConstraints", Some(n)) if self.ca => {
+                    let kept: Vec<&str> = v.split(',').map(str::trim).filter(|p| !p.starts_with("pathlen")).collect();
+                    format!("{}, pathlen:{n}", kept.join(", "))
+                }
+                _ => v,
+            };
+            text.push_str(&format!("{k} = {v}\n"));
+        }
+        let conf = bridge::parse_config_text(&text).map_err(|e| broken(&self.name, e))?;
+        Ok((conf, section.to_string()))
+    }
+}
