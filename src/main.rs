@@ -16,7 +16,6 @@ mod error;
 mod hsm;
 mod lock;
 mod output;
-mod pin;
 mod quorum;
 mod settings;
 mod token;
@@ -28,8 +27,8 @@ fn main() -> ExitCode {
     // before anything else touches libcrypto (SoftHSM uses it too), so that its state
     // outlives the token libraries (docs/platform.md, "exit").
     console::claim_standard_fds();
-    openssl::init();
-    pin::keep_secrets_out_of_core_dumps();
+    bridge::init();
+    commands::pin::keep_secrets_out_of_core_dumps();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some(child) = child::Child::from_args(&args) {
         return commands::run_child(child);

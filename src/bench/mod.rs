@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use openssl::pkey::{PKey, Private, Public};
+use crate::bridge::{PKey, Private, Public};
 use serde::Serialize;
 
 use crate::bridge::{self, FetchedScheme, Scheme};

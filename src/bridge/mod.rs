@@ -28,6 +28,19 @@ pub use scheme::{
     curve_name, digest_of, key_type_name, sign_checked, sign_message, Digest, RsaPadding, Scheme, SchemeError,
 };
 pub use signature::EcdsaSignature;
+
+// The OpenSSL value types the layers above hold and pass along (a certificate, a
+// request, a public key) and the hashes they take, named through the bridge so that
+// no file outside it, ca/ (which reads certificate fields for its rules) and hsm/
+// (which holds the provider key) names the openssl crate.
+pub use openssl::pkey::{PKey, Private, Public};
+pub use openssl::sha::{sha256, Sha256};
+pub use openssl::x509::{X509Req, X509};
+
+/// Initialises OpenSSL (before anything else touches libcrypto: SoftHSM uses it too).
+pub fn init() {
+    openssl::init();
+}
 pub use verify::verify;
 pub use x509::{
     build_self_signed, check_self_signed, software_key, verify_chain, KeySpec,
@@ -57,7 +70,7 @@ pub enum BridgeError {
         err: openssl::error::ErrorStack,
     },
 
-    #[error("the OpenSSL pkcs11-provider is not installed at {} (Debian 12: apt-get install -t bookworm-backports pkcs11-provider; or set HSM_DEMO_PROVIDER)", path.display())]
+    #[error("the OpenSSL pkcs11-provider is not installed at {}", path.display())]
     ProviderMissing { path: PathBuf },
 
     #[error("the pkcs11-provider could not load {uri}: {reason}")]

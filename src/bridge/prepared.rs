@@ -92,7 +92,8 @@ pub struct PreparedSigner {
 }
 
 impl PreparedSigner {
-    /// One signature over `data` (not checked: [`crate::hsm::ThreadSigner`] checks).
+    /// One signature over `data`, not checked here (the token-key signer that uses it
+    /// checks each one).
     pub fn sign(&mut self, data: &[u8]) -> Result<Vec<u8>, ErrorStack> {
         super::ffi::md_ctx_copy(&mut self.work, &self.template)?;
         let mut sig = vec![0u8; self.max_len];

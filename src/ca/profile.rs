@@ -94,7 +94,7 @@ impl RootProfile {
         };
         let result = trial();
         bridge::clear_openssl_errors();
-        result.map_err(|e| CaError::Input(crate::error::one_line(&e)))
+        result.map_err(|e| CaError::Input(format!("{e:#}")))
     }
 }
 

@@ -20,7 +20,7 @@ pub mod verify;
 use std::path::PathBuf;
 
 use cryptoki::types::AuthPin;
-use openssl::sha::sha256;
+use crate::bridge::sha256;
 
 use crate::bridge::BridgeError;
 use crate::ca::RootProfile;

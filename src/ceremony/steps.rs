@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use cryptoki::types::AuthPin;
-use openssl::sha::sha256;
-use openssl::x509::X509;
+use crate::bridge::{sha256, X509};
 use zeroize::Zeroizing;
 
 use crate::bridge::{self, BridgeError};

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use openssl::sha::sha256;
+use crate::bridge::sha256;
 
 use crate::bridge;
 use crate::quorum::{self, Purpose};

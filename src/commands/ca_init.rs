@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use openssl::x509::X509;
+use crate::bridge::X509;
 
 use crate::ca::{self, CaDir, CaRow};
 use crate::console::outln;

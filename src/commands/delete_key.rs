@@ -5,7 +5,7 @@
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
-use openssl::pkey::{PKey, Public};
+use crate::bridge::{PKey, Public};
 
 use crate::ceremony::INCOMPLETE;
 use crate::console::outln;

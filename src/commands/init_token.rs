@@ -4,7 +4,7 @@ use crate::console::outln;
 use std::path::PathBuf;
 
 use crate::error::usage;
-use crate::pin::{self, PinSource};
+use crate::commands::pin::{self, PinSource};
 use crate::settings::Settings;
 
 use super::open_module;

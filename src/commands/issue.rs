@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use openssl::x509::X509Req;
+use crate::bridge::X509Req;
 
 use crate::ca::{self, CaDir, IssueOptions, IssueProfile};
 use crate::console::outln;

@@ -11,7 +11,7 @@ use crate::ceremony::{self, Options, SecretShape, MAX_DAYS};
 use crate::console::{self, outln};
 use crate::error::{usage, SetupError};
 use crate::output;
-use crate::pin::{self, PinSource};
+use crate::commands::pin::{self, PinSource};
 use crate::quorum::{Purpose, Quorum};
 use crate::settings::Settings;
 use crate::token::{Algorithm, Capabilities, Module, TokenError, TokenRef};

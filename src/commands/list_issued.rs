@@ -58,7 +58,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.pem {
         for r in &records {
             if let Some(der) = &r.cert_der {
-                let pem = openssl::x509::X509::from_der(der)?.to_pem()?;
+                let pem = crate::bridge::X509::from_der(der)?.to_pem()?;
                 crate::console::write_bytes(&pem)?;
             }
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 
 use crate::error::usage;
-use crate::pin::{self, PinSource};
+use crate::commands::pin::{self, PinSource};
 use crate::quorum;
 use crate::settings::Settings;
 use crate::token::TokenSelector;
@@ -52,7 +52,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         a.new_pin_file.as_deref(),
         &format!("token '{}'", token.label),
     )?;
-    let so_pin = crate::pin::pin_from_bytes(&secret, "the SO PIN recombined from the shares")?;
+    let so_pin = crate::commands::pin::pin_from_bytes(&secret, "the SO PIN recombined from the shares")?;
     let so = module.login_so(&token, &so_pin)?;
     so.init_user_pin(&new_pin)?;
     so.logout()?;

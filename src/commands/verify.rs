@@ -6,8 +6,7 @@ use crate::console::outln;
 use std::path::{Path, PathBuf};
 
 use clap::ArgGroup;
-use openssl::pkey::{PKey, Public};
-use openssl::x509::X509;
+use crate::bridge::{PKey, Public, X509};
 
 use crate::bridge;
 use crate::error::{usage, VerificationFailed};

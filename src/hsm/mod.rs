@@ -174,7 +174,12 @@ impl Hsm {
         let provider = match self.provider.get() {
             Some(p) => p,
             None => {
-                let loaded = Provider::load(&self.provider_path)?;
+                let loaded = Provider::load(&self.provider_path).map_err(|e| match e {
+                    bridge::BridgeError::ProviderMissing { .. } => anyhow::Error::from(e).context(
+                        "hsm-demo signs through the OpenSSL pkcs11-provider (Debian 12: apt-get install -t bookworm-backports pkcs11-provider; or set HSM_DEMO_PROVIDER)",
+                    ),
+                    other => other.into(),
+                })?;
                 self.provider.get_or_init(|| loaded)
             }
         };

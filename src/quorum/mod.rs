@@ -5,7 +5,7 @@
 mod files;
 
 use blahaj::{Share, Sharks};
-use openssl::sha::Sha256;
+use crate::bridge::Sha256;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 

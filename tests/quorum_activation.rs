@@ -1,4 +1,4 @@
-//! Ceremony v2: the activation quorum over the user PIN (next to the SO quorum),
+//! The activation quorum over the user PIN (next to the SO quorum),
 //! `--pin-share` for every command that logs in, `--dry-run`, and `verify-ceremony`,
 //! against real SoftHSM2 tokens and the openssl CLI.
 

@@ -1,4 +1,4 @@
-//! The foundation: module and token choice, PINs, list-slots, init-token,
+//! Tokens and keys: module and token choice, PINs, list-slots, init-token,
 //! generate-key, list-keys, exit codes. All against real SoftHSM2 tokens.
 
 mod common;
