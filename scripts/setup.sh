@@ -2,7 +2,8 @@
 # Installs what hsm-demo needs on Debian 12 (bookworm): SoftHSM2, the OpenSSL
 # pkcs11-provider (bookworm-backports), OpenSC, GnuTLS and p11-kit tools, opencryptoki
 # (the third module the tests run everything on), the OpenSSL headers, and pkilint
-# (the independent certificate linter the tests run).
+# (the independent certificate linter the tests run), and NSS's tools (vfychain: the TLS
+# chains the suite issues, checked by another verifier).
 # (scripts/build-kryoptic.sh, run by scripts/test.sh, builds the second soft token.)
 # Idempotent: a machine that already has everything is left untouched.
 # Works as root or through sudo.
@@ -11,7 +12,7 @@ set -euo pipefail
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
 
 APT_PACKAGES=(softhsm2 opensc gnutls-bin p11-kit p11-kit-modules libssl-dev pkg-config openssl python3-venv
-              man-db bsdextrautils libclang-dev opencryptoki libopencryptoki0 time)
+              man-db bsdextrautils libclang-dev opencryptoki libopencryptoki0 time libnss3-tools faketime)
 BACKPORTS_PACKAGES=(pkcs11-provider)
 BACKPORTS_FILE=/etc/apt/sources.list.d/hsm-demo-bookworm-backports.list
 

@@ -146,3 +146,21 @@ impl Printer {
         }
     }
 }
+
+/// `text` as it may be shown on a terminal: control characters (C0, DEL, C1) escaped as
+/// `\r`, `\n`, `\t`, `\x00`, `\u{9b}`, so that a name from a request or a certificate
+/// can never move the cursor, clear the screen or hide part of a line.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -75,6 +75,7 @@ pub fn create_new(path: &Path, bytes: &[u8], mode: u32, what: &str) -> Result<()
 
 /// Refuses, before any work, an output path that exists or whose directory does not:
 /// what the work makes (a signed certificate) must not be lost for want of a place.
+/// (See also [`same_file`] for two outputs of one command.)
 /// `publish_file` checks again when it writes.
 pub fn refuse_existing(path: &Path, what: &str) -> Result<(), OutputError> {
     if path.symlink_metadata().is_ok() {
@@ -228,6 +229,13 @@ impl Drop for OutputDir {
     }
 }
 
+/// Whether two output paths name one file: the same name in the same directory (the
+/// directories compared after resolving them; the files need not exist yet).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    let dir = |p: &Path| std::fs::canonicalize(parent_of(p)).ok();
+    a.file_name() == b.file_name() && dir(a).is_some() && dir(a) == dir(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,3 +279,4 @@ mod tests {
         assert!(OutputDir::reserve(&link, "--out").is_err());
     }
 }
+

@@ -109,3 +109,58 @@ mod tests {
         assert_eq!(super::time(2_556_143_999).unwrap(), [&[0x18, 15][..], b"20501231235959Z"].concat());
     }
 }
+
+/// The extensions of a DER Certificate, in order: each one's OID (the contents of its
+/// OBJECT IDENTIFIER) and whether it is marked critical (RFC 5280 §4.1, §4.2).
+pub fn extensions(cert: &[u8]) -> Option<Vec<(&[u8], bool)>> {
+    let (tbs, _) = signed_parts(cert)?;
+    let mut fields = contents(tbs)?;
+    let mut out = Vec::new();
+    while !fields.is_empty() {
+        let n = tlv_len(fields)?;
+        if fields[0] == 0xa3 {
+            let mut list = contents(contents(&fields[..n])?)?;
+            while !list.is_empty() {
+                let m = tlv_len(list)?;
+                let mut ext = contents(&list[..m])?;
+                let oid_len = tlv_len(ext)?;
+                let oid = contents(&ext[..oid_len])?;
+                ext = &ext[oid_len..];
+                let critical = ext.first() == Some(&0x01) && contents(ext)? == [0xff];
+                out.push((oid, critical));
+                list = &list[m..];
+            }
+        }
+        fields = &fields[n..];
+    }
+    Some(out)
+}
+
+/// An OID's contents in dotted form (X.690 §8.19).
+pub fn oid_text(oid: &[u8]) -> String {
+    let mut arcs: Vec<u64> = Vec::new();
+    let mut v: u64 = 0;
+    for b in oid {
+        v = (v << 7) | u64::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            if arcs.is_empty() {
+                let first = (v / 40).min(2);
+                arcs.push(first);
+                arcs.push(v - first * 40);
+            } else {
+                arcs.push(v);
+            }
+            v = 0;
+        }
+    }
+    arcs.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+}
+
+#[cfg(test)]
+mod more_tests {
+    #[test]
+    fn oids_in_dotted_form() {
+        assert_eq!(super::oid_text(&[0x55, 0x1d, 0x13]), "2.5.29.19");
+        assert_eq!(super::oid_text(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d]), "1.2.840.113549");
+    }
+}

@@ -16,7 +16,7 @@ mod x509;
 
 pub use ffi::{is_ca, parse_config_text, ConfExt};
 pub use pkix::{
-    build_certificate, build_crl, build_csr, name_from_entries, pem, requested_alt_names, AltName, AltNameError, CertTemplate,
+    build_certificate, build_crl, build_csr, name_from_entries, pem, pem_contents, trial_certificate, requested_alt_names, AltName, AltNameError, CertTemplate,
     RevokedEntries, TbsSigner,
 };
 pub use provider::{Provider, PROVIDER_CONF};
@@ -35,7 +35,7 @@ pub use signature::EcdsaSignature;
 // (which holds the provider key) names the openssl crate.
 pub use openssl::pkey::{PKey, Private, Public};
 pub use openssl::sha::{sha256, Sha256};
-pub use openssl::x509::{X509Req, X509};
+pub use openssl::x509::{X509NameRef, X509Req, X509};
 
 /// Initialises OpenSSL (before anything else touches libcrypto: SoftHSM uses it too).
 pub fn init() {
@@ -43,7 +43,8 @@ pub fn init() {
 }
 pub use verify::verify;
 pub use x509::{
-    build_self_signed, check_self_signed, software_key, verify_chain, KeySpec,
+    build_self_signed, check_self_signed, key_usage_bits, software_key, subject_key_facts, validity, verify_chain,
+    KeyFacts, KeySpec,
     SelfSignedTemplate,
 };
 

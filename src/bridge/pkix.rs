@@ -145,13 +145,17 @@ pub enum AltNameError {
     IpLength(usize),
     #[error("an entry that is not DNS, IP, email or URI")]
     OtherKind,
+    #[error("the request carries subjectAltName more than once (RFC 5280 §4.2: one instance per extension)")]
+    Repeated,
 }
 
 /// The subjectAltName entries a request asks for; `Err` names an entry of a kind
 /// hsm-demo does not issue (otherName, directoryName, ...).
 pub fn requested_alt_names(req: &X509Req) -> Result<Vec<AltName>, AltNameError> {
-    let Some(names) = ffi::requested_alt_names(req).map_err(|e| AltNameError::Undecodable(super::openssl_reason(&e)))? else {
-        return Ok(Vec::new());
+    let names = match ffi::requested_alt_names(req).map_err(|e| AltNameError::Undecodable(super::openssl_reason(&e)))? {
+        ffi::RequestedNames::Absent => return Ok(Vec::new()),
+        ffi::RequestedNames::Repeated => return Err(AltNameError::Repeated),
+        ffi::RequestedNames::Names(names) => names,
     };
     names
         .iter()
@@ -227,6 +231,9 @@ pub struct CertTemplate<'a> {
     pub not_before: i64,
     pub not_after: i64,
     pub sans: &'a [AltName],
+    /// Whether the subjectAltName is marked critical (it must be when the subject is
+    /// empty).
+    pub san_critical: bool,
     /// The profile's config and the section of its extensions.
     pub extensions: (&'a ConfRef, &'a str),
 }
@@ -249,7 +256,11 @@ pub fn build_certificate(t: &CertTemplate<'_>, signer: &TbsSigner<'_>) -> anyhow
     b.set_not_after(&na).map_err(op("set notAfter"))?;
     b.set_pubkey(t.public).map_err(op("set the public key"))?;
     if !t.sans.is_empty() {
-        let ext = alt_names_builder(t.sans)
+        let mut names = alt_names_builder(t.sans);
+        if t.san_critical {
+            names.critical();
+        }
+        let ext = names
             .build(&b.x509v3_context(Some(t.issuer), None))
             .map_err(op("encode the subjectAltName"))?;
         b.append_extension(ext).map_err(op("add the subjectAltName"))?;
@@ -342,6 +353,15 @@ pub fn build_crl(
     Ok(signed)
 }
 
+/// The DER inside the one PEM block labelled `label` that `text` holds (RFC 7468),
+/// or None when it holds anything else around or beside it.
+pub fn pem_contents(text: &[u8], label: &str) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(text).ok()?.trim();
+    let body = text.strip_prefix(&format!("-----BEGIN {label}-----"))?.strip_suffix(&format!("-----END {label}-----"))?;
+    let b64: String = body.split_whitespace().collect();
+    openssl::base64::decode_block(&b64).ok()
+}
+
 /// PEM (RFC 7468): base64 of `der` in lines of 64 characters between the `label` lines.
 pub fn pem(label: &str, der: &[u8]) -> Vec<u8> {
     let b64 = openssl::base64::encode_block(der);
@@ -353,4 +373,48 @@ pub fn pem(label: &str, der: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(format!("-----END {label}-----\n").as_bytes());
     out
+}
+
+/// A certificate built with the extensions of `extensions` for a throwaway P-256 key
+/// under a throwaway CA (self-signed, with a subjectKeyIdentifier): what a profile
+/// makes, seen before any token work. Signed by a throwaway key.
+pub fn trial_certificate(extensions: (&ConfRef, &str)) -> anyhow::Result<X509> {
+    use openssl::x509::extension::{BasicConstraints, SubjectKeyIdentifier};
+    let p256 = KeySpec::Ec(openssl::nid::Nid::X9_62_PRIME256V1);
+    let (ca_key, ca_public) = software_key(p256)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let ca_name = name_from_entries([("CN", "hsm-demo profile trial CA")])?;
+    let mut b = X509Builder::new()?;
+    b.set_version(2)?;
+    let serial = openssl::bn::BigNum::from_u32(1)?.to_asn1_integer()?;
+    b.set_serial_number(&serial)?;
+    b.set_subject_name(&ca_name)?;
+    b.set_issuer_name(&ca_name)?;
+    let (from, until) = (Asn1Time::from_unix(now - 60)?, Asn1Time::from_unix(now + 2 * 86_400)?);
+    b.set_not_before(&from)?;
+    b.set_not_after(&until)?;
+    b.set_pubkey(&ca_public)?;
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
+    b.append_extension(ski)?;
+    b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
+    b.sign(&ca_key, MessageDigest::sha256())?;
+    let issuer = b.build();
+    let (_, public) = software_key(p256)?;
+    let subject = name_from_entries([("CN", "hsm-demo profile trial")])?;
+    let sign = |_: &[u8]| -> anyhow::Result<Vec<u8>> { anyhow::bail!("a trial certificate is never signed by a token") };
+    let signer = TbsSigner::new(p256, MessageDigest::sha256(), &sign);
+    let template = CertTemplate {
+        issuer: &issuer,
+        subject: &subject,
+        public: &public,
+        serial: &[0x01],
+        not_before: now,
+        not_after: now + 86_400,
+        sans: &[],
+        san_critical: false,
+        extensions,
+    };
+    let cert = build_certificate(&template, &signer)?;
+    super::clear_openssl_errors();
+    Ok(cert)
 }

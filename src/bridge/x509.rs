@@ -157,3 +157,77 @@ pub fn verify_chain(cert: &X509, untrusted: &[X509], root: &X509) -> Result<(), 
         false => Err(ChainError::Rejected(why)),
     }
 }
+
+/// What the rules need to know of a subject key.
+pub enum KeyFacts {
+    Rsa { bits: u32, exponent_odd_and_large: bool },
+    /// The curve's OpenSSL name (None: explicit parameters) and whether the point is on it.
+    Ec { curve: Option<String>, point_valid: bool },
+    Ed25519,
+    Other(String),
+}
+
+/// The facts of `key` (EC_KEY_check_key for the point).
+pub fn subject_key_facts(key: &PKey<Public>) -> KeyFacts {
+    use openssl::pkey::Id;
+    match key.id() {
+        Id::RSA => {
+            let large = key.rsa().ok().is_some_and(|rsa| {
+                let e = rsa.e();
+                e.is_bit_set(0) && e.num_bits() >= 17
+            });
+            KeyFacts::Rsa { bits: key.bits(), exponent_odd_and_large: large }
+        }
+        Id::EC => match key.ec_key() {
+            Ok(ec) => {
+                // Named only if the SPKI's parameters are an OID (RFC 5480 §2.1.1): OpenSSL
+                // reports a curve name for explicit parameters that match a known curve.
+                let named = key.public_key_to_der().ok().is_some_and(|spki| ec_params_named(&spki));
+                let curve = ec.group().curve_name().filter(|_| named).map(|n| super::curve_name(Some(n)));
+                let valid = ec.check_key().is_ok();
+                super::clear_openssl_errors();
+                KeyFacts::Ec { curve, point_valid: valid }
+            }
+            Err(_) => KeyFacts::Ec { curve: None, point_valid: false },
+        },
+        Id::ED25519 => KeyFacts::Ed25519,
+        other => KeyFacts::Other(super::key_type_name(other)),
+    }
+}
+
+/// The keyUsage bits the rules look at (all false without the extension).
+pub struct KeyUsageBits {
+    pub key_cert_sign: bool,
+    pub crl_sign: bool,
+    pub key_encipherment: bool,
+}
+
+pub fn key_usage_bits(cert: &X509) -> KeyUsageBits {
+    use openssl::x509::X509KeyUsage as K;
+    let ku = cert.key_usage();
+    let has = |bit: K| ku.is_some_and(|k| k.contains(bit));
+    KeyUsageBits { key_cert_sign: has(K::KEY_CERT_SIGN), crl_sign: has(K::CRL_SIGN), key_encipherment: has(K::KEY_ENCIPHERMENT) }
+}
+
+/// notBefore and notAfter as Unix time.
+pub fn validity(cert: &X509) -> Result<(i64, i64), BridgeError> {
+    Ok((unix(cert.not_before())?, unix(cert.not_after())?))
+}
+
+/// An ASN.1 time as Unix time.
+pub fn unix(t: &openssl::asn1::Asn1TimeRef) -> Result<i64, BridgeError> {
+    let op = BridgeError::openssl("read a time");
+    let epoch = Asn1Time::from_unix(0).map_err(op)?;
+    let d = epoch.diff(t).map_err(BridgeError::openssl("compare times"))?;
+    Ok(i64::from(d.days) * 86_400 + i64::from(d.secs))
+}
+
+/// Whether an EC SubjectPublicKeyInfo's algorithm parameters are a namedCurve OID (not
+/// explicit ECParameters).
+fn ec_params_named(spki: &[u8]) -> bool {
+    use super::der;
+    let Some(body) = der::contents(spki) else { return false };
+    let Some(alg) = der::contents(body) else { return false };
+    let Some(oid_len) = der::tlv_len(alg) else { return false };
+    alg.get(oid_len) == Some(&0x06)
+}

@@ -53,14 +53,38 @@ pub struct Crl {
     pub entries: usize,
 }
 
-/// Makes, checks and records the CA's next CRL, valid for `days`.
-pub fn make_crl(ca: &mut CaDir, key: &SigningKey<'_>, days: u32) -> anyhow::Result<Crl> {
+/// The latest time an X.509 time can hold: 9999-12-31T23:59:59Z (RFC 5280 §4.1.2.5).
+const LAST_TIME: i64 = 253_402_300_799;
+
+/// The window of a CRL made now for `days`, checked before any token work: the CA can
+/// sign CRLs, and nextUpdate is representable and, unless `beyond_ca`, within the CA
+/// certificate's validity (a relying party cannot check a CRL past its issuer's
+/// notAfter).
+pub fn crl_window(ca: &CaDir, days: u32, beyond_ca: bool) -> Result<(i64, i64), CaError> {
     super::check_issuer(&ca.cert)?;
     if ca.cert.key_usage().is_some_and(|ku| !ku.contains(X509KeyUsage::CRL_SIGN)) {
-        return Err(CaError::Input("the CA certificate's keyUsage lacks cRLSign: it cannot sign CRLs".into()).into());
+        return Err(CaError::Input("the CA certificate's keyUsage lacks cRLSign: it cannot sign CRLs".into()));
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let next = now + i64::from(days) * 86_400;
+    if next > LAST_TIME {
+        return Err(super::refuse("crl-next-update", format!("--days {days} puts nextUpdate past the year 9999, which no X.509 time holds")));
+    }
+    let (_, ca_until) = bridge::validity(&ca.cert).map_err(|e| CaError::Input(e.to_string()))?;
+    if next > ca_until && !beyond_ca {
+        return Err(super::refuse(
+            "crl-next-update",
+            format!(
+                "--days {days} puts nextUpdate after the CA certificate's notAfter ({}); give fewer days, or --allow-beyond-ca",
+                ca.cert.not_after()
+            ),
+        ));
+    }
+    Ok((now, next))
+}
+
+/// Makes, checks and records the CA's next CRL for the window `crl_window` gave.
+pub fn make_crl(ca: &mut CaDir, key: &SigningKey<'_>, (now, next): (i64, i64)) -> anyhow::Result<Crl> {
     // Every revoked serial, straight from the records into DER (serial order).
     let mut revoked = RevokedList::default();
     let mut bad = None;

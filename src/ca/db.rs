@@ -94,6 +94,13 @@ impl Db {
         Ok(Db { conn })
     }
 
+    /// Opens existing records for reading only (no schema change, no journal mode set).
+    pub fn open_read_only(path: &Path) -> DbResult<Db> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+        Ok(Db { conn })
+    }
+
     pub fn ca(&self) -> DbResult<Option<CaRow>> {
         self.conn
             .query_row("SELECT cert_der, key_uri, chain_pem FROM ca WHERE id = 1", [], |r| {

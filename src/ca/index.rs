@@ -45,6 +45,12 @@ pub fn parse_index(text: &str) -> Result<Vec<CertRecord>, CaError> {
         }
         let not_after = parse_time(f[1]).ok_or_else(|| bad(format!("index line {n}: expiry '{}' is not a time", f[1])))?;
         let serial = parse_serial(f[3]).map_err(|e| bad(format!("index line {n}: {e}")))?;
+        if serial.trim_start_matches('0').is_empty() {
+            return Err(bad(format!(
+                "index line {n}: serial {} is zero, and RFC 5280 §4.1.2.2 requires a positive serial; nothing was imported",
+                f[3]
+            )));
+        }
         if !seen.insert(serial.clone()) {
             return Err(bad(format!("index line {n}: serial {serial} appears twice")));
         }

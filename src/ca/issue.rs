@@ -2,18 +2,17 @@
 //! finished structure before the token signs (see `bridge::pkix`), and the record
 //! written before the token signs and completed after.
 
-use openssl::asn1::Asn1Time;
-use openssl::nid::Nid;
-use openssl::pkey::{Id, PKey, PKeyRef, Public};
+use openssl::pkey::{PKey, Public};
 use openssl::x509::{X509KeyUsage, X509Req, X509};
 
 use crate::bridge::{self, AltName, CertTemplate};
+use crate::console::escape;
 use crate::hsm::{Hsm, SigningKey};
 
 use super::db::CertRecord;
 use super::profile::IssueProfile;
 use super::record::CertState;
-use super::{db_err, refuse, serial_hex, CaDir, CaError};
+use super::{db_err, refuse, serial_hex, validate, CaDir, CaError};
 
 pub struct IssueOptions {
     pub profile: IssueProfile,
@@ -28,12 +27,6 @@ pub struct Issued {
     pub checks: Vec<&'static str>,
 }
 
-fn unix(t: &openssl::asn1::Asn1TimeRef) -> anyhow::Result<i64> {
-    let epoch = Asn1Time::from_unix(0)?;
-    let d = epoch.diff(t)?;
-    Ok(i64::from(d.days) * 86_400 + i64::from(d.secs))
-}
-
 /// The issuer may sign certificates: a CA (basicConstraints cA) whose keyUsage, if
 /// present, has keyCertSign (RFC 5280 §4.2.1.3, §6.1.4 (k), (n)).
 pub fn check_issuer(ca: &X509) -> Result<(), CaError> {
@@ -44,32 +37,6 @@ pub fn check_issuer(ca: &X509) -> Result<(), CaError> {
         return Err(refuse("issuer keyUsage", "the CA certificate's keyUsage lacks keyCertSign"));
     }
     Ok(())
-}
-
-/// The subject key is one hsm-demo issues for: EC P-256, P-384, P-521, RSA of 2048 to
-/// 16384 bits, Ed25519.
-fn check_subject_key(key: &PKeyRef<Public>) -> Result<&'static str, CaError> {
-    match key.id() {
-        Id::EC => {
-            let ec = key.ec_key().map_err(|_| refuse("subject key", "the EC key cannot be read"))?;
-            let curve = ec.group().curve_name();
-            match curve {
-                Some(Nid::X9_62_PRIME256V1) => Ok("EC P-256"),
-                Some(Nid::SECP384R1) => Ok("EC P-384"),
-                Some(Nid::SECP521R1) => Ok("EC P-521"),
-                other => Err(refuse("subject key", format!("EC curve {} is not P-256, P-384 or P-521", bridge::curve_name(other)))),
-            }
-        }
-        Id::RSA => {
-            let bits = key.bits();
-            if !(2048..=16384).contains(&bits) {
-                return Err(refuse("subject key", format!("RSA-{bits}: keys of 2048 to 16384 bits only")));
-            }
-            Ok("RSA")
-        }
-        Id::ED25519 => Ok("Ed25519"),
-        other => Err(refuse("subject key", format!("key type {} is not EC, RSA or Ed25519", bridge::key_type_name(other)))),
-    }
 }
 
 /// Issues a certificate for `req` under `ca` with `key` (the CA's token key).
@@ -90,8 +57,11 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
         crate::bridge::clear_openssl_errors();
         return Err(refuse("proof of possession", "the request's signature does not verify with its own public key").into());
     }
-    let key_kind = check_subject_key(&public)?;
+    let key_kind = validate::subject_key(&public)?;
+    let rsa_subject = key_kind == "RSA";
     check_issuer(&ca.cert)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    validate::ca_valid_now(&ca.cert, now)?;
     // Validity.
     let days = opts.days.unwrap_or(profile.default_days);
     if days == 0 {
@@ -102,9 +72,8 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
             return Err(refuse("validity", format!("{days} days is more than profile {} allows ({max})", profile.name)).into());
         }
     }
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let not_after = now + i64::from(days) * 86_400;
-    let issuer_not_after = unix(ca.cert.not_after())?;
+    let (_, issuer_not_after) = bridge::validity(&ca.cert)?;
     if not_after > issuer_not_after {
         return Err(refuse(
             "validity within the issuer's",
@@ -132,19 +101,29 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
     };
     // Subject and subjectAltName from the request, as far as the profile allows.
     let subject = req.subject_name().to_owned()?;
-    let sans = bridge::requested_alt_names(req).map_err(|e| refuse("subjectAltName", e))?;
+    validate::subject(&subject)?;
+    let sans = bridge::requested_alt_names(req).map_err(|e| match e {
+        bridge::AltNameError::IpLength(_) => refuse(validate::IP.name, e),
+        other => refuse("request extensions", other),
+    })?;
     if let Some(bad) = sans.iter().find(|n| !profile.san.iter().any(|k| k == n.kind())) {
         return Err(refuse(
             "subjectAltName from the request",
-            format!("profile {} does not take {bad} (it takes: {})", profile.name, if profile.san.is_empty() { "none".into() } else { profile.san.join(", ") }),
+            format!(
+                "profile {} does not take {} (it takes: {})",
+                profile.name,
+                escape(&bad.to_string()),
+                if profile.san.is_empty() { "none".into() } else { profile.san.join(", ") }
+            ),
         )
         .into());
     }
     if profile.san_required && sans.is_empty() {
         return Err(refuse("subjectAltName required", format!("profile {} needs a subjectAltName of kind {}", profile.name, profile.san.join(" or "))).into());
     }
+    validate::alt_names(&sans, profile.wildcard)?;
     if subject.entries().next().is_none() && sans.is_empty() {
-        return Err(refuse("subject", "the request has neither a subject nor a subjectAltName").into());
+        return Err(refuse(validate::EMPTY_SUBJECT.name, "the request has neither a subject nor a subjectAltName").into());
     }
     if profile.ca && subject.entries().next().is_none() {
         return Err(refuse("subject", "a CA certificate needs a subject").into());
@@ -153,7 +132,7 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
     let mut serial = hsm.session().random(16)?;
     serial[0] = (serial[0] & 0x7f) | 0x40;
     let serial_text = serial_hex(&serial)?;
-    let (conf, section) = profile.effective(path_len)?;
+    let (conf, section) = profile.effective(path_len, rsa_subject)?;
     key.with_tbs_signer(|signer| {
         let template = CertTemplate {
             issuer: &ca.cert,
@@ -163,10 +142,14 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
             not_before: now,
             not_after,
             sans: &sans,
+            // RFC 5280 §4.2.1.6: with an empty subject, the subjectAltName is critical.
+            san_critical: subject.entries().next().is_none(),
             extensions: (&conf, &section),
         };
         // Lint: every rule on the finished structure, signed by the throwaway key.
-        let lint = bridge::build_certificate(&template, signer)?;
+        let lint = bridge::build_certificate(&template, signer)
+            .map_err(|e| refuse(validate::PROFILE_BUILDS.name, format!("profile {}: {e:#}", profile.name)))?;
+        validate::built_extensions(&lint, profile.ca, rsa_subject)?;
         let mut checks = lint_checks(&lint, ca, &public, req, profile, path_len, &sans)?;
         checks.insert(0, key_kind_check(key_kind));
         // Record first, then sign: a kill -9 from here on leaves a pending record that the
@@ -218,13 +201,14 @@ fn key_kind_check(kind: &'static str) -> &'static str {
     }
 }
 
-/// `/C=US/O=Example/CN=Name`, as openssl's index.txt and `-subj` write it.
+/// `/C=US/O=Example/CN=Name`, as openssl's index.txt and `-subj` write it, with
+/// control characters escaped (it is shown to people).
 pub fn subject_line(name: &openssl::x509::X509NameRef) -> String {
     name.entries()
         .map(|e| {
             let field = e.object().nid().short_name().unwrap_or("?");
             let value = e.data().to_string().unwrap_or_default();
-            format!("/{field}={}", value.replace('/', "\\/"))
+            format!("/{field}={}", escape(&value.replace('/', "\\/")))
         })
         .collect()
 }

@@ -13,6 +13,7 @@ mod names;
 mod profile;
 mod record;
 mod revoke;
+pub mod validate;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,9 @@ use anyhow::Context as _;
 use openssl::bn::BigNum;
 use openssl::x509::X509;
 
-pub use crl::make_crl;
+use crate::bridge;
+
+pub use crl::{crl_window, make_crl};
 pub use db::{CaRow, CertRecord, Db};
 pub use index::parse_index;
 pub use issue::{check_issuer, issue, subject_line, IssueOptions};
@@ -210,4 +213,57 @@ pub fn parse_serial(text: &str) -> Result<String, CaError> {
     }
     let n = BigNum::from_hex_str(&t).and_then(|n| n.to_hex_str().map(|h| h.to_string()));
     n.map_err(|_| usage(format!("serial '{}' is not hex", text.trim())))
+}
+
+/// A CA certificate and the certificates above it as `ca-init` takes them: each a CA
+/// (cA TRUE), each issued by the next (name and signature), the last a self-signed
+/// root, and OpenSSL's chain verification from the CA to that root holding. A CA that
+/// is not self-signed needs its chain.
+pub fn check_chain(cert: &bridge::X509, chain: &[bridge::X509]) -> Result<(), CaError> {
+    let rule = "issuer-chain";
+    let name = |c: &bridge::X509| crate::console::escape(&issue::subject_line(c.subject_name()));
+    let all: Vec<&bridge::X509> = std::iter::once(cert).chain(chain).collect();
+    if let Some((i, c)) = all.iter().enumerate().find(|(_, c)| !bridge::is_ca(c)) {
+        return Err(refuse(rule, format!("certificate {} of the file ({}) is not a CA certificate (no cA TRUE)", i + 1, name(c))));
+    }
+    for (i, c) in all.iter().enumerate() {
+        if let Some(up) = all.get(i + 1) {
+            let named = c.issuer_name().to_der().ok() == up.subject_name().to_der().ok();
+            let signed = up.public_key().and_then(|k| c.verify(&k)).unwrap_or(false);
+            bridge::clear_openssl_errors();
+            if !named || !signed {
+                return Err(refuse(
+                    rule,
+                    format!("certificate {} ({}) is not issued by certificate {} ({}): give the CA certificate first, then each issuer in order up to the root", i + 1, name(c), i + 2, name(up)),
+                ));
+            }
+        }
+    }
+    let root = all.last().expect("at least the CA");
+    let self_signed = root.issuer_name().to_der().ok() == root.subject_name().to_der().ok()
+        && root.public_key().and_then(|k| root.verify(&k)).unwrap_or(false);
+    bridge::clear_openssl_errors();
+    if !self_signed {
+        return Err(if chain.is_empty() {
+            CaError::Input(format!(
+                "the CA certificate ({}) is not self-signed and no chain follows it: give --cert a PEM file with the CA certificate followed by each certificate above it, up to the root; nothing was changed",
+                name(cert)
+            ))
+        } else {
+            refuse(rule, format!("the last certificate of the file ({}) is not a self-signed root", name(root)))
+        });
+    }
+    let untrusted: Vec<bridge::X509> = chain.iter().take(chain.len().saturating_sub(1)).cloned().collect();
+    bridge::verify_chain(cert, &untrusted, root).map_err(|e| refuse(rule, format!("OpenSSL does not verify the chain: {e}")))
+}
+
+/// The public key of the CA whose records `dir` holds (ca.db, read only, no lock:
+/// nothing is changed), if it holds any.
+pub fn recorded_public_key(dir: &Path) -> Option<bridge::PKey<bridge::Public>> {
+    let path = dir.join(DB_FILE);
+    if !path.is_file() {
+        return None;
+    }
+    let row = Db::open_read_only(&path).ok()?.ca().ok()??;
+    X509::from_der(&row.cert_der).ok()?.public_key().ok()
 }

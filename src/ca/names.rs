@@ -32,6 +32,7 @@ pub fn parse_dn(text: &str) -> Result<X509Name, CaError> {
         if value.is_empty() {
             return Err(bad(format!("subject field {field} is empty")));
         }
+        super::validate::subject_attribute(field, value)?;
         entries.push((field, value));
     }
     bridge::name_from_entries(entries).map_err(|e| match e {
@@ -42,8 +43,15 @@ pub fn parse_dn(text: &str) -> Result<X509Name, CaError> {
     })
 }
 
-/// One `--san TYPE:value`.
+/// One `--san TYPE:value`, checked by its kind's rule (a wildcard may be asked for; the
+/// issuing profile decides).
 pub fn parse_alt_name(text: &str) -> Result<AltName, CaError> {
+    let name = parse_alt_name_text(text)?;
+    super::validate::alt_names(std::slice::from_ref(&name), true)?;
+    Ok(name)
+}
+
+fn parse_alt_name_text(text: &str) -> Result<AltName, CaError> {
     let bad = |why: String| CaError::Input(why);
     let (kind, value) = text
         .split_once(':')

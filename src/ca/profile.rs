@@ -9,7 +9,7 @@ use openssl::conf::Conf;
 
 use crate::bridge::{self, ConfExt as _, KeySpec, Scheme};
 
-use super::CaError;
+use super::{refuse, validate, CaError};
 
 /// A profile that cannot be used: exit 2, named.
 fn broken(name: &str, why: impl std::fmt::Display) -> CaError {
@@ -106,7 +106,12 @@ pub struct IssueProfile {
     conf: Conf,
     text: String,
     pub extensions: String,
+    /// The extensions section for an RSA subject key, when it differs (tls-server adds
+    /// keyEncipherment for RSA keys, which RFC 5480 §3 forbids for EC keys).
+    pub extensions_rsa: Option<String>,
     pub ca: bool,
+    /// Whether a dNSName may be a wildcard (`*.example.com`).
+    pub wildcard: bool,
     pub default_days: u32,
     pub max_days: Option<u32>,
     /// subjectAltName kinds taken from the request (`dns`, `ip`, `email`, `uri`).
@@ -143,8 +148,11 @@ impl IssueProfile {
         let conf = bridge::parse_config_text(text).map_err(|e| broken(name, e))?;
         let get = |k: &str| conf.get("hsm_demo_profile", k);
         let extensions = get("extensions").ok_or_else(|| broken(name, "no [hsm_demo_profile] extensions = SECTION"))?;
-        if conf.section(&extensions).is_none() {
-            return Err(broken(name, format!("no section [{extensions}]")));
+        let extensions_rsa = get("extensions_rsa");
+        for section in std::iter::once(&extensions).chain(extensions_rsa.as_ref()) {
+            if conf.section(section).is_none() {
+                return Err(broken(name, format!("no section [{section}]")));
+            }
         }
         let yes = |k: &str| -> Result<bool, CaError> {
             match get(k).as_deref().map(str::trim) {
@@ -170,7 +178,9 @@ impl IssueProfile {
         Ok(IssueProfile {
             name: name.to_string(),
             extensions,
+            extensions_rsa,
             ca: yes("ca")?,
+            wildcard: yes("wildcard")?,
             default_days: days("default_days")?.unwrap_or(365),
             max_days: days("max_days")?,
             san,
@@ -180,19 +190,27 @@ impl IssueProfile {
         })
     }
 
-    /// The extensions section's (name, value) pairs.
-    pub fn extension_lines(&self) -> Vec<(String, String)> {
-        self.conf.section(&self.extensions).unwrap_or_default()
+    /// The extensions section for a subject key (RSA or not).
+    fn section_for(&self, rsa_subject: bool) -> &str {
+        match (&self.extensions_rsa, rsa_subject) {
+            (Some(rsa), true) => rsa,
+            _ => &self.extensions,
+        }
+    }
+
+    /// The (name, value) pairs of the extensions section for a subject key.
+    pub fn extension_lines(&self, rsa_subject: bool) -> Vec<(String, String)> {
+        self.conf.section(self.section_for(rsa_subject)).unwrap_or_default()
     }
 
     /// The config and section to apply: the profile's own section, or, for a CA with a
     /// path length, a copy whose basicConstraints carries `pathlen:N` (added to the
     /// profile's text, so sections it refers to still resolve).
-    pub fn effective(&self, path_len: Option<u32>) -> Result<(Conf, String), CaError> {
+    pub fn effective(&self, path_len: Option<u32>, rsa_subject: bool) -> Result<(Conf, String), CaError> {
         let mut text = self.text.clone();
         let section = "hsm_demo_effective_ext";
         text.push_str(&format!("\n[ {section} ]\n"));
-        for (k, v) in self.extension_lines() {
+        for (k, v) in self.extension_lines(rsa_subject) {
             let v = match (k.as_str(), path_len) {
                 ("basicConstraints", Some(n)) if self.ca => {
                     let kept: Vec<&str> = v.split(',').map(str::trim).filter(|p| !p.starts_with("pathlen")).collect();
@@ -204,5 +222,36 @@ impl IssueProfile {
         }
         let conf = bridge::parse_config_text(&text).map_err(|e| broken(&self.name, e))?;
         Ok((conf, section.to_string()))
+    }
+
+    /// Builds what this profile issues for an EC and (where it differs) an RSA subject
+    /// on throwaway keys, under a throwaway CA, and applies the rules on the result: a
+    /// profile that does not build, or builds what relying parties would reject, is
+    /// refused before any token work.
+    pub fn try_on_throwaway(&self) -> Result<(), CaError> {
+        let kinds: &[bool] = if self.extensions_rsa.is_some() { &[false, true] } else { &[false] };
+        for &rsa in kinds {
+            let path_len = self.ca.then_some(0);
+            let (conf, section) = self.effective(path_len, rsa)?;
+            let built = bridge::trial_certificate((&conf, &section))
+                .map_err(|e| refuse(validate::PROFILE_BUILDS.name, format!("profile {}: {e:#}", self.name)))?;
+            if bridge::is_ca(&built) != self.ca {
+                return Err(refuse(
+                    validate::PROFILE_BUILDS.name,
+                    format!("profile {} says ca = {} but its extensions make cA {}", self.name, yes_no(self.ca), yes_no(!self.ca)),
+                ));
+            }
+            validate::built_extensions(&built, self.ca, rsa)?;
+        }
+        bridge::clear_openssl_errors();
+        Ok(())
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
     }
 }

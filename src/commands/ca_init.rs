@@ -42,6 +42,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     }
     let cert = certs.remove(0);
     ca::check_issuer(&cert)?;
+    ca::check_chain(&cert, &certs)?;
     let imported = match &a.import_index {
         Some(path) => {
             let text = std::fs::read_to_string(path)

@@ -25,6 +25,10 @@ pub struct Args {
     /// Write DER instead of PEM
     #[arg(long)]
     der: bool,
+
+    /// Allow a nextUpdate after the CA certificate's notAfter (refused otherwise)
+    #[arg(long)]
+    allow_beyond_ca: bool,
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
@@ -35,9 +39,10 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         output::refuse_existing(path, "--out")?;
     }
     let mut ca = CaDir::open(&a.ca)?;
+    let window = ca::crl_window(&ca, a.days, a.allow_beyond_ca)?;
     let (hsm, selector) = super::login_for_key(settings, &ca.key_uri)?;
     let key = hsm.signing_key(&selector)?;
-    let crl = ca::make_crl(&mut ca, &key, a.days)?;
+    let crl = ca::make_crl(&mut ca, &key, window)?;
     let bytes = if a.der { crl.der } else { crate::bridge::pem("X509 CRL", &crl.der) };
     match &a.out {
         Some(path) => {

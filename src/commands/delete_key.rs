@@ -34,6 +34,10 @@ pub struct Args {
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    // A --ca that is not there would switch the guard off without a word.
+    if let Some(missing) = a.cas.iter().find(|d| !d.is_dir()) {
+        return Err(usage(format!("--ca {}: no such directory; nothing was deleted", missing.display())));
+    }
     let (selector, uri) = a.key.selector()?;
     let hsm = super::login(settings, uri.as_ref(), super::Use::Change)?;
     let session = hsm.session();
@@ -44,9 +48,9 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
             .map(|h| crate::hsm::public_key_of(session, h, &private.kind))
             .transpose()?
         {
-            if let Some(dir) = ca_holding(&public, &a.cas) {
+            if let Some((dir, what)) = ca_holding(&public, &a.cas) {
                 return Err(usage(format!(
-                    "key '{}' is the root key of the completed ceremony in {}; nothing was deleted (--force deletes it anyway)",
+                    "key '{}' is the {what} in {}; nothing was deleted (--force deletes it anyway)",
                     private.label,
                     dir.display()
                 )));
@@ -85,22 +89,27 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A completed ceremony directory (among `cas` and the current directory's
-/// entries) whose root-ca.pub.pem is `public`.
-fn ca_holding(public: &PKey<Public>, cas: &[PathBuf]) -> Option<PathBuf> {
+/// A CA directory (among `cas` and the current directory's entries) whose key is
+/// `public`: a completed ceremony's root (root-ca.pub.pem), or any CA with records
+/// (ca.db, from a ceremony's first use or ca-init). What it is, for the message.
+fn ca_holding(public: &PKey<Public>, cas: &[PathBuf]) -> Option<(PathBuf, &'static str)> {
     let here = std::fs::read_dir(".")
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok().map(|e| e.path()));
-    cas.iter().cloned().chain(here).find(|dir| holds(dir, public))
+    cas.iter().cloned().chain(here).find_map(|dir| holds(&dir, public).map(|what| (dir, what)))
 }
 
-fn holds(dir: &Path, public: &PKey<Public>) -> bool {
-    if dir.join(INCOMPLETE).exists() {
-        return false;
+fn holds(dir: &Path, public: &PKey<Public>) -> Option<&'static str> {
+    let ceremony_root = !dir.join(INCOMPLETE).exists()
+        && std::fs::read(dir.join("root-ca.pub.pem"))
+            .ok()
+            .and_then(|pem| PKey::public_key_from_pem(&pem).ok())
+            .is_some_and(|k| k.public_eq(public));
+    if ceremony_root {
+        return Some("root key of the completed ceremony");
     }
-    std::fs::read(dir.join("root-ca.pub.pem"))
-        .ok()
-        .and_then(|pem| PKey::public_key_from_pem(&pem).ok())
+    crate::ca::recorded_public_key(dir)
         .is_some_and(|k| k.public_eq(public))
+        .then_some("key of the CA whose records are")
 }

@@ -12,6 +12,7 @@ use crate::output;
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = crate::ca::validate::rules_help())]
 pub struct Args {
     /// The CA directory (a key ceremony's --out, or one made by ca-init)
     #[arg(long, value_name = "DIR")]
@@ -44,20 +45,43 @@ pub struct Args {
 }
 
 /// A request from a file: PEM or DER PKCS#10.
+/// The whole input must be the request: DER with nothing after it, or one PEM block
+/// whose contents are exactly one DER request.
 pub fn read_request(path: &Path) -> anyhow::Result<X509Req> {
     let bytes = std::fs::read(path).map_err(|e| usage(format!("--csr {}: {}", path.display(), output::reason(&e))))?;
-    let req = if bytes.starts_with(b"-----BEGIN") {
-        X509Req::from_pem(&bytes)
+    let der = if bytes.starts_with(b"-----BEGIN") {
+        crate::bridge::pem_contents(&bytes, "CERTIFICATE REQUEST")
+            .or_else(|| crate::bridge::pem_contents(&bytes, "NEW CERTIFICATE REQUEST"))
+            .ok_or_else(|| {
+                usage(format!("--csr {}: not a PKCS#10 certificate request (PEM or DER; a PEM file holds one CERTIFICATE REQUEST block)", path.display()))
+            })?
     } else {
-        X509Req::from_der(&bytes)
+        bytes
     };
+    let req = X509Req::from_der(&der);
     crate::bridge::clear_openssl_errors();
-    req.map_err(|_| usage(format!("--csr {}: not a PKCS#10 certificate request (PEM or DER)", path.display())))
+    let req = req.map_err(|_| usage(format!("--csr {}: not a PKCS#10 certificate request (PEM or DER)", path.display())))?;
+    let used = req.to_der().map_or(0, |d| d.len());
+    if used != der.len() {
+        return Err(usage(format!(
+            "--csr {}: {} bytes follow the request's DER; a request file holds the request only",
+            path.display(),
+            der.len().saturating_sub(used)
+        )));
+    }
+    Ok(req)
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let profile = IssueProfile::load(&a.profile)?;
+    profile.try_on_throwaway()?;
     let req = read_request(&a.csr)?;
+    // Both outputs are checked before anything is recorded or signed: distinct and new.
+    if let (Some(out), Some(chain)) = (&a.out, &a.chain) {
+        if output::same_file(out, chain) {
+            return Err(usage(format!("--out and --chain name the same file ({}); nothing was issued", out.display())));
+        }
+    }
     for path in [&a.out, &a.chain].into_iter().flatten() {
         output::refuse_existing(path, if Some(path) == a.out.as_ref() { "--out" } else { "--chain" })?;
     }

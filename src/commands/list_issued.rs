@@ -77,9 +77,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     outln!("CA {} ({}): {} record(s)", ca::subject_line(ca.cert.subject_name()), a.ca.display(), records.len())?;
     for r in &records {
         let until = time::OffsetDateTime::from_unix_timestamp(r.not_after).map(|t| t.date().to_string()).unwrap_or_default();
-        let mut line = format!("  {:<34} {:<24} until {until}  {}", r.serial, status(r, now), r.subject);
+        let subject = crate::console::escape(&r.subject);
+        let mut line = format!("  {:<34} {:<24} until {until}  {subject}", r.serial, status(r, now));
         if let Some(p) = &r.profile {
-            line.push_str(&format!("  [{p}]"));
+            line.push_str(&format!("  [{}]", crate::console::escape(p)));
         }
         if let Some(reason) = r.reason {
             line.push_str(&format!("  reason {}", reason.name()));

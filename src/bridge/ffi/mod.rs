@@ -273,25 +273,37 @@ fn add_nconf(conf: &ConfRef, section: &str, issuer: *mut sys::X509, subject: *mu
     Ok(())
 }
 
+/// What a request's extensions say of subjectAltName.
+pub enum RequestedNames {
+    Absent,
+    /// The extension appears more than once (RFC 5280 §4.2: at most one instance).
+    Repeated,
+    Names(Stack<GeneralName>),
+}
+
 /// The subjectAltName a certificate request asks for (`X509_REQ_get_extensions` +
 /// `X509V3_get_d2i`), or None. `Err` for a request whose extensions do not decode.
-pub fn requested_alt_names(req: &X509ReqRef) -> Result<Option<Stack<GeneralName>>, ErrorStack> {
+pub fn requested_alt_names(req: &X509ReqRef) -> Result<RequestedNames, ErrorStack> {
     // SAFETY: `req` is live; the extension stack returned is ours and freed below; the
     // decoded GENERAL_NAMES is a new object whose ownership passes to the Stack.
     unsafe {
         let exts = sys::X509_REQ_get_extensions(req.as_ptr());
         if exts.is_null() {
             let _ = ErrorStack::get();
-            return Ok(None);
+            return Ok(RequestedNames::Absent);
         }
         let mut crit: c_int = 0;
         let names = sys::X509V3_get_d2i(exts as *const _, sys::NID_subject_alt_name, &mut crit, ptr::null_mut());
         sys::OPENSSL_sk_pop_free(exts as *mut _, Some(x509_extension_free));
         if names.is_null() {
             // crit -1: absent; -2: present more than once; otherwise undecodable.
-            return if crit == -1 { Ok(None) } else { Err(ErrorStack::get()) };
+            return match crit {
+                -1 => Ok(RequestedNames::Absent),
+                -2 => Ok(RequestedNames::Repeated),
+                _ => Err(ErrorStack::get()),
+            };
         }
-        Ok(Some(Stack::from_ptr(names as *mut _)))
+        Ok(RequestedNames::Names(Stack::from_ptr(names as *mut _)))
     }
 }
 
