@@ -7,7 +7,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{fails_with, ok, softhsm_module, spy_calls, SoftHsm, SO_PIN, SPY};
+use common::{fails_with, lint, ok, softhsm_module, spy_calls, SoftHsm, SO_PIN, SPY};
 use openssl::asn1::{Asn1Object, Asn1OctetString, Asn1Type};
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
@@ -63,12 +63,6 @@ fn request(key: &PKey<Private>, subject: &[(Nid, &str)], exts: Vec<X509Extension
     b.build().to_der().unwrap()
 }
 
-fn lint(hsm: &SoftHsm, tool: &str, args: &[&str]) {
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pkilint-venv/bin").join(tool);
-    let report = ok(hsm.tool(bin.to_str().unwrap()).arg("lint").args(args));
-    assert!(report.trim().is_empty(), "{tool} {args:?}:\n{report}");
-}
-
 /// A P-256 root by ceremony and a subordinate CA (800 days) adopted with ca-init.
 fn root_and_sub(hsm: &SoftHsm) {
     ok(hsm.cmd().env("HSM_DEMO_SO_PIN", SO_PIN).args(["key-ceremony", "--no-quorum", "--out", "root", "--label", "root-key"]));
@@ -85,18 +79,26 @@ fn records(hsm: &SoftHsm, ca: &str) -> usize {
     v["certificates"].as_array().unwrap().len()
 }
 
-/// `issue` of `csr` through pkcs11-spy: refused with exit 2, a line holding every piece
-/// of `expect`, no C_Sign in the token, no output.
-fn refused_before_signing(hsm: &SoftHsm, csr: &str, profile: &str, expect: &[&str]) {
+/// `issue --ca sub` with `args` through pkcs11-spy, refused with exit 2: its line and
+/// the spy log.
+fn spied_refusal(hsm: &SoftHsm, args: &[&str]) -> (String, PathBuf) {
     let log = hsm.path("spy.log");
     let _ = std::fs::remove_file(&log);
     let line = fails_with(
         hsm.cmd()
             .env("PKCS11SPY", softhsm_module())
             .env("PKCS11SPY_OUTPUT", &log)
-            .args(["--module", SPY, "issue", "--ca", "sub", "--csr", csr, "--profile", profile, "--out", "refused.pem"]),
+            .args(["--module", SPY, "issue", "--ca", "sub"])
+            .args(args),
         2,
     );
+    (line, log)
+}
+
+/// `issue` of `csr` through pkcs11-spy: refused with exit 2, a line holding every piece
+/// of `expect`, no C_Sign in the token, no output.
+fn refused_before_signing(hsm: &SoftHsm, csr: &str, profile: &str, expect: &[&str]) {
+    let (line, log) = spied_refusal(hsm, &["--csr", csr, "--profile", profile, "--out", "refused.pem"]);
     for e in expect {
         assert!(line.contains(e), "{csr}: {line:?} lacks {e:?}");
     }
@@ -255,15 +257,7 @@ fn broken_profiles_are_refused_before_any_token_work() {
     ];
     for (file, body, rule) in cases {
         hsm.write(file, format!("{head}{body}"));
-        let log = hsm.path("spy.log");
-        let _ = std::fs::remove_file(&log);
-        let line = fails_with(
-            hsm.cmd()
-                .env("PKCS11SPY", softhsm_module())
-                .env("PKCS11SPY_OUTPUT", &log)
-                .args(["--module", SPY, "issue", "--ca", "sub", "--csr", "leaf.csr", "--profile", &hsm.path(file).display().to_string()]),
-            2,
-        );
+        let (line, log) = spied_refusal(&hsm, &["--csr", "leaf.csr", "--profile", &hsm.path(file).display().to_string()]);
         assert!(line.contains(&format!("refused by rule '{rule}'")), "{file}: {line}");
         assert_eq!(line.trim_end().lines().count(), 1, "{file}: {line}");
         // Refused before the module was even loaded: no PKCS#11 call at all.

@@ -5,15 +5,8 @@
 
 mod common;
 
-use std::path::PathBuf;
 
-use common::{fails_with, ok, SoftHsm, SO_PIN};
-
-fn lint(hsm: &SoftHsm, tool: &str, args: &[&str]) {
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pkilint-venv/bin").join(tool);
-    let report = ok(hsm.tool(bin.to_str().unwrap()).arg("lint").args(args));
-    assert!(report.trim().is_empty(), "{tool} {args:?}:\n{report}");
-}
+use common::{fails_with, lint, ok, SoftHsm, SO_PIN};
 
 /// A ceremony's root (P-384) and a subordinate CA issued by it, adopted with ca-init.
 fn root_and_sub(hsm: &SoftHsm) {

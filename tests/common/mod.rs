@@ -229,6 +229,14 @@ pub fn line_value(text: &str, key: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
 }
 
+/// Runs a pkilint tool (`lint_pkix_cert`, ...) from the project's virtualenv with `args`;
+/// it must report nothing.
+pub fn lint(hsm: &SoftHsm, tool: &str, args: &[&str]) {
+    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pkilint-venv/bin").join(tool);
+    let report = ok(hsm.tool(bin.to_str().unwrap()).arg("lint").args(args));
+    assert!(report.trim().is_empty(), "{tool} {args:?}:\n{report}");
+}
+
 /// Counts PKCS#11 calls of one name in a pkcs11-spy log.
 pub fn spy_calls(log: &Path, function: &str) -> usize {
     let text = std::fs::read_to_string(log).unwrap_or_default();
