@@ -94,6 +94,19 @@ pub struct Header {
     pub parent: Option<u32>,
 }
 
+impl Header {
+    /// The module to load in the child. No store guard: the parent checked the store
+    /// and holds its lock, and marks the changes its children make.
+    pub fn module_spec(&self) -> crate::token::ModuleSpec {
+        crate::token::ModuleSpec {
+            path: self.module.clone(),
+            softhsm_conf: self.softhsm_conf.clone(),
+            embedded: self.embedded,
+            copies: None,
+        }
+    }
+}
+
 /// Writes one frame.
 pub fn write_frame(w: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
     let len = u32::try_from(bytes.len()).map_err(|_| std::io::Error::other("frame too large"))?;

@@ -97,6 +97,13 @@ fn fnv1a(parts: &[&[u8]]) -> u64 {
     h
 }
 
+/// A stable short name for a path (a token directory), for the names of hsm-demo's own
+/// files about it.
+pub fn store_key(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt as _;
+    format!("{:016x}", fnv1a(&[path.as_os_str().as_bytes()]))
+}
+
 /// The lock file for a module and the configuration it reads:
 /// `<dir>/<module file name>-<hash of its path and configuration>.lock`.
 pub fn lock_path(dir: &Path, module: &Path, config: &[(&str, std::ffi::OsString)]) -> PathBuf {

@@ -228,6 +228,7 @@ impl Settings {
             path: self.module_path.clone(),
             softhsm_conf: self.softhsm_conf(),
             embedded,
+            copies: self.data_dir.as_ref().map(|d| d.join("token-copies")),
         })
     }
 

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::child::{Child, Header, Launcher};
 use crate::error::{step_failure_of, StepFailure};
-use crate::token::{Module, ModuleSpec, Role, TokenError, TokenRef, TokenSelector};
+use crate::token::{Module, Role, TokenError, TokenRef, TokenSelector};
 
 /// What setting the SO PIN did, as the parent learns it.
 #[derive(Debug)]
@@ -104,12 +104,7 @@ fn pin_of(bytes: &[u8]) -> anyhow::Result<AuthPin> {
 
 /// The module and the token (by the serial the parent passed).
 fn child_token(header: &Header) -> anyhow::Result<(Module, TokenRef)> {
-    let spec = ModuleSpec {
-        path: header.module.clone(),
-        softhsm_conf: header.softhsm_conf.clone(),
-        embedded: header.embedded,
-    };
-    let module = Module::open(&spec)?;
+    let module = Module::open(&header.module_spec())?;
     let selector = TokenSelector { serial: header.serial.clone(), ..Default::default() };
     let token = module.select_token(&selector)?;
     Ok((module, token))

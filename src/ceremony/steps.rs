@@ -232,16 +232,26 @@ pub fn make_quorum(
 pub fn set_so_pin<'a>(hsm: &Hsm, launcher: &'a Launcher, old: &AuthPin) -> impl FnOnce(&[u8]) -> Outcome + 'a {
     let serial = hsm.token().serial.clone();
     let old = old.clone();
-    move |new| so_step::set_so_pin(launcher, &serial, &old, new)
+    let guard = hsm.module().store_guard();
+    move |new| marked(guard.as_ref(), &serial, "SO PIN change", || so_step::set_so_pin(launcher, &serial, &old, new))
+}
+
+/// A PIN change marked in the store guard (token::store_guard): a mark that cannot be
+/// written stops it before anything changes.
+fn marked(guard: Option<&crate::token::StoreGuard>, serial: &str, what: &str, change: impl FnOnce() -> Outcome) -> Outcome {
+    crate::token::store_guard::guarded(guard, serial, what, change).unwrap_or_else(|e| Outcome::Unchanged(e.to_string()))
 }
 
 /// The user PIN's change: C_SetPIN on this process's user session (the provider's key
 /// stays valid: the login is unchanged). A refusal of the PINs themselves means
 /// unchanged; any other failure does not say, and counts as changed.
 pub fn set_user_pin(hsm: &Hsm) -> impl FnOnce(&[u8]) -> Outcome + '_ {
-    move |new| match hsm.set_user_pin(new) {
-        Ok(()) => Outcome::Changed,
-        Err(e) if e.pin_refused() => Outcome::Unchanged(e.to_string()),
-        Err(e) => Outcome::ChangedOrUnknown(e.to_string()),
+    let guard = hsm.module().store_guard();
+    move |new| {
+        marked(guard.as_ref(), &hsm.token().serial, "user PIN change", || match hsm.set_user_pin(new) {
+            Ok(()) => Outcome::Changed,
+            Err(e) if e.pin_refused() => Outcome::Unchanged(e.to_string()),
+            Err(e) => Outcome::ChangedOrUnknown(e.to_string()),
+        })
     }
 }

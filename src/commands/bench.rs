@@ -15,7 +15,7 @@ use crate::bridge;
 use crate::child;
 use crate::hsm::Hsm;
 use crate::settings::Settings;
-use crate::token::{KeySelector, Module, ModuleSpec, Pkcs11Uri, TokenSelector};
+use crate::token::{KeySelector, Module, Pkcs11Uri, TokenSelector};
 
 use super::{open_module, token_selector, user_pin, KeyArgs};
 
@@ -111,9 +111,8 @@ pub fn worker(header: &child::Header, pin: &[u8]) -> anyhow::Result<()> {
     let parsed = Pkcs11Uri::parse(uri)?;
     let selector = KeySelector { label: parsed.object.clone(), id: parsed.id.clone() };
     let token_sel = TokenSelector { uri: Some(parsed), ..Default::default() };
-    let spec = ModuleSpec { path: header.module.clone(), softhsm_conf: header.softhsm_conf.clone(), embedded: header.embedded };
     let t = Instant::now();
-    let module = Module::open(&spec)?;
+    let module = Module::open(&header.module_spec())?;
     let loaded = t.elapsed();
     let token = module.select_token(&token_sel)?;
     let pin = std::str::from_utf8(pin).map_err(|_| anyhow::anyhow!("bench worker: the PIN is not UTF-8"))?;

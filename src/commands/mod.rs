@@ -181,6 +181,16 @@ pub fn open_module(settings: &Settings, how: Use) -> anyhow::Result<(Module, Sto
         Use::Change => Access::Exclusive,
     };
     let mut held = lock::acquire(&path, access)?;
+    // SoftHSM2's token files, checked under the lock before the module reads them; a
+    // repair needs the store to itself.
+    if let Some(guard) = spec.store_guard() {
+        if guard.needs_repair() {
+            held.upgrade()?;
+        }
+        for note in guard.check() {
+            crate::console::note(&note);
+        }
+    }
     let module = Module::open(&spec)?;
     if how == Use::Login && module.writes_on_login() {
         held.upgrade_for_login()?;

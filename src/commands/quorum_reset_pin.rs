@@ -53,9 +53,12 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         &format!("token '{}'", token.label),
     )?;
     let so_pin = crate::commands::pin::pin_from_bytes(&secret, "the SO PIN recombined from the shares")?;
-    let so = module.login_so(&token, &so_pin)?;
-    so.init_user_pin(&new_pin)?;
-    so.logout()?;
+    let guard = module.store_guard();
+    crate::token::store_guard::guarded(guard.as_ref(), &token.serial, "user PIN reset", || -> anyhow::Result<()> {
+        let so = module.login_so(&token, &so_pin)?;
+        so.init_user_pin(&new_pin)?;
+        Ok(so.logout()?)
+    })??;
     outln!(
         "Quorum of {} share(s) opened the SO role of token '{}' (serial {}); the user PIN was reset",
         a.shares.len(),

@@ -15,6 +15,7 @@ mod object;
 mod role;
 mod select;
 mod session;
+pub mod store_guard;
 mod uri;
 
 pub use error::{ErrorKind, PinName, TokenError};
@@ -26,4 +27,5 @@ pub use capability::Capabilities;
 pub use module::{Module, ModuleSpec, SlotEntry, TokenState};
 pub use select::{TokenRef, TokenSelector};
 pub use session::{Session, User};
+pub use store_guard::StoreGuard;
 pub use uri::Pkcs11Uri;

@@ -25,6 +25,16 @@ pub struct ModuleSpec {
     pub softhsm_conf: Option<PathBuf>,
     /// Whether `softhsm_conf` is hsm-demo's own store, created before the module loads.
     pub embedded: bool,
+    /// Where hsm-demo keeps durable copies of the SoftHSM2 store's token files
+    /// (`store_guard.rs`), when it has a data directory.
+    pub copies: Option<PathBuf>,
+}
+
+impl ModuleSpec {
+    /// The guard of the SoftHSM2 file store this spec's config names, if any.
+    pub fn store_guard(&self) -> Option<super::StoreGuard> {
+        super::StoreGuard::new(self.softhsm_conf.as_deref()?, self.copies.as_deref()?)
+    }
 }
 
 /// A loaded, initialised PKCS#11 module.
@@ -98,6 +108,11 @@ impl Module {
 
     pub fn path(&self) -> &Path {
         &self.spec.path
+    }
+
+    /// The guard of the SoftHSM2 store this module was opened on, if any.
+    pub fn store_guard(&self) -> Option<super::StoreGuard> {
+        self.spec.store_guard()
     }
 
     /// Whether a login writes the token's store, so that concurrent logins by other
@@ -222,7 +237,15 @@ impl Module {
                 });
             }
         }
+        let unreadable = self.softhsm_conf().map(super::store_guard::unreadable_token_files).unwrap_or_default();
         let hint = match self.softhsm_conf() {
+            // Never the advice to initialise a token where token files exist: a new token
+            // over them would finish the loss.
+            Some(conf) if !unreadable.is_empty() => format!(
+                " (SOFTHSM2_CONF={}); the store holds token files SoftHSM cannot read ({}): do not initialise a new token over them; put them back from a backup of the store",
+                conf.display(),
+                unreadable.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            ),
             Some(conf) => format!(
                 " (SOFTHSM2_CONF={}); initialize one with 'hsm-demo init-token --label NAME'",
                 conf.display()
@@ -280,9 +303,12 @@ impl Module {
             .ok_or_else(|| {
                 TokenError::Malformed(format!("token '{label}' vanished after C_InitToken"))
             })?;
-        let so = self.login_so(&token, so_pin)?;
-        so.init_user_pin(user_pin)?;
-        so.logout()?;
+        let guard = self.spec.store_guard();
+        super::store_guard::guarded(guard.as_ref(), &token.serial, "token initialisation", || -> Result<(), TokenError> {
+            let so = self.login_so(&token, so_pin)?;
+            so.init_user_pin(user_pin)?;
+            so.logout()
+        })??;
         Ok(token)
     }
 
