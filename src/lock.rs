@@ -5,6 +5,12 @@
 //! before the module is loaded: SoftHSM2 reads its token files in C_Initialize and
 //! while listing tokens, and a login in another process rewrites them.
 //!
+//! Lock order: a CA directory's lock (`ca.lock`, `ca::CaDir::open` and `ca::DirLock`)
+//! is always taken before the token store's, never after it: `issue`, `revoke`, `crl`
+//! and `list-issued` open the CA directory and then log in; `ca-init` locks its
+//! directory before it reads the token. Two commands on one directory therefore never
+//! wait on each other through the store lock.
+//!
 //! It covers hsm-demo processes only. Other PKCS#11 applications on the same SoftHSM
 //! file store (pkcs11-tool, the openssl CLI with the provider) do not take it, and
 //! processes of other users use their own lock directory (docs/platform.md,

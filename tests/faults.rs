@@ -517,3 +517,61 @@ fn two_ceremonies_at_once_on_one_token_give_one_working_quorum() {
     assert_eq!(hsm.keys_json()["keys"].as_array().unwrap().len(), 2);
     assert_shares_in_force(&hsm, &hsm.path(winners[0].0));
 }
+
+/// Waits for `child` up to `secs` seconds; whether it ended, and its exit code.
+fn wait_up_to(child: &mut std::process::Child, secs: u64) -> Option<Option<i32>> {
+    let start = std::time::Instant::now();
+    while start.elapsed().as_secs() < secs {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status.code());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn issue_and_ca_init_on_one_directory_beside_a_signer_take_the_locks_in_one_order() {
+    // issue takes the CA directory's lock, then the store's; ca-init used to take them the
+    // other way round, and with a signer holding the store lock the two waited forever.
+    let hsm = SoftHsm::new();
+    hsm.generate("k");
+    ok(hsm.cmd().env("HSM_DEMO_SO_PIN", SO_PIN).args(["key-ceremony", "--no-quorum", "--out", "root", "--label", "root-key"]));
+    ok(hsm.cmd().args(["csr", "--label", "k", "--subject", "/CN=www.example.com", "--san", "DNS:www.example.com", "--out", "www.csr"]));
+    ok(hsm.cmd().args(["list-issued", "--ca", "root"]));
+    let mut signer = hsm.spawnable(SO_PIN, &["bench", "--label", "k", "--count", "6000"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let mut issue = hsm.spawnable(SO_PIN, &["issue", "--ca", "root", "--csr", "www.csr", "--profile", "tls-server", "--out", "www.pem"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let mut init = hsm.spawnable(SO_PIN, &["ca-init", "--ca", "root", "--cert", "root/root-ca.pem", "--label", "root-key"]).spawn().unwrap();
+    let issued = wait_up_to(&mut issue, 120);
+    let inited = wait_up_to(&mut init, 120);
+    let _ = signer.kill();
+    let _ = signer.wait();
+    for c in [&mut issue, &mut init] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert_eq!(issued, Some(Some(0)), "issue did not finish");
+    // ca-init finished too: refused, the directory holds a CA already.
+    assert_eq!(inited, Some(Some(2)), "ca-init did not finish");
+    assert!(hsm.path("www.pem").is_file());
+}
+
+#[test]
+fn a_ca_directory_whose_records_lack_the_ca_is_set_up_again() {
+    let hsm = SoftHsm::new();
+    ok(hsm.cmd().env("HSM_DEMO_SO_PIN", SO_PIN).args(["key-ceremony", "--no-quorum", "--out", "root", "--label", "root-key"]));
+    // A zero-byte ca.db (what a kill inside the old non-atomic adoption left): the
+    // ceremony directory is adopted again, whole.
+    hsm.write("root/ca.db", b"");
+    let listing = ok(hsm.cmd().args(["list-issued", "--ca", "root"]));
+    assert!(listing.contains("0 record(s)"), "{listing}");
+    // A ca-init directory with an empty ca.db: ca-init sets it up again.
+    std::fs::create_dir(hsm.path("other")).unwrap();
+    hsm.write("other/ca.db", b"");
+    let line = fails_with(hsm.cmd().args(["list-issued", "--ca", "other"]), 2);
+    assert!(line.contains("holds no CA records") && line.contains("ca-init --ca other"), "{line}");
+    ok(hsm.cmd().args(["ca-init", "--ca", "other", "--cert", "root/root-ca.pem", "--label", "root-key"]));
+    ok(hsm.cmd().args(["list-issued", "--ca", "other"]));
+}

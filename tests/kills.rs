@@ -7,10 +7,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{ok, recombine, softhsm_module, SoftHsm, SO_PIN, USER_PIN};
+use common::{ok, recombine, SoftHsm, SO_PIN, USER_PIN};
 
 /// A small deterministic generator (no dependency): the same kill points every run.
 struct Lcg(u64);
@@ -20,26 +19,6 @@ impl Lcg {
         self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % n
     }
-}
-
-/// hsm-demo on the fixture's store as a std Command (to spawn and kill), in its own
-/// process group so that its children die with it.
-fn spawnable(hsm: &SoftHsm, so_pin: &str, args: &[&str]) -> std::process::Command {
-    use std::os::unix::process::CommandExt as _;
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hsm-demo"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap())
-        .env("HOME", hsm.dir.path())
-        .env("SOFTHSM2_CONF", &hsm.conf)
-        .env("HSM_DEMO_MODULE", softhsm_module())
-        .env("HSM_DEMO_PIN", USER_PIN)
-        .env("HSM_DEMO_SO_PIN", so_pin)
-        .current_dir(hsm.dir.path())
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0);
-    cmd
 }
 
 /// Starts `cmd`, kills its whole process group with SIGKILL after `micros`, waits.
@@ -75,11 +54,11 @@ fn hundreds_of_kills_leave_every_token_key_and_ca_directory_usable() {
     let mut rng = Lcg(7);
     let mut repairs = 0;
     for _ in 0..160 {
-        kill_after(spawnable(&hsm, SO_PIN, &["sign", "--label", "k", "--data", "x"]), rng.below(40_000));
+        kill_after(hsm.spawnable(SO_PIN, &["sign", "--label", "k", "--data", "x"]), rng.below(40_000));
         repairs += usize::from(token_still_there(&hsm).contains("was put back"));
     }
     for _ in 0..100 {
-        kill_after(spawnable(&hsm, SO_PIN, &["issue", "--ca", "root", "--csr", "www.csr", "--profile", "tls-server"]), rng.below(60_000));
+        kill_after(hsm.spawnable(SO_PIN, &["issue", "--ca", "root", "--csr", "www.csr", "--profile", "tls-server"]), rng.below(60_000));
         repairs += usize::from(token_still_there(&hsm).contains("was put back"));
     }
     // The key signs, the CA directory issues and lists (interrupted issuances abandoned).
@@ -100,7 +79,7 @@ fn killed_ceremonies_leave_the_so_role_open_to_the_previous_pin_or_the_new_share
     for i in 0..40 {
         let out = format!("c{i}");
         let label = format!("root-{i}");
-        kill_after(spawnable(&hsm, &so_pin, &["key-ceremony", "--out", &out, "--label", &label]), rng.below(900_000));
+        kill_after(hsm.spawnable(&so_pin, &["key-ceremony", "--out", &out, "--label", &label]), rng.below(900_000));
         let note = token_still_there(&hsm);
         repairs += usize::from(note.contains("was put back"));
         if note.contains("the PIN in force is the previous one") {

@@ -94,6 +94,17 @@ impl Db {
         Ok(Db { conn })
     }
 
+    /// How many certificate records there are.
+    pub fn count(&self) -> DbResult<i64> {
+        self.conn.query_row("SELECT COUNT(*) FROM certs", [], |r| r.get(0))
+    }
+
+    /// Moves the write-ahead log into the database file (before it is renamed into
+    /// place: the file then holds everything on its own).
+    pub fn checkpoint(&self) -> DbResult<()> {
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    }
+
     /// Opens existing records for reading only (no schema change, no journal mode set).
     pub fn open_read_only(path: &Path) -> DbResult<Db> {
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;

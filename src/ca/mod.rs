@@ -95,25 +95,99 @@ fn lock(dir: &Path) -> anyhow::Result<File> {
     Ok(f)
 }
 
+/// A CA directory's lock, held by `ca-init` from before it touches the token until
+/// its records are in place (lock order: the CA directory, then the token store; see
+/// lock.rs).
+pub struct DirLock {
+    dir: PathBuf,
+    _file: File,
+    /// Whether this run created the directory (removed again if the set-up fails).
+    created: bool,
+}
+
+impl DirLock {
+    /// Locks `dir` for setting up a CA, creating it (0700) if it is missing.
+    pub fn new(dir: &Path) -> anyhow::Result<DirLock> {
+        let created = !dir.exists();
+        if created {
+            crate::output::create_private_dir(dir).with_context(|| format!("create {}", dir.display()))?;
+        }
+        Ok(DirLock { dir: dir.to_path_buf(), _file: lock(dir)?, created })
+    }
+
+    /// A set-up that failed: a directory this run created goes again.
+    pub fn abandon(self) {
+        if self.created {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Whether `path` holds records without a CA (an empty or zero-length ca.db, left by
+/// a set-up that was interrupted before its rename existed): it can be set up again.
+fn holds_no_ca(path: &Path) -> bool {
+    match Db::open_read_only(path) {
+        Ok(db) => db.ca().ok().flatten().is_none() && db.count().unwrap_or(0) == 0,
+        Err(_) => std::fs::metadata(path).is_ok_and(|m| m.len() == 0),
+    }
+}
+
+/// Builds ca.db for `row` and `imported` under a temporary name and renames it in: no
+/// reader ever sees a ca.db without its CA row. `replace` puts it over a ca.db that
+/// holds no CA (its journal files go first).
+fn build_db(dir: &Path, row: &CaRow, imported: &[CertRecord], replace: bool) -> anyhow::Result<()> {
+    let db_path = dir.join(DB_FILE);
+    let tmp = dir.join(format!(".{DB_FILE}.{}", std::process::id()));
+    let made = (|| -> anyhow::Result<()> {
+        let mut db = Db::open(&tmp).map_err(db_err("create"))?;
+        db.init(row, imported).map_err(db_err("record the CA"))?;
+        db.checkpoint().map_err(db_err("write the records"))?;
+        drop(db);
+        if replace {
+            for suffix in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", db_path.display()));
+            }
+            std::fs::rename(&tmp, &db_path).context("put ca.db in place")?;
+        } else {
+            crate::output::rename_no_replace(&tmp, &db_path).context("put ca.db in place")?;
+        }
+        crate::output::sync_dir(dir).context("sync the CA directory")?;
+        Ok(())
+    })();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", tmp.display()));
+    }
+    made
+}
+
 impl CaDir {
     /// Opens `dir` as a CA directory: its records, or, for a ceremony's output
-    /// directory that has none yet, records made from its root certificate and the
-    /// transcript's key URI. Pending records of interrupted issuances are resolved
-    /// (marked abandoned, their serials never reused) and reported on stderr.
+    /// directory that has none yet (or only an empty ca.db from an interrupted first
+    /// use), records made from its root certificate and the transcript's key URI, put in
+    /// place whole. Pending records of interrupted issuances are resolved (marked
+    /// abandoned, their serials never reused) and reported on stderr.
     pub fn open(dir: &Path) -> anyhow::Result<CaDir> {
         if !dir.is_dir() {
             return Err(usage(format!("--ca {}: no such directory", dir.display())).into());
         }
         let lock = lock(dir)?;
         let db_path = dir.join(DB_FILE);
-        let mut db = if db_path.exists() {
-            Db::open(&db_path).map_err(db_err("open"))?
-        } else {
-            let row = ceremony_row(dir)?;
-            let mut db = Db::open(&db_path).map_err(db_err("create"))?;
-            db.init(&row, &[]).map_err(db_err("record the CA"))?;
-            db
-        };
+        let exists = db_path.exists();
+        if !exists || holds_no_ca(&db_path) {
+            match ceremony_row(dir) {
+                Ok(row) => build_db(dir, &row, &[], exists)?,
+                Err(_) if exists => {
+                    return Err(usage(format!(
+                        "{} holds no CA records (a set-up that was interrupted); set it up again with 'hsm-demo ca-init --ca {} --cert CERT --label KEY'",
+                        db_path.display(),
+                        dir.display()
+                    ))
+                    .into())
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut db = Db::open(&db_path).map_err(db_err("open"))?;
         let row = db
             .ca()
             .map_err(db_err("read the CA"))?
@@ -139,32 +213,17 @@ impl CaDir {
         })
     }
 
-    /// Makes `dir` (new or existing, without records) a CA directory for `row`, with
-    /// `imported` records from an `openssl ca` index. Refuses a directory that already
-    /// has records.
-    pub fn init(dir: &Path, row: &CaRow, imported: &[CertRecord]) -> anyhow::Result<()> {
-        if !dir.exists() {
-            crate::output::create_private_dir(dir).with_context(|| format!("create {}", dir.display()))?;
-        }
-        let _lock = lock(dir)?;
+    /// Makes the directory `lock` holds a CA directory for `row`, with `imported`
+    /// records from an `openssl ca` index. Refuses a directory that already has a CA's
+    /// records; one that holds an empty ca.db is set up again.
+    pub fn init(lock: &DirLock, row: &CaRow, imported: &[CertRecord]) -> anyhow::Result<()> {
+        let dir = &lock.dir;
         let db_path = dir.join(DB_FILE);
-        if db_path.exists() {
+        let exists = db_path.exists();
+        if exists && !holds_no_ca(&db_path) {
             return Err(usage(format!("{} already holds a CA's records; nothing was changed", db_path.display())).into());
         }
-        // Written under a temporary name and renamed: a failed import leaves no ca.db.
-        let tmp = dir.join(format!(".{DB_FILE}.{}", std::process::id()));
-        let made = (|| -> anyhow::Result<()> {
-            let mut db = Db::open(&tmp).map_err(db_err("create"))?;
-            db.init(row, imported).map_err(db_err("record the CA"))?;
-            drop(db);
-            crate::output::rename_no_replace(&tmp, &db_path).context("put ca.db in place")?;
-            crate::output::sync_dir(dir).context("sync the CA directory")?;
-            Ok(())
-        })();
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", tmp.display()));
-        }
-        made
+        build_db(dir, row, imported, exists)
     }
 
     /// The CA certificate and the chain above it, PEM, for `--chain`.

@@ -51,6 +51,23 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         }
         None => Vec::new(),
     };
+    // Lock order (lock.rs): the CA directory first, then the token store.
+    let dir_lock = ca::DirLock::new(&a.ca)?;
+    let result = set_up(settings, &a, &dir_lock, (&cert, &certs), &imported);
+    if result.is_err() {
+        dir_lock.abandon();
+    }
+    result
+}
+
+/// Everything after the checks that need no token: the key, the records, the report.
+fn set_up(
+    settings: &Settings,
+    a: &Args,
+    dir_lock: &ca::DirLock,
+    (cert, certs): (&X509, &[X509]),
+    imported: &[ca::CertRecord],
+) -> anyhow::Result<()> {
     // The token key must be the certificate's: read its public key (no login needed).
     let (selector, uri) = a.key.selector()?;
     let (module, token, _lock) = super::open_token(settings, uri.as_ref(), super::Use::Read)?;
@@ -65,11 +82,11 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         )));
     }
     let mut chain_pem = String::new();
-    for c in &certs {
+    for c in certs {
         chain_pem.push_str(&String::from_utf8(c.to_pem()?).context("PEM")?);
     }
     let row = CaRow { cert_der: cert.to_der()?, key_uri: key_uri.clone(), chain_pem };
-    CaDir::init(&a.ca, &row, &imported)?;
+    CaDir::init(dir_lock, &row, imported)?;
     outln!("CA directory {} holds CA {}", a.ca.display(), crate::ca::subject_line(cert.subject_name()))?;
     outln!("  key:      {key_uri}")?;
     outln!("  chain:    {} certificate(s) above it", certs.len())?;

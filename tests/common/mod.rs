@@ -102,6 +102,28 @@ impl SoftHsm {
         cmd
     }
 
+    /// `hsm-demo` on this store as a std Command, to spawn, wait for and kill: the same
+    /// environment as [`SoftHsm::cmd`] (and `so_pin` in HSM_DEMO_SO_PIN), output
+    /// discarded, in a process group of its own (its children die with it).
+    pub fn spawnable(&self, so_pin: &str, args: &[&str]) -> std::process::Command {
+        use std::os::unix::process::CommandExt as _;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hsm-demo"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("HOME", self.dir.path())
+            .env("SOFTHSM2_CONF", &self.conf)
+            .env("HSM_DEMO_MODULE", softhsm_module())
+            .env("HSM_DEMO_PIN", USER_PIN)
+            .env("HSM_DEMO_SO_PIN", so_pin)
+            .current_dir(self.dir.path())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0);
+        cmd
+    }
+
     /// `hsm-demo` with a clean environment and no token configuration at all.
     pub fn bare_cmd(&self) -> Command {
         let mut cmd = self.tool(env!("CARGO_BIN_EXE_hsm-demo"));
