@@ -104,8 +104,12 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if cause.is::<VerificationFailed>() || cause.is::<EvidenceInvalid>() {
             return exit::VERIFY_FAILED;
         }
-        if cause.is::<UsageError>() || cause.is::<OutputError>() {
+        if cause.is::<UsageError>() {
             return exit::USAGE;
+        }
+        if let Some(e) = cause.downcast_ref::<OutputError>() {
+            // An output the user can name differently; a full disk is not that.
+            return if e.is_input() { exit::USAGE } else { exit::OTHER };
         }
         if cause.is::<SetupError>() {
             return exit::TOKEN;

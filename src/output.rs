@@ -25,6 +25,16 @@ pub enum OutputError {
 }
 
 impl OutputError {
+    /// Whether the user can fix it by naming another path (an existing output, a
+    /// missing or forbidden directory); a full disk or an I/O error is not that.
+    pub fn is_input(&self) -> bool {
+        use std::io::ErrorKind as K;
+        match self {
+            OutputError::Exists { .. } => true,
+            OutputError::Io { err, .. } => matches!(err.kind(), K::NotFound | K::PermissionDenied | K::NotADirectory | K::IsADirectory),
+        }
+    }
+
     fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> OutputError {
         let (what, path) = (what.to_string(), path.to_path_buf());
         move |source| {
@@ -121,31 +131,10 @@ pub fn publish_file(path: &Path, bytes: &[u8], mode: u32, what: &str) -> Result<
     sync_dir(dir).map_err(err())
 }
 
-/// A file written under a temporary name in `dir` (not yet synced): for many outputs
-/// made durable together by [`sync_filesystem`] and then put in place by [`place`].
-pub fn stage(dir: &Path, bytes: &[u8], mode: u32, what: &str) -> Result<tempfile::TempPath, OutputError> {
-    let err = || OutputError::io(what, dir);
-    let tmp = tempfile::Builder::new()
-        .prefix(".hsm-demo-")
-        .tempfile_in(dir)
-        .map_err(err())?;
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).map_err(err())?;
-    tmp.as_file().write_all(bytes).map_err(err())?;
-    Ok(tmp.into_temp_path())
-}
-
 /// syncfs(2) on the filesystem of `dir`: every staged file on it reaches the disk.
 pub fn sync_filesystem(dir: &Path) -> Result<(), OutputError> {
     let d = File::open(dir).map_err(OutputError::io("output directory", dir))?;
     rustix::fs::syncfs(&d).map_err(|e| OutputError::io("output directory", dir)(e.into()))
-}
-
-/// Renames a staged file to `to` without replacing anything (the staged file is removed
-/// if that fails).
-pub fn place(tmp: tempfile::TempPath, to: &Path, what: &str) -> Result<(), OutputError> {
-    rename_no_replace(&tmp, to).map_err(OutputError::io(what, to))?;
-    let _ = tmp.keep();
-    Ok(())
 }
 
 /// `renameat2(RENAME_NOREPLACE)`: moves `from` to `to` only if nothing is at `to`.
@@ -234,6 +223,115 @@ impl Drop for OutputDir {
 pub fn same_file(a: &Path, b: &Path) -> bool {
     let dir = |p: &Path| std::fs::canonicalize(parent_of(p)).ok();
     a.file_name() == b.file_name() && dir(a).is_some() && dir(a) == dir(b)
+}
+
+/// Outputs placed together or not at all (`sign --out-dir`): each is written into a
+/// staging directory inside the output directory (`.hsm-demo-batch-*`, locked while
+/// this process lives), and only [`Batch::place`] moves them to their names, after
+/// every one is made and synced. A failure before that removes the staging directory;
+/// a failure while placing takes back what was placed. A process killed at any point
+/// leaves a staging directory that the next batch into the same directory finds dead
+/// (its lock free) and undoes: what it had placed is removed, with a note.
+pub struct Batch {
+    staging: PathBuf,
+    _lock: File,
+    placed: bool,
+}
+
+const BATCH_PREFIX: &str = ".hsm-demo-batch-";
+const PLACING: &str = "placing";
+const DONE: &str = "done";
+
+impl Batch {
+    /// Undoes dead batches in `dir` (one note each), then opens a staging directory.
+    pub fn new(dir: &Path) -> Result<Batch, OutputError> {
+        let err = || OutputError::io("output directory", dir);
+        for entry in fs::read_dir(dir).map_err(err())?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(BATCH_PREFIX) && entry.path().is_dir() {
+                if let Some(note) = undo_dead_batch(dir, &entry.path()) {
+                    crate::console::note(&note);
+                }
+            }
+        }
+        let staging = tempfile::Builder::new().prefix(BATCH_PREFIX).tempdir_in(dir).map_err(err())?.keep();
+        let lock = File::create(staging.join("lock")).map_err(err())?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).map_err(|e| err()(e.into()))?;
+        Ok(Batch { staging, _lock: lock, placed: false })
+    }
+
+    /// Writes output `index` (mode `mode`) into the staging directory.
+    pub fn stage(&self, index: usize, bytes: &[u8], mode: u32) -> Result<(), OutputError> {
+        let path = self.staging.join(index.to_string());
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&path).map_err(OutputError::io("output", &path))?;
+        f.write_all(bytes).map_err(OutputError::io("output", &path))
+    }
+
+    /// Moves every staged output `i` to `targets[i]`, none replacing anything: first
+    /// the staged files and the list of targets reach the disk, then the renames, then
+    /// the directory is synced. If one rename fails, the ones made are taken back.
+    pub fn place(mut self, dir: &Path, targets: &[PathBuf]) -> Result<(), OutputError> {
+        let list: String = targets.iter().map(|t| format!("{}\n", t.display())).collect();
+        let placing = self.staging.join(PLACING);
+        fs::write(&placing, list).map_err(OutputError::io("output directory", dir))?;
+        sync_filesystem(dir)?;
+        for (i, target) in targets.iter().enumerate() {
+            if let Err(e) = rename_no_replace(&self.staging.join(i.to_string()), target) {
+                for done in &targets[..i] {
+                    let _ = fs::remove_file(done);
+                }
+                return Err(OutputError::io("output", target)(e));
+            }
+        }
+        sync_dir(dir).map_err(OutputError::io("output directory", dir))?;
+        self.placed = true;
+        // Complete: a kill from here leaves a staging directory that is only removed.
+        let _ = fs::write(self.staging.join(DONE), b"");
+        let _ = fs::remove_dir_all(&self.staging);
+        Ok(())
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if !self.placed {
+            let _ = fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// Undoes the staging directory `staging` of a batch into `dir` if its process is gone
+/// (its lock can be taken): removes what it had placed (the targets its list names that
+/// its staging no longer holds), then the directory. None when it is alive.
+fn undo_dead_batch(dir: &Path, staging: &Path) -> Option<String> {
+    if let Ok(lock) = File::open(staging.join("lock")) {
+        let free = rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok();
+        if !free {
+            return None;
+        }
+    }
+    if staging.join(DONE).exists() {
+        let _ = fs::remove_dir_all(staging);
+        return None;
+    }
+    let mut removed = 0;
+    let mut listed = 0;
+    if let Ok(list) = fs::read_to_string(staging.join(PLACING)) {
+        for (i, target) in list.lines().enumerate() {
+            listed += 1;
+            // Placed: no longer in staging. Its name was free when it was placed.
+            if !staging.join(i.to_string()).exists() && fs::remove_file(target).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    let _ = fs::remove_dir_all(staging);
+    let _ = sync_dir(dir);
+    Some(if listed > 0 {
+        format!("an interrupted batch into {} had placed {removed} of its {listed} outputs; they were removed, so nothing of it is placed", dir.display())
+    } else {
+        format!("removed the staging directory of an interrupted batch in {} (nothing of it was placed)", dir.display())
+    })
 }
 
 #[cfg(test)]

@@ -76,3 +76,82 @@ fn a_batch_that_cannot_complete_writes_nothing() {
     let out = ok(hsm.cmd().args(["sign", "--label", "k", "--in", &names[0]]));
     assert!(out.starts_with("Signature: "), "{out}");
 }
+
+/// The `.sig` files in `sigs` and whether anything else (a staging directory) is there.
+fn placed(hsm: &SoftHsm) -> (usize, Vec<String>) {
+    let mut sigs = 0;
+    let mut other = Vec::new();
+    for e in std::fs::read_dir(hsm.path("sigs")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".sig") {
+            sigs += 1;
+        } else {
+            other.push(name);
+        }
+    }
+    (sigs, other)
+}
+
+#[test]
+fn a_batch_is_placed_whole_or_not_at_all_whatever_stops_it() {
+    let hsm = SoftHsm::new();
+    hsm.generate("k");
+    let names = files(&hsm, 300);
+    hsm.write("in/manifest", names.iter().map(|n| format!("{}\n", n.trim_start_matches("in/"))).collect::<String>());
+    std::fs::create_dir(hsm.path("sigs")).unwrap();
+    let bin = env!("CARGO_BIN_EXE_hsm-demo");
+    // The report cut short by `head -1`: all placed (exit 0) or none (exit 4), never part.
+    let script = format!("{bin} sign --label k --manifest in/manifest --out-dir sigs | head -1 >/dev/null; echo \"exit ${{PIPESTATUS[0]}}\" >&2");
+    let out = common::succeeds(
+        hsm.tool("bash").env("HSM_DEMO_MODULE", common::softhsm_module()).env("HSM_DEMO_PIN", common::USER_PIN).args(["-c", &script]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let (sigs, other) = placed(&hsm);
+    assert!(other.is_empty(), "{other:?}");
+    assert!((err.contains("exit 0") && sigs == 300) || (err.contains("exit 4") && sigs == 0), "{sigs} placed: {err}");
+    for e in std::fs::read_dir(hsm.path("sigs")).unwrap().flatten() {
+        std::fs::remove_file(e.path()).unwrap();
+    }
+    // A reader that is gone, or an unwritable stdout (/dev/full): exit 4, nothing placed,
+    // no staging left.
+    for redirect in ["| true", ">/dev/full"] {
+        let script = format!("{bin} sign --label k --manifest in/manifest --out-dir sigs {redirect}; echo \"exit ${{PIPESTATUS[0]}}\" >&2");
+        let out = common::succeeds(
+            hsm.tool("bash").env("HSM_DEMO_MODULE", common::softhsm_module()).env("HSM_DEMO_PIN", common::USER_PIN).args(["-c", &script]),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("cannot write to stdout") && err.contains("exit 4"), "{redirect}: {err}");
+        assert_eq!(placed(&hsm), (0, vec![]), "{redirect}");
+    }
+    // A FIFO among the inputs: refused before the login (it would block), nothing made.
+    let fifo = hsm.path("in/pipe");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let line = fails_with(hsm.cmd().args(["sign", "--label", "k", "--out-dir", "sigs", "--in", &names[0], "--in", "in/pipe"]), 2);
+    assert!(line.contains("in/pipe is not a regular file"), "{line}");
+    assert_eq!(placed(&hsm), (0, vec![]));
+    // Killed at random points: the next batch undoes what a killed one placed, so a
+    // batch is there whole or not at all.
+    let mut state = 5u64;
+    let mut undone = 0;
+    for round in 0..25 {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let micros = (state >> 33) % 400_000;
+        let mut child = hsm.spawnable(common::SO_PIN, &["sign", "--label", "k", "--manifest", "in/manifest", "--out-dir", "sigs"]).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(micros));
+        let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+        let _ = child.wait();
+        // The next run: either all 300 are there already (refused: they exist), or it
+        // undoes the killed one's partial placement and places all 300 itself.
+        let out = hsm.cmd().args(["sign", "--label", "k", "--manifest", "in/manifest", "--out-dir", "sigs"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        undone += usize::from(err.contains("had placed"));
+        let (sigs, other) = placed(&hsm);
+        assert_eq!(sigs, 300, "round {round}: {sigs} placed after the next run ({err})");
+        assert!(other.is_empty(), "round {round}: left behind {other:?}");
+        assert!(out.status.success() || err.contains("already exists"), "round {round}: {err}");
+        for e in std::fs::read_dir(hsm.path("sigs")).unwrap().flatten() {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    eprintln!("25 killed batches: {undone} had placed part of their outputs, undone by the next run");
+}

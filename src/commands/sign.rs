@@ -153,9 +153,11 @@ fn batch_inputs(a: &Args) -> anyhow::Result<Vec<PathBuf>> {
 /// Several inputs in one process: one login, one key load, then each file signed and
 /// its signature checked with the token's public key, by `--jobs` threads that each
 /// prepare their signing and verification contexts once (README, "Benchmarks"). Every
-/// output is checked to be new (and every input readable) before the first signature;
-/// outputs are written under temporary names, flushed to disk together (syncfs(2)), then
-/// renamed into place without replacing anything; if any input fails, none is placed.
+/// input is checked to be a readable regular file and every output new before the
+/// login; the signatures go into a staging directory inside --out-dir
+/// (`output::Batch`), the report is written, and only then are they placed, without
+/// replacing anything: a failure at any point, the report's included, places none, and
+/// a killed batch is undone by the next one.
 fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<()> {
     let Some(dir) = &a.out_dir else {
         return Err(usage("several inputs need --out-dir DIR (one signature file per input)"));
@@ -179,6 +181,10 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
         if meta.is_dir() {
             return Err(usage(format!("--in {} is a directory", input.display())));
         }
+        // A FIFO or a device would block or never end: refused before the login.
+        if !meta.is_file() {
+            return Err(usage(format!("--in {} is not a regular file (a FIFO or a device); nothing was signed", input.display())));
+        }
         let name = input
             .file_name()
             .ok_or_else(|| usage(format!("--in {} has no file name", input.display())))?;
@@ -186,14 +192,18 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
         if !names.insert(out.clone()) {
             return Err(usage(format!("two inputs would both write {}; nothing was signed", out.display())));
         }
-        output::refuse_existing(&out, "output")?;
         plan.push((input.clone(), out, meta.len()));
+    }
+    // The staging directory inside --out-dir (a dead batch's is undone first).
+    let batch = output::Batch::new(dir)?;
+    for (_, out, _) in &plan {
+        output::refuse_existing(out, "output")?;
     }
     let (hsm, selector) = a.key.login(settings)?;
     let key = hsm.signing_key(&selector)?;
     let (scheme, field) = scheme_of(&key, a)?;
     let started = std::time::Instant::now();
-    let sign_one = |input: &Path, len: u64, signer: &mut crate::hsm::ThreadSigner<'_, '_>| -> anyhow::Result<tempfile::TempPath> {
+    let sign_one = |i: usize, input: &Path, len: u64, signer: &mut crate::hsm::ThreadSigner<'_, '_>| -> anyhow::Result<()> {
         let signature = match len <= WHOLE_FILE {
             // Small files: read whole, signed and checked with this thread's contexts.
             true => {
@@ -208,7 +218,7 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
             }
         };
         let bytes = encoded(signature, a.format, field)?;
-        Ok(output::stage(dir, &bytes, 0o644, "output")?)
+        Ok(batch.stage(i, &bytes, 0o644)?)
     };
     let fetched = scheme.fetched()?;
     let jobs = a
@@ -217,48 +227,36 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .min(plan.len());
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let done: Vec<anyhow::Result<Vec<(usize, tempfile::TempPath)>>> = std::thread::scope(|scope| {
+    let done: Vec<anyhow::Result<()>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..jobs)
             .map(|_| {
-                scope.spawn(|| -> anyhow::Result<Vec<(usize, tempfile::TempPath)>> {
+                scope.spawn(|| -> anyhow::Result<()> {
                     let mut signer = key.thread_signer(&fetched)?;
-                    let mut mine = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some((input, _, len)) = plan.get(i) else { break };
-                        mine.push((i, sign_one(input, *len, &mut signer)?));
+                        sign_one(i, input, *len, &mut signer)?;
                     }
-                    Ok(mine)
+                    Ok(())
                 })
             })
             .collect();
         workers.into_iter().map(|w| w.join().expect("signing thread panicked")).collect()
     });
-    let mut staged: Vec<Option<tempfile::TempPath>> = (0..plan.len()).map(|_| None).collect();
-    let mut first_error = None;
-    for r in done {
-        match r {
-            Ok(mine) => mine.into_iter().for_each(|(i, t)| staged[i] = Some(t)),
-            Err(e) => first_error = first_error.or(Some(e)),
-        }
-    }
-    if let Some(e) = first_error {
-        // The staged files are removed as they drop: nothing of this batch is placed.
-        return Err(e);
-    }
-    let staged: Vec<tempfile::TempPath> = staged.into_iter().map(|t| t.expect("every input signed")).collect();
-    // One flush for all of them, then the renames: a file is in place whole or not at all.
-    output::sync_filesystem(dir)?;
-    for (tmp, (input, out, _)) in staged.into_iter().zip(&plan) {
-        output::place(tmp, out, "output")?;
+    // Any failure drops the batch: its staging directory goes, nothing is placed.
+    done.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    let secs = started.elapsed().as_secs_f64();
+    // The report first: if it cannot be written (a closed pipe, a full disk), nothing
+    // is placed either.
+    for (input, out, _) in &plan {
         outln!("{} -> {}", input.display(), out.display())?;
     }
-    output::sync_dir(dir).map_err(|e| anyhow::anyhow!("sync {}: {}", dir.display(), output::reason(&e)))?;
-    let secs = started.elapsed().as_secs_f64();
     outln!(
         "Signed {} file(s) in {secs:.2} s ({:.0}/s), each signature checked with the token's public key",
         plan.len(),
         plan.len() as f64 / secs
     )?;
+    let targets: Vec<PathBuf> = plan.iter().map(|(_, out, _)| out.clone()).collect();
+    batch.place(dir, &targets)?;
     Ok(())
 }
