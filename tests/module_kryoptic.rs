@@ -66,3 +66,22 @@ fn ceremonies_with_and_without_a_quorum_and_the_quorum_resets_the_user_pin() {
     common::quorum_resets_user_pin(|| kry.cmd(), "kry-new-user-pin", "root-b");
     assert_ne!(KRY_USER_PIN, "kry-new-user-pin");
 }
+
+#[test]
+fn a_six_character_pin_another_tool_set_opens_the_token() {
+    // kryoptic 1.5.4 reports ulMinPinLen 8 but takes C_InitPIN and C_Login with a
+    // 6-character PIN: set by pkcs11-tool, it must work for hsm-demo's login too (the
+    // lower bound is for setting a PIN, not for sending one that works).
+    let kry = Kryoptic::new();
+    let module = common::kryoptic_module();
+    ok(kry.tool("pkcs11-tool").args([
+        "--module", module.to_str().unwrap(), "--token-label", "kry", "--login", "--login-type", "so",
+        "--so-pin", KRY_SO_PIN, "--init-pin", "--new-pin", "654321",
+    ]));
+    ok(kry.cmd().env("HSM_DEMO_PIN", "654321").args(["generate-key", "--label", "short"]));
+    let out = ok(kry.cmd().env("HSM_DEMO_PIN", "654321").args(["sign", "--label", "short", "--data", "x"]));
+    assert!(out.starts_with("Signature: "), "{out}");
+    // Setting one is still held to the range the token reports: init-token refuses it.
+    let line = fails_with(kry.cmd().env("HSM_DEMO_SO_PIN", KRY_SO_PIN).env("HSM_DEMO_PIN", "654321").args(["init-token", "--label", "kry2"]), 2);
+    assert!(line.contains("is 6 characters"), "{line}");
+}

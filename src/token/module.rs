@@ -312,16 +312,25 @@ impl Module {
         Ok(token)
     }
 
-    /// Refuses a PIN whose length the token's CK_TOKEN_INFO says it cannot accept,
-    /// before it is sent: a login with it would only count towards the lockout.
+    /// Refuses, before it is sent, a PIN to be set whose length is outside the range
+    /// the token's CK_TOKEN_INFO reports.
     fn check_pin_len(&self, slot: Slot, label: &str, role: Role, pin: &AuthPin) -> Result<(), TokenError> {
         let info = self.token_info(slot)?;
-        check_pin_len(&info, label, role, pin.expose_secret().len())
+        check_pin_len(&info, label, role, pin.expose_secret().len(), false)
+    }
+
+    /// For a login only the upper bound counts: a token may accept a PIN shorter than
+    /// the ulMinPinLen it reports (kryoptic 1.5.4 reports 8 and takes a 6-character PIN
+    /// that was set by another tool: docs/platform.md), and refusing to send a PIN that
+    /// works would lock its owner out.
+    fn check_login_pin_len(&self, slot: Slot, label: &str, role: Role, pin: &AuthPin) -> Result<(), TokenError> {
+        let info = self.token_info(slot)?;
+        check_pin_len(&info, label, role, pin.expose_secret().len(), true)
     }
 
     /// A read-write session logged in as the user. The PIN is tried exactly once.
     pub fn login_user(&self, token: &TokenRef, pin: &AuthPin) -> Result<Session<User>, TokenError> {
-        self.check_pin_len(token.slot, &token.label, Role::User, pin)?;
+        self.check_login_pin_len(token.slot, &token.label, Role::User, pin)?;
         let session = self.rw_session(token)?;
         session.login(UserType::User, pin, Role::User)?;
         Ok(session)
@@ -333,7 +342,7 @@ impl Module {
         token: &TokenRef,
         pin: &AuthPin,
     ) -> Result<Session<SecurityOfficer>, TokenError> {
-        self.check_pin_len(token.slot, &token.label, Role::SecurityOfficer, pin)?;
+        self.check_login_pin_len(token.slot, &token.label, Role::SecurityOfficer, pin)?;
         let session = self.rw_session(token)?;
         session.login(UserType::So, pin, Role::SecurityOfficer)?;
         Ok(session)
@@ -370,9 +379,10 @@ impl Module {
 }
 
 /// The length rule of CK_TOKEN_INFO: ulMinPinLen to ulMaxPinLen, where a maximum of 0
-/// is CK_EFFECTIVELY_INFINITE (PKCS#11 3.0 §3.2: no limit).
-fn check_pin_len(info: &TokenFacts, label: &str, role: Role, len: usize) -> Result<(), TokenError> {
-    if info.accepts_pin_len(len) {
+/// is CK_EFFECTIVELY_INFINITE (PKCS#11 3.0 §3.2: no limit); for a login, the maximum only.
+fn check_pin_len(info: &TokenFacts, label: &str, role: Role, len: usize, login: bool) -> Result<(), TokenError> {
+    let fits = if login { info.max_pin.is_none_or(|max| len <= max) } else { info.accepts_pin_len(len) };
+    if fits {
         return Ok(());
     }
     Err(TokenError::PinLength {

@@ -50,9 +50,11 @@ impl Pkcs11Uri {
             .strip_prefix("pkcs11:")
             .ok_or_else(|| UriError::Scheme(uri.to_string()))?;
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        for attr in query.split('&').filter(|a| !a.is_empty()) {
-            let name = attr.split_once('=').map_or(attr, |(n, _)| n);
-            if name == "pin-value" || name == "pin-source" {
+        // A PIN never comes from a URI, wherever it is put and however it is spelt.
+        for attr in query.split('&').chain(path.split(';')).filter(|a| !a.is_empty()) {
+            let name = attr.split_once('=').map_or(attr, |(n, _)| n).trim();
+            let lower = name.to_ascii_lowercase();
+            if lower == "pin-value" || lower == "pin-source" {
                 return Err(UriError::PinInUri(name.to_string()));
             }
         }
@@ -208,6 +210,14 @@ mod tests {
         ));
         assert!(matches!(
             Pkcs11Uri::parse("pkcs11:token=a?pin-source=file:x"),
+            Err(UriError::PinInUri(_))
+        ));
+        assert!(matches!(
+            Pkcs11Uri::parse("pkcs11:token=ui;object=k;pin-value=secret123"),
+            Err(UriError::PinInUri(_))
+        ));
+        assert!(matches!(
+            Pkcs11Uri::parse("pkcs11:token=a?PIN-VALUE=1234"),
             Err(UriError::PinInUri(_))
         ));
         assert!(matches!(
