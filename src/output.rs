@@ -225,6 +225,24 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     a.file_name() == b.file_name() && dir(a).is_some() && dir(a) == dir(b)
 }
 
+/// Reads `path` whole, only if it is a regular file: opened without blocking (a FIFO
+/// would wait for a writer forever), then checked with fstat before a byte is read.
+pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut f = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file (a FIFO, a device or a directory)"));
+    }
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Whether `path` can be read by users other than its owner (group or others).
+pub fn readable_by_others(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 != 0)
+}
+
 /// Outputs placed together or not at all (`sign --out-dir`): each is written into a
 /// staging directory inside the output directory (`.hsm-demo-batch-*`, locked while
 /// this process lives), and only [`Batch::place`] moves them to their names, after

@@ -292,3 +292,44 @@ fn the_ceremony_killed_right_after_the_user_pin_changed_leaves_working_activatio
         "sign", "--label", "root-ca-key", "--data", "x",
     ]));
 }
+
+#[test]
+fn fifos_symlinks_and_shares_readable_by_others_never_hang_or_pass_unsaid() {
+    let hsm = SoftHsm::new();
+    let dir = both_quorums(&hsm);
+    let mkfifo = |p: &Path| assert!(std::process::Command::new("mkfifo").arg(p).status().unwrap().success());
+    // A FIFO given as a share: refused at once, nothing sent to the token.
+    mkfifo(&hsm.path("share.fifo"));
+    let mut cmd = hsm.cmd();
+    cmd.timeout(std::time::Duration::from_secs(20));
+    cmd.env_remove("HSM_DEMO_PIN").args(["--pin-share", "share.fifo", "--pin-share", "c/activation-share-1-of-3.json", "list-keys"]);
+    let line = fails_with(&mut cmd, 2);
+    assert!(line.contains("share.fifo") && line.contains("not a regular file"), "{line}");
+    // In the ceremony directory: a share file replaced by a FIFO, the public key by a
+    // symbolic link to a copy outside it. Both are findings; nothing waits.
+    let copy = hsm.path("linked");
+    ok(hsm.tool("cp").args(["-a"]).arg(&dir).arg(&copy));
+    std::fs::copy(copy.join("root-ca.pub.pem"), hsm.path("outside.pem")).unwrap();
+    std::fs::remove_file(copy.join("root-ca.pub.pem")).unwrap();
+    std::os::unix::fs::symlink(hsm.path("outside.pem"), copy.join("root-ca.pub.pem")).unwrap();
+    std::fs::remove_file(copy.join("share-2-of-5.json")).unwrap();
+    mkfifo(&copy.join("share-2-of-5.json"));
+    let mut cmd = hsm.bare_cmd();
+    cmd.timeout(std::time::Duration::from_secs(20)).args(["verify-ceremony", "linked"]);
+    let out = cmd.assert().code(1).get_output().clone();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("root-ca.pub.pem: is a symbolic link (to "), "{stdout}");
+    assert!(stdout.contains("share-2-of-5.json") && stdout.contains("not a regular file"), "{stdout}");
+    // A share file others can read is used, with a word.
+    let share = dir.join("activation-share-2-of-3.json");
+    std::fs::set_permissions(&share, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = hsm
+        .cmd()
+        .env_remove("HSM_DEMO_PIN")
+        .args(["--pin-share", "c/activation-share-1-of-3.json", "--pin-share", "c/activation-share-2-of-3.json", "list-keys"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("activation-share-2-of-3.json can be read by other users of this machine"), "{err}");
+}

@@ -69,8 +69,18 @@ impl Report {
     }
 }
 
+/// A file of the ceremony directory: a regular file of the directory itself. A symbolic
+/// link is a finding (the ceremony wrote regular files; a link can point at anything
+/// outside the evidence), and a FIFO is refused without waiting on it.
 fn read(dir: &Path, name: &str) -> Result<Vec<u8>, Failed> {
-    std::fs::read(dir.join(name)).map_err(|e| Failed(format!("cannot be read: {}", crate::output::reason(&e))))
+    let path = dir.join(name);
+    if let Ok(target) = std::fs::read_link(&path) {
+        return Err(Failed(format!(
+            "is a symbolic link (to {}), not the file the ceremony wrote",
+            crate::console::escape(&target.display().to_string())
+        )));
+    }
+    crate::output::read_regular(&path).map_err(|e| Failed(format!("cannot be read: {}", crate::output::reason(&e))))
 }
 
 /// The transcript's "files (SHA-256):" list: name -> hex digest.
@@ -180,6 +190,11 @@ fn check_shares(dir: &Path, cert_sha256: Option<[u8; 32]>, r: &mut Report) {
     let mut sets: BTreeMap<&'static str, Vec<(String, quorum::ShareFile)>> = BTreeMap::new();
     let mut ceremony_ids = Vec::new();
     for name in &names {
+        if let Ok(target) = std::fs::read_link(dir.join(name)) {
+            let target = crate::console::escape(&target.display().to_string());
+            r.add(name, Err(Failed(format!("is a symbolic link (to {target}), not the share file the ceremony wrote"))));
+            continue;
+        }
         match quorum::check_file(&dir.join(name)) {
             Err(e) => r.add(name, Err(e.to_string().into())),
             Ok((f, purpose, _)) => {

@@ -18,10 +18,10 @@ pub fn check_file(path: &Path) -> Result<(ShareFile, Purpose, Zeroizing<Vec<u8>>
         path: name.clone(),
         reason,
     };
-    let text =
-        Zeroizing::new(std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?);
+    let bytes = Zeroizing::new(crate::output::read_regular(path).map_err(|e| unreadable(crate::output::reason(&e)))?);
+    let text = std::str::from_utf8(&bytes).map_err(|_| unreadable("not UTF-8 text".into()))?;
     let f: ShareFile =
-        serde_json::from_str(&text).map_err(|e| unreadable(format!("not a share file ({e})")))?;
+        serde_json::from_str(text).map_err(|e| unreadable(format!("not a share file ({e})")))?;
     if f.format != FORMAT {
         return Err(unreadable(format!("format '{}' is not {FORMAT}", f.format)));
     }
@@ -99,6 +99,12 @@ pub fn combine(
     for p in paths {
         let (f, purpose, bytes) = check_file(p)?;
         let path = p.display().to_string();
+        // Used, as the custodian handed it over, with a word: ssh refuses such a key file.
+        if crate::output::readable_by_others(p) {
+            crate::console::note(&format!(
+                "share file {path} can be read by other users of this machine; keep it to its custodian (chmod 600)"
+            ));
+        }
         if purpose != want {
             return Err(QuorumError::WrongPurpose {
                 path,
