@@ -6,13 +6,18 @@
 #      `openssl ca -gencrl`; wall time and peak RSS (GNU time), ROUNDS pairs (default 3);
 #   2. whole-process issuance of a TLS server certificate from a request: `hsm-demo issue`
 #      against `openssl x509 -req -CA ... -CAkey pkcs11:...` with the same extensions,
-#      ISSUES each per round (default 20), ROUNDS rounds.
+#      ISSUES each per round (default 20), ROUNDS rounds;
+#   3. revocation: `hsm-demo revoke --serials-file` of REVOKES serials (default
+#      1,000,000) in one transaction, against `openssl ca -revoke` of OPENSSL_REVOKES
+#      certificates (default 1,000; one process per certificate, as openssl ca works),
+#      reported per serial.
 # Prints medians and ratios (hsm-demo / openssl: below 1 is faster or smaller).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release --locked --quiet
 ENTRIES=${ENTRIES:-1000000} ROUNDS=${ROUNDS:-3} ISSUES=${ISSUES:-20}
+REVOKES=${REVOKES:-1000000} OPENSSL_REVOKES=${OPENSSL_REVOKES:-1000}
 BIN="$PWD/target/release/hsm-demo"
 
 work=$(mktemp -d)
@@ -84,8 +89,44 @@ for r in $(seq "$ROUNDS"); do
     echo "openssl $(( (t2 - t1) / ISSUES / 1000 ))" >> issue.times
 done
 
-python3 - <<'PY'
+echo "== revocation: $REVOKES serials by hsm-demo, $OPENSSL_REVOKES certificates by openssl ca -revoke"
+python3 - "$REVOKES" <<'PY'
+import random, sys
+n = int(sys.argv[1]); rnd = random.Random(2); seen = set()
+with open("valid.txt", "w") as f, open("serials.txt", "w") as s:
+    while len(seen) < n:
+        v = "%032X" % (rnd.getrandbits(126) | 1 << 126)
+        if v in seen:
+            continue
+        seen.add(v)
+        f.write("V\t351231235959Z\t\t%s\tunknown\t/CN=v%d\n" % (v, len(seen)))
+        s.write(v + "\n")
+PY
+"$BIN" ca-init --ca revoking --cert root/root-ca.pem --label root-key --import-index valid.txt >/dev/null
+/usr/bin/time -f "%e %M" -o revoke.time "$BIN" revoke --ca revoking --serials-file serials.txt --reason superseded >/dev/null
+# openssl ca -revoke needs the certificate files and an index: a software CA (no token
+# work is involved in revoking on either side) issues OPENSSL_REVOKES certificates.
+mkdir -p oca && cd oca
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -subj /CN=rev-ca -days 30 -out ca.pem 2>/dev/null
+: > index.txt
+printf '[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = ./index.txt\ndefault_md = sha256\n' > ca.cnf
+for i in $(seq "$OPENSSL_REVOKES"); do
+    serial=$(printf '%032X' "$i")
+    openssl x509 -req -in ../leaf.csr -CA ca.pem -CAkey ca.key -days 30 -set_serial "0x$serial" -out "c$i.pem" 2>/dev/null
+    printf 'V\t351231235959Z\t\t%s\tunknown\t/CN=leaf.example\n' "$serial" >> index.txt
+done
+t0=$(date +%s%N)
+for i in $(seq "$OPENSSL_REVOKES"); do
+    openssl ca -config ca.cnf -cert ca.pem -keyfile ca.key -revoke "c$i.pem" -crl_reason superseded 2>/dev/null
+done
+t1=$(date +%s%N)
+echo "$(( (t1 - t0) / 1000 ))" > ../openssl-revoke.us
+cd ..
+
+python3 - "$REVOKES" "$OPENSSL_REVOKES" <<'PY'
 import statistics as st
+import sys
+revokes, openssl_revokes = int(sys.argv[1]), int(sys.argv[2])
 crl = {"hsm-demo": [], "openssl": []}
 for line in open("crl.times"):
     who, s, kb = line.split()
@@ -104,4 +145,11 @@ print("== issuance, whole process (median of %d rounds), ms per certificate" % l
 print("   hsm-demo issue             %7.1f" % st.median(iss["hsm-demo"]))
 print("   openssl x509 -req          %7.1f" % st.median(iss["openssl"]))
 print("   ratio hsm-demo/openssl     %7.2f" % (st.median(iss["hsm-demo"]) / st.median(iss["openssl"])))
+secs, kb = open("revoke.time").read().split()
+h = float(secs) / revokes * 1e6
+o = int(open("openssl-revoke.us").read()) / openssl_revokes
+print("== revocation                  total s   per serial us   peak MB")
+print("   hsm-demo revoke (%d)   %8.2f   %13.2f   %7.0f" % (revokes, float(secs), h, int(kb) / 1024))
+print("   openssl ca -revoke (%d)  %8.2f   %13.2f" % (openssl_revokes, o * openssl_revokes / 1e6, o))
+print("   ratio hsm-demo/openssl per serial %.4f" % (h / o))
 PY

@@ -190,3 +190,38 @@ fn implicit_fetch_and_several_processes_report_every_path() {
     // --processes and --threads do not mix.
     common::fails_with(hsm.cmd().args(["bench", "--label", "bench-key", "--processes", "2", "--threads", "2"]), 2);
 }
+
+#[test]
+fn bench_workers_die_with_their_parent() {
+    let hsm = common::SoftHsm::new();
+    hsm.generate("k");
+    let mut parent = hsm.spawnable(common::SO_PIN, &["bench", "--label", "k", "--count", "2000000", "--processes", "2"]).spawn().unwrap();
+    let group = parent.id().to_string();
+    // Live processes whose process group is the parent's (/proc/PID/stat: the fields
+    // after the command name are state, ppid, pgrp).
+    let members = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+            .filter(|stat| {
+                let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+                fields.get(2) == Some(&group.as_str()) && fields.first() != Some(&"Z")
+            })
+            .count()
+    };
+    // A worker runs (the one-process phase first): the parent and it in the group.
+    let start = std::time::Instant::now();
+    while members() < 2 && start.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(members() >= 2, "no worker started");
+    // kill -9 of the parent alone: its workers follow (PR_SET_PDEATHSIG), none signs on.
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    let start = std::time::Instant::now();
+    while members() > 0 && start.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(members(), 0, "workers outlived their parent");
+}

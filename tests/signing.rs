@@ -396,6 +396,12 @@ fn an_ambiguous_label_is_refused() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("key 'k1' cannot sign: it is EC other"));
+    // Reading it is refused the same way (one refusal, one exit code), in plain words.
+    for args in [vec!["export-pubkey", "--label", "k1"], vec!["verify", "--label", "k1", "--data", "d", "--sig", "3044"]] {
+        let line = fails_with(hsm.cmd().args(&args), 2);
+        assert!(line.contains("an EC key on curve other than P-256, P-384, P-521 is not a key hsm-demo reads"), "{args:?}: {line}");
+        assert!(!line.contains("Nid") && !line.contains("Some("), "{line}");
+    }
     // An RSA key another client made signs (PKCS#1 v1.5 by default).
     hsm.pkcs11_tool_keypair("rsa", "04", "rsa:2048");
     hsm.cmd()

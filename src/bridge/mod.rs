@@ -95,6 +95,9 @@ impl BridgeError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             BridgeError::ProviderMissing { .. } | BridgeError::KeyLoad { .. } => ErrorKind::Token,
+            // An operation the token performs through the provider failed: the same loss
+            // (a module or its server gone) as a failed C_Sign, and the same exit code.
+            BridgeError::OpenSsl { op, .. } if op.contains("in the token") => ErrorKind::Token,
             BridgeError::OpenSsl { .. } | BridgeError::Config(_) | BridgeError::ConfigSyntax { .. } => ErrorKind::Internal,
             BridgeError::NameField { .. } => ErrorKind::Input,
         }

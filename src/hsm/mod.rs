@@ -52,7 +52,7 @@ pub fn public_key_of<R>(
             let nid = curve
                 .params()
                 .and_then(bridge::curve_nid)
-                .ok_or_else(|| anyhow::anyhow!("EC curve {} is not supported", curve.name()))?;
+                .ok_or_else(|| TokenError::KeyNotRead { what: format!("an EC key on curve {}", if curve.name() == "other" { "other than P-256, P-384, P-521" } else { curve.name() }) })?;
             bridge::ec_public_key(nid, &session.ec_point(handle)?)?
         }
         KeyKind::Rsa(_) => {
@@ -60,7 +60,7 @@ pub fn public_key_of<R>(
             bridge::rsa_public_key(&n, &e)?
         }
         KeyKind::EdDsa => bridge::ed25519_public_key(&session.ed25519_point(handle)?)?,
-        other => anyhow::bail!("a {} key is not one hsm-demo reads", other.type_name()),
+        other => return Err(TokenError::KeyNotRead { what: format!("a {} key", other.type_name()) }.into()),
     })
 }
 

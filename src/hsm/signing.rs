@@ -165,7 +165,7 @@ impl BenchSigner<'_, '_> {
     /// (`bench --implicit-fetch`), or the host digest where the token needs it.
     pub fn sign(&mut self, data: &[u8]) -> anyhow::Result<Vec<u8>> {
         match self.prepared.as_mut() {
-            Some(p) => Ok(p.sign(data).map_err(BridgeError::openssl("sign (EVP_DigestSign, prepared context)"))?),
+            Some(p) => Ok(p.sign(data).map_err(BridgeError::openssl("sign in the token (EVP_DigestSign, prepared context)"))?),
             None => bridge::sign_message(&self.key.private, self.scheme, self.host, data),
         }
     }

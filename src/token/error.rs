@@ -109,6 +109,9 @@ pub enum TokenError {
     #[error("key '{label}' cannot sign: {why}")]
     KeyCannotSign { label: String, why: String },
 
+    #[error("{what} is not a key hsm-demo reads (EC P-256, P-384, P-521, RSA, Ed25519)")]
+    KeyNotRead { what: String },
+
     #[error("key '{label}' has no public key object with the same CKA_ID in the token")]
     NoPublicKey { label: String },
 
@@ -148,6 +151,7 @@ impl TokenError {
             | TokenError::KeyNotFound { .. }
             | TokenError::AmbiguousKey { .. }
             | TokenError::KeyCannotSign { .. }
+            | TokenError::KeyNotRead { .. }
             | TokenError::TokenLabelExists(_)
             | TokenError::PinLength { .. } => ErrorKind::Selection,
             TokenError::Malformed(_) => ErrorKind::Malformed,
