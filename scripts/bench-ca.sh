@@ -109,9 +109,9 @@ PY
 mkdir -p oca && cd oca
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -subj /CN=rev-ca -days 30 -out ca.pem 2>/dev/null
 : > index.txt
-printf '[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = ./index.txt\ndefault_md = sha256\n' > ca.cnf
+printf '[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = ./index.txt\ndefault_md = sha256\nunique_subject = no\n' > ca.cnf
 for i in $(seq "$OPENSSL_REVOKES"); do
-    serial=$(printf '%032X' "$i")
+    serial=$(printf '%X' $((i + 4096)))  # even digits, no leading zero: as openssl ca's index writes it
     openssl x509 -req -in ../leaf.csr -CA ca.pem -CAkey ca.key -days 30 -set_serial "0x$serial" -out "c$i.pem" 2>/dev/null
     printf 'V\t351231235959Z\t\t%s\tunknown\t/CN=leaf.example\n' "$serial" >> index.txt
 done
