@@ -261,21 +261,21 @@ const PLACING: &str = "placing";
 const DONE: &str = "done";
 
 impl Batch {
-    /// Undoes dead batches in `dir` (one note each), then opens a staging directory.
-    pub fn new(dir: &Path) -> Result<Batch, OutputError> {
+    /// Undoes dead batches in `dir`, then opens a staging directory; what was undone
+    /// comes back as one line each, for the caller to show.
+    pub fn new(dir: &Path) -> Result<(Batch, Vec<String>), OutputError> {
         let err = || OutputError::io("output directory", dir);
+        let mut notes = Vec::new();
         for entry in fs::read_dir(dir).map_err(err())?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(BATCH_PREFIX) && entry.path().is_dir() {
-                if let Some(note) = undo_dead_batch(dir, &entry.path()) {
-                    crate::console::note(&note);
-                }
+                notes.extend(undo_dead_batch(dir, &entry.path()));
             }
         }
         let staging = tempfile::Builder::new().prefix(BATCH_PREFIX).tempdir_in(dir).map_err(err())?.keep();
         let lock = File::create(staging.join("lock")).map_err(err())?;
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).map_err(|e| err()(e.into()))?;
-        Ok(Batch { staging, _lock: lock, placed: false })
+        Ok((Batch { staging, _lock: lock, placed: false }, notes))
     }
 
     /// Writes output `index` (mode `mode`) into the staging directory.

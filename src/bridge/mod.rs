@@ -6,6 +6,7 @@
 pub mod der;
 mod ffi;
 mod provider;
+mod pem;
 mod pkix;
 mod prepared;
 mod pubkey;
@@ -16,9 +17,10 @@ mod x509;
 
 pub use ffi::{is_ca, parse_config_text, ConfExt};
 pub use pkix::{
-    build_certificate, build_crl, build_csr, name_from_entries, pem, pem_contents, trial_certificate, requested_alt_names, AltName, AltNameError, CertTemplate,
+    build_certificate, build_crl, build_csr, name_from_entries, trial_certificate, requested_alt_names, AltName, AltNameError, CertTemplate,
     RevokedEntries, TbsSigner,
 };
+pub use pem::{pem, pem_contents};
 pub use provider::{Provider, PROVIDER_CONF};
 pub use pubkey::{
     certificate_from_pem, curve_nid, ec_public_key, ed25519_public_key, public_key_from_pem, rsa_public_key, spki_sha256,

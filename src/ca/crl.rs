@@ -68,12 +68,12 @@ pub fn crl_window(ca: &CaDir, days: u32, beyond_ca: bool) -> Result<(i64, i64), 
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let next = now + i64::from(days) * 86_400;
     if next > LAST_TIME {
-        return Err(super::refuse("crl-next-update", format!("--days {days} puts nextUpdate past the year 9999, which no X.509 time holds")));
+        return Err(super::refuse(super::validate::CRL_NEXT_UPDATE.name, format!("--days {days} puts nextUpdate past the year 9999, which no X.509 time holds")));
     }
     let (_, ca_until) = bridge::validity(&ca.cert).map_err(|e| CaError::Input(e.to_string()))?;
     if next > ca_until && !beyond_ca {
         return Err(super::refuse(
-            "crl-next-update",
+            super::validate::CRL_NEXT_UPDATE.name,
             format!(
                 "--days {days} puts nextUpdate after the CA certificate's notAfter ({}); give fewer days, or --allow-beyond-ca",
                 ca.cert.not_after()

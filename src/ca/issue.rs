@@ -104,7 +104,7 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
     validate::subject(&subject)?;
     let sans = bridge::requested_alt_names(req).map_err(|e| match e {
         bridge::AltNameError::IpLength(_) => refuse(validate::IP.name, e),
-        other => refuse("request extensions", other),
+        other => refuse(validate::REQUEST_EXTENSIONS.name, other),
     })?;
     if let Some(bad) = sans.iter().find(|n| !profile.san.iter().any(|k| k == n.kind())) {
         return Err(refuse(

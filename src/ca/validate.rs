@@ -33,12 +33,14 @@ pub const CA_KEY_USAGE: Rule = Rule { name: "key-usage-ca-only", source: "RFC 52
 pub const NAME_CONSTRAINTS: Rule = Rule { name: "name-constraints-ca-only", source: "RFC 5280 §4.2.1.10: nameConstraints only in CA certificates" };
 pub const CRITICAL: Rule = Rule { name: "critical-extension", source: "RFC 5280 §4.2: a critical extension relying parties do not recognise makes them reject the certificate; one instance per extension" };
 pub const CA_VALID: Rule = Rule { name: "ca-valid-now", source: "RFC 5280 §6.1.3 (a)(2): the issuer's certificate must be valid at the time of use" };
+pub const REQUEST_EXTENSIONS: Rule = Rule { name: "request-extensions", source: "RFC 2986 §4.1; RFC 5280 §4.2: extensions that decode, each at most once" };
+pub const CRL_NEXT_UPDATE: Rule = Rule { name: "crl-next-update", source: "RFC 5280 §5.1.2.5, §4.1.2.5: nextUpdate a representable time, within the issuer's validity" };
 pub const EKU_KEY: Rule = Rule { name: "key-usage-for-key", source: "RFC 5480 §3: keyEncipherment is not for EC keys" };
 
 /// Every rule, in the order they are applied.
-pub const RULES: [&Rule; 16] = [
-    &SUBJECT_KEY, &SUBJECT, &EMPTY_SUBJECT, &DNS_NAME, &WILDCARD, &EMAIL, &URI, &SPIFFE, &IP, &CA_VALID,
-    &PROFILE_BUILDS, &CA_KEY_USAGE, &NAME_CONSTRAINTS, &CRITICAL, &EKU_KEY,
+pub const RULES: [&Rule; 18] = [
+    &SUBJECT_KEY, &SUBJECT, &EMPTY_SUBJECT, &REQUEST_EXTENSIONS, &DNS_NAME, &WILDCARD, &EMAIL, &URI, &SPIFFE, &IP, &CA_VALID,
+    &PROFILE_BUILDS, &CA_KEY_USAGE, &NAME_CONSTRAINTS, &CRITICAL, &EKU_KEY, &CRL_NEXT_UPDATE,
     &Rule { name: "issuer-chain", source: "RFC 5280 §6.1: each certificate issued by the next, up to a self-signed root" },
 ];
 

@@ -195,7 +195,10 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
         plan.push((input.clone(), out, meta.len()));
     }
     // The staging directory inside --out-dir (a dead batch's is undone first).
-    let batch = output::Batch::new(dir)?;
+    let (batch, undone) = output::Batch::new(dir)?;
+    for note in undone {
+        crate::console::note(&note);
+    }
     for (_, out, _) in &plan {
         output::refuse_existing(out, "output")?;
     }

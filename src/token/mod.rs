@@ -9,6 +9,7 @@ mod error;
 mod ffi;
 mod generate;
 mod info;
+mod init;
 mod keys;
 mod module;
 mod object;
