@@ -34,17 +34,27 @@ KEY='pkcs11:token=bench;object=root-key;type=private'
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(openssl version)"
 echo "== making an index.txt of $ENTRIES revoked certificates"
-python3 - "$ENTRIES" <<'PY'
+# make_index N SEED STATUS FILE [SERIALS]: an openssl ca index.txt of N certificates with
+# random 16-byte serials, all revoked (R) or all valid (V); SERIALS lists the serials.
+make_index() {
+    python3 - "$@" <<'PY'
 import random, sys
-n = int(sys.argv[1]); rnd = random.Random(1); seen = set()
-with open("index.txt", "w") as f:
+n, seed, status, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+serials = open(sys.argv[5], "w") if len(sys.argv) > 5 else None
+rnd = random.Random(seed); seen = set()
+revoked = "250102030405Z,keyCompromise" if status == "R" else ""
+with open(path, "w") as f:
     while len(seen) < n:
         s = "%032X" % (rnd.getrandbits(126) | 1 << 126)
         if s in seen:
             continue
         seen.add(s)
-        f.write("R\t351231235959Z\t250102030405Z,keyCompromise\t%s\tunknown\t/CN=c%d\n" % (s, len(seen)))
+        f.write("%s\t351231235959Z\t%s\t%s\tunknown\t/CN=c%d\n" % (status, revoked, s, len(seen)))
+        if serials:
+            serials.write(s + "\n")
 PY
+}
+make_index "$ENTRIES" 1 R index.txt
 /usr/bin/time -f "%e %M" -o import.time "$BIN" ca-init --ca ca --cert root/root-ca.pem --label root-key --import-index index.txt >/dev/null
 echo "   ca-init --import-index: $(cut -d' ' -f1 import.time) s, $(( $(cut -d' ' -f2 import.time) / 1024 )) MB peak (once)"
 cat > ca.cnf <<'CNF'
@@ -90,18 +100,7 @@ for r in $(seq "$ROUNDS"); do
 done
 
 echo "== revocation: $REVOKES serials by hsm-demo, $OPENSSL_REVOKES certificates by openssl ca -revoke"
-python3 - "$REVOKES" <<'PY'
-import random, sys
-n = int(sys.argv[1]); rnd = random.Random(2); seen = set()
-with open("valid.txt", "w") as f, open("serials.txt", "w") as s:
-    while len(seen) < n:
-        v = "%032X" % (rnd.getrandbits(126) | 1 << 126)
-        if v in seen:
-            continue
-        seen.add(v)
-        f.write("V\t351231235959Z\t\t%s\tunknown\t/CN=v%d\n" % (v, len(seen)))
-        s.write(v + "\n")
-PY
+make_index "$REVOKES" 2 V valid.txt serials.txt
 "$BIN" ca-init --ca revoking --cert root/root-ca.pem --label root-key --import-index valid.txt >/dev/null
 /usr/bin/time -f "%e %M" -o revoke.time "$BIN" revoke --ca revoking --serials-file serials.txt --reason superseded >/dev/null
 # openssl ca -revoke needs the certificate files and an index: a software CA (no token

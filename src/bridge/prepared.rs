@@ -58,29 +58,35 @@ impl FetchedScheme {
 
     /// A verification context for `key`, initialised once.
     pub fn prepare_verify<T: HasPublic>(&self, key: &PKeyRef<T>) -> Result<PreparedVerifier, BridgeError> {
-        let op = BridgeError::openssl("prepare the verification context (EVP_DigestVerifyInit)");
-        let mut template = MdCtx::new().map_err(op)?;
-        let pctx = template
-            .digest_verify_init(self.md.as_deref(), key)
-            .map_err(BridgeError::openssl("prepare the verification context (EVP_DigestVerifyInit)"))?;
-        set_padding(pctx, self.scheme, self.md.as_ref()).map_err(BridgeError::openssl("set the padding"))?;
-        let work = MdCtx::new().map_err(BridgeError::openssl("allocate a digest context"))?;
+        let (template, work) = self.contexts("prepare the verification context (EVP_DigestVerifyInit)", |ctx, md| {
+            ctx.digest_verify_init(md, key).and_then(|p| set_padding(p, self.scheme, self.md.as_ref()))
+        })?;
         Ok(PreparedVerifier { template, work })
     }
 
     /// A signing context for `key` initialised once: EVP_DigestSignInit with the fetched
     /// digest and the scheme's padding; each signature copies it.
     pub fn prepare(&self, key: &PKeyRef<Private>) -> Result<PreparedSigner, BridgeError> {
-        let op = BridgeError::openssl("prepare the signing context (EVP_DigestSignInit)");
-        let mut template = MdCtx::new().map_err(op)?;
-        let pctx = template
-            .digest_sign_init(self.md.as_deref(), key)
-            .map_err(BridgeError::openssl("prepare the signing context (EVP_DigestSignInit)"))?;
-        set_padding(pctx, self.scheme, self.md.as_ref()).map_err(BridgeError::openssl("set the padding"))?;
-        let work = MdCtx::new().map_err(BridgeError::openssl("allocate a digest context"))?;
+        let (template, work) = self.contexts("prepare the signing context (EVP_DigestSignInit)", |ctx, md| {
+            ctx.digest_sign_init(md, key).and_then(|p| set_padding(p, self.scheme, self.md.as_ref()))
+        })?;
         Ok(PreparedSigner { template, work, max_len: key.size() })
     }
+
+    /// A template context initialised by `init` (with the fetched digest) and a work
+    /// context to copy it into.
+    fn contexts(
+        &self,
+        op: &'static str,
+        init: impl FnOnce(&mut MdCtx, Option<&openssl::md::MdRef>) -> Result<(), ErrorStack>,
+    ) -> Result<(MdCtx, MdCtx), BridgeError> {
+        let mut template = MdCtx::new().map_err(BridgeError::openssl(op))?;
+        init(&mut template, self.md.as_deref()).map_err(BridgeError::openssl(op))?;
+        let work = MdCtx::new().map_err(BridgeError::openssl("allocate a digest context"))?;
+        Ok((template, work))
+    }
 }
+
 
 /// A DigestSign context initialised once for one key and scheme (the key's provider,
 /// keymgmt and signature implementation resolved then); every signature starts from a
