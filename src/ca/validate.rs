@@ -48,7 +48,7 @@ pub const RULES: [&Rule; 18] = [
 pub fn rules_help() -> String {
     let mut out = String::from("Rules checked before the token signs (a refusal names its rule, exit 2):\n");
     for r in RULES {
-        out.push_str(&format!("  {:<26} {}\n", r.name, r.source));
+        out.push_str(&format!("  {}\n      {}\n", r.name, r.source));
     }
     out
 }
