@@ -38,10 +38,13 @@ pub enum Child {
     /// Secrets: the user PIN. Logs in, frames "ready", waits for a "go" frame, runs the
     /// signing paths and prints the JSON report.
     BenchWorker,
+    /// Secrets: the SO PIN, the backup wrap secret. C_Login as SO, the trusted AES-256
+    /// wrap key created as a public token object labelled as the header says.
+    InstallWrapKey,
 }
 
 impl Child {
-    const ALL: [Child; 4] = [Child::SetSoPin, Child::ProveSo, Child::ProveUser, Child::BenchWorker];
+    const ALL: [Child; 5] = [Child::SetSoPin, Child::ProveSo, Child::ProveUser, Child::BenchWorker, Child::InstallWrapKey];
 
     fn name(self) -> &'static str {
         match self {
@@ -49,6 +52,7 @@ impl Child {
             Child::ProveSo => "prove-so-pin",
             Child::ProveUser => "prove-user-pin",
             Child::BenchWorker => "bench-worker",
+            Child::InstallWrapKey => "install-wrap-key",
         }
     }
 
@@ -60,7 +64,7 @@ impl Child {
     /// How many secret frames follow the header.
     pub fn secrets(self) -> usize {
         match self {
-            Child::SetSoPin | Child::ProveSo | Child::ProveUser => 2,
+            Child::SetSoPin | Child::ProveSo | Child::ProveUser | Child::InstallWrapKey => 2,
             Child::BenchWorker => 1,
         }
     }
@@ -89,6 +93,8 @@ pub struct Header {
     pub key_uri: Option<String>,
     /// Signatures per path (bench workers).
     pub count: Option<usize>,
+    /// The label of the object to create (the wrap key).
+    pub label: Option<String>,
     /// The parent's pid: a bench worker dies with its parent (PR_SET_PDEATHSIG), and
     /// checks after setting it that this parent is still there.
     pub parent: Option<u32>,

@@ -118,3 +118,22 @@ fn a_cut_token_file_without_a_copy_is_named_and_never_initialised_over() {
     assert!(stderr.contains("is empty, and hsm-demo holds no copy of it"), "{stderr}");
     assert!(stderr.contains("do not initialise a new token over them") && !stderr.contains("init-token"), "{stderr}");
 }
+
+#[test]
+fn a_killed_backup_ceremony_never_leaves_a_wrapped_key_without_its_shares() {
+    let hsm = SoftHsm::new();
+    hsm.generate("k");
+    let mut rng = Lcg(13);
+    for i in 0..20 {
+        let out = format!("b{i}");
+        kill_after(hsm.spawnable(SO_PIN, &["key-ceremony", "--no-quorum", "--backup-quorum", "3/5", "--out", &out, "--label", &format!("broot-{i}")]), rng.below(700_000));
+        token_still_there(&hsm);
+        let dir = hsm.path(&out);
+        if dir.join("root-key.wrapped").exists() {
+            assert!((1..=5).all(|s| dir.join(format!("backup-share-{s}-of-5.json")).is_file()), "b{i}: a wrapped key without its shares");
+        }
+        // (A kill between the wrap key's creation and its destruction can leave that
+        // public, labelled object; its value is what the backup shares beside it hold.)
+    }
+    ok(hsm.cmd().args(["sign", "--label", "k", "--data", "after"]));
+}

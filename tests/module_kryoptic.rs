@@ -85,3 +85,24 @@ fn a_six_character_pin_another_tool_set_opens_the_token() {
     let line = fails_with(kry.cmd().env("HSM_DEMO_SO_PIN", KRY_SO_PIN).env("HSM_DEMO_PIN", "654321").args(["init-token", "--label", "kry2"]), 2);
     assert!(line.contains("is 6 characters"), "{line}");
 }
+
+#[test]
+fn a_restore_onto_kryoptic_is_refused_before_anything_is_created() {
+    // kryoptic 1.5.4 (this build) has RFC 5649 only as CKM_AES_KEY_WRAP_KWP, not the
+    // CKM_AES_KEY_WRAP_PAD the backup was made with: refused, exit 3, nothing created.
+    let soft = common::SoftHsm::new();
+    ok(soft.cmd().env("HSM_DEMO_SO_PIN", common::SO_PIN).args(["key-ceremony", "--no-quorum", "--backup-quorum", "2/3", "--out", "c", "--label", "root"]));
+    let kry = Kryoptic::new();
+    for f in ["root-key.wrapped", "backup-share-1-of-3.json", "backup-share-2-of-3.json"] {
+        std::fs::copy(soft.path("c").join(f), kry.path(f)).unwrap();
+    }
+    let before = ok(kry.cmd().args(["list-keys", "--json"]));
+    let line = fails_with(
+        kry.cmd().env("HSM_DEMO_SO_PIN", KRY_SO_PIN).args([
+            "key-restore", "--wrapped", "root-key.wrapped", "--share", "backup-share-1-of-3.json", "--share", "backup-share-2-of-3.json",
+        ]),
+        3,
+    );
+    assert!(line.contains("cannot keep a trusted backup: it lacks CKM_AES_KEY_WRAP_PAD; nothing was created"), "{line}");
+    assert_eq!(ok(kry.cmd().args(["list-keys", "--json"])), before);
+}

@@ -23,7 +23,7 @@ pub use pkix::{
 pub use pem::{pem, pem_contents};
 pub use provider::{Provider, PROVIDER_CONF};
 pub use pubkey::{
-    certificate_from_pem, curve_nid, ec_public_key, ed25519_public_key, public_key_from_pem, rsa_public_key, spki_sha256,
+    aes_check_value, certificate_from_pem, curve_nid, key_parts, KeyParts, ec_public_key, ed25519_public_key, public_key_from_pem, rsa_public_key, spki_sha256,
 };
 pub use prepared::{FetchedScheme, PreparedSigner, PreparedVerifier};
 pub use scheme::{

@@ -76,3 +76,44 @@ pub fn spki_sha256(key: &PKey<Public>) -> Result<[u8; 32], BridgeError> {
         .map_err(BridgeError::openssl("encode the SPKI"))?;
     Ok(sha256(&der))
 }
+
+/// The key check value of an AES-256 key: the first 3 bytes of AES-ECB over a zero
+/// block, hex (the form HSM vendors print for key ceremonies).
+pub fn aes_check_value(key: &[u8]) -> Result<String, BridgeError> {
+    let op = BridgeError::openssl("compute the key check value");
+    let mut c = openssl::symm::Crypter::new(openssl::symm::Cipher::aes_256_ecb(), openssl::symm::Mode::Encrypt, key, None).map_err(op)?;
+    c.pad(false);
+    let mut out = vec![0u8; 32];
+    let n = c.update(&[0u8; 16], &mut out).map_err(BridgeError::openssl("compute the key check value"))?;
+    Ok(hex::encode(&out[..n.min(3)]))
+}
+
+/// A public key's parts, as a token's public key object holds them.
+pub enum KeyParts {
+    /// The uncompressed point.
+    Ec(Vec<u8>),
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Ed25519(Vec<u8>),
+}
+
+/// The parts of `key` (EC P-256/384/521, RSA, Ed25519).
+pub fn key_parts(key: &PKey<openssl::pkey::Public>) -> Result<KeyParts, BridgeError> {
+    use openssl::pkey::Id;
+    let op = BridgeError::openssl("read the public key's parts");
+    match key.id() {
+        Id::EC => {
+            let ec = key.ec_key().map_err(op)?;
+            let mut ctx = openssl::bn::BigNumContext::new().map_err(BridgeError::openssl("allocate a BN context"))?;
+            let point = ec
+                .public_key()
+                .to_bytes(ec.group(), openssl::ec::PointConversionForm::UNCOMPRESSED, &mut ctx)
+                .map_err(BridgeError::openssl("encode the EC point"))?;
+            Ok(KeyParts::Ec(point))
+        }
+        Id::RSA => {
+            let rsa = key.rsa().map_err(op)?;
+            Ok(KeyParts::Rsa { n: rsa.n().to_vec(), e: rsa.e().to_vec() })
+        }
+        _ => Ok(KeyParts::Ed25519(key.raw_public_key().map_err(op)?)),
+    }
+}

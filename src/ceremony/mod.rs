@@ -11,9 +11,11 @@
 //! a fresh process proves the old SO PIN refused and the new one accepted, and only
 //! then is the INCOMPLETE marker removed.
 
+pub mod backup;
 pub mod so_step;
 mod steps;
 mod prepare;
+mod record;
 mod transcript;
 pub mod verify;
 
@@ -51,6 +53,8 @@ pub struct Options {
     pub profile_name: String,
     /// The quorum, and the bytes of randomness its secret gets.
     pub quorum: Option<(Quorum, steps::SecretShape)>,
+    /// The backup quorum over the root's wrap key (`--backup-quorum`).
+    pub backup: Option<Quorum>,
     pub days: u32,
 }
 
@@ -67,7 +71,7 @@ pub fn run(
     let mut t = Transcript::new(print);
     header(hsm, opts, &mut t);
 
-    let key = steps::generate_key(hsm, opts.algo, &opts.label)?;
+    let key = steps::generate_key(hsm, opts.algo, &opts.label, opts.backup.is_some())?;
     t.step(&format!(
         "[Step 1] Key pair generated: label={}, algo={}",
         opts.label,
@@ -75,7 +79,11 @@ pub fn run(
     ));
     t.detail(&format!("id:       {}", hex::encode(&key.pair.private.id)));
     t.detail(&format!("uri:      {}", key.pair.private.uri));
-    t.detail("template: CKA_TOKEN=true CKA_PRIVATE=true CKA_SENSITIVE=true CKA_EXTRACTABLE=false CKA_SIGN=true");
+    t.detail(if opts.backup.is_some() {
+        "template: CKA_TOKEN=true CKA_PRIVATE=true CKA_SENSITIVE=true CKA_EXTRACTABLE=true CKA_WRAP_WITH_TRUSTED=true CKA_SIGN=true (extractable only wrapped by a trusted key, for the backup)"
+    } else {
+        "template: CKA_TOKEN=true CKA_PRIVATE=true CKA_SENSITIVE=true CKA_EXTRACTABLE=false CKA_SIGN=true"
+    });
     t.step(&format!(
         "[Step 2] Public key (hex): {}",
         hex::encode(&key.shown)
@@ -98,6 +106,14 @@ pub fn run(
         token_serial: hsm.token().serial.clone(),
         root_cert_sha256: hex::encode(cert_sha256),
     };
+    if let Some(q) = opts.backup {
+        let so = so_pin.ok_or_else(|| undo(anyhow::anyhow!("a backup needs the SO PIN")))?;
+        let made = backup::backup_root(hsm, launcher, so, (&key.pair.private, &key.public, opts.algo), q, &binding, &mut out).map_err(|e| {
+            let _ = std::fs::remove_dir_all(out.path());
+            undo(e.context("the backup step failed (nothing had changed on the token but the new key)"))
+        })?;
+        record::backup(&made, &binding, &mut t);
+    }
     // Each PIN change is write-ahead (see steps::make_quorum). Once one PIN may have
     // changed, nothing is undone any more: every later failure keeps the directory.
     let mut made: Vec<(steps::QuorumMade, AuthPin)> = Vec::new();
@@ -121,10 +137,12 @@ pub fn run(
                 let apply = steps::set_user_pin(hsm);
                 steps::make_quorum(hsm, purpose, q, binding.clone(), &mut out, apply)
             }
+            // Not a PIN: made before the PIN changes (steps::backup).
+            Purpose::Backup => continue,
         };
         match step {
             Ok(quorum) => {
-                record_quorum(&quorum, &mut t);
+                record::quorum(&quorum, &mut t);
                 made.push((quorum, old));
             }
             Err(steps::QuorumFailure::BeforeChange(e)) if made.is_empty() => {
@@ -167,7 +185,7 @@ pub fn run(
 }
 
 fn pin_name(purpose: Purpose) -> &'static str {
-    purpose.role().pin_name()
+    purpose.secret_name()
 }
 
 fn header(hsm: &Hsm, opts: &Options, t: &mut Transcript) {
@@ -250,37 +268,6 @@ fn root_certificate(
     Ok(root.sha256)
 }
 
-fn record_quorum(made: &steps::QuorumMade, t: &mut Transcript) {
-    let q = made.quorum;
-    let (title, pin) = match made.purpose {
-        Purpose::SoPin => ("[Step 3] Quorum created", "SO PIN"),
-        Purpose::Activation => ("[Step 3b] Activation quorum created", "user PIN"),
-    };
-    t.step(&format!(
-        "{title}: {pin} replaced by a fresh {} from the token RNG, split {q} (Shamir, GF(256)); the shares are real",
-        made.shape
-    ));
-    t.detail(&format!("ceremony id: {}", made.binding.ceremony_id));
-    for s in &made.shares {
-        t.detail(&format!(
-            "share {} of {}: {} (check {})",
-            s.index,
-            s.shares,
-            made.purpose.file_name(s.index, s.shares),
-            &s.share_checks[usize::from(s.index) - 1][..16]
-        ));
-    }
-    let proof = match made.purpose {
-        Purpose::SoPin => "which then logged in as SO",
-        Purpose::Activation => "which the token then took as the user PIN",
-    };
-    t.detail(&format!(
-        "proof: shares {}..{} read back from disk recombined to the new {pin}, {proof}; the PIN itself was never shown or stored",
-        q.shares - q.threshold + 1,
-        q.shares
-    ));
-}
-
 /// Step 4: the final proof (a fresh process: old SO PIN refused, new one accepted),
 /// the hashes of every output, the transcript and its signature by the root key, and
 /// last the INCOMPLETE marker removed.
@@ -294,7 +281,8 @@ fn finish(
 ) -> anyhow::Result<()> {
     let serial = hsm.token().serial.as_str();
     for (quorum, old) in made {
-        so_step::prove_pin(launcher, serial, quorum.purpose.role(), &quorum.new_pin, old).map_err(|why| {
+        let Some(role) = quorum.purpose.role() else { continue };
+        so_step::prove_pin(launcher, serial, role, &quorum.new_pin, old).map_err(|why| {
             anyhow::anyhow!(
                 "the final check failed: {why}; the custodians hold shares of the {} that was set, which the token does not accept now",
                 pin_name(quorum.purpose)
@@ -361,8 +349,12 @@ fn colon_hex(bytes: &[u8]) -> String {
 }
 
 fn describe_custody(c: &Custody) -> String {
-    format!(
+    let mut text = format!(
         "read back CKA_SENSITIVE={} CKA_EXTRACTABLE={} CKA_ALWAYS_SENSITIVE={} CKA_NEVER_EXTRACTABLE={} CKA_LOCAL={}",
         c.sensitive, c.extractable, c.always_sensitive, c.never_extractable, c.local
-    )
+    );
+    if c.trusted_wrap_only() {
+        text.push_str(&format!(" CKA_WRAP_WITH_TRUSTED=true: {}", c.describe()));
+    }
+    text
 }

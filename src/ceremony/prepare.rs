@@ -43,13 +43,19 @@ pub fn incomplete_near(out: &Path) -> Vec<PathBuf> {
 /// Checks made before the user logs in and before anything is created: the label is
 /// free (public objects are visible without a PIN; generation checks private ones
 /// again) and the SO PIN is right. The SO login must come before the user's: one
-/// application cannot be logged in as both (CKR_USER_ANOTHER_ALREADY_LOGGED_IN).
+/// application cannot be logged in as both (CKR_USER_ANOTHER_ALREADY_LOGGED_IN). With
+/// `backup`, the token must hold trusted backups: the wrapping mechanisms, and an SO
+/// that can make a CKA_TRUSTED key (tried with a session object, destroyed at once).
 pub fn preflight(
     module: &Module,
     token: &TokenRef,
     label: &str,
     so_pin: Option<&AuthPin>,
+    backup: bool,
 ) -> anyhow::Result<()> {
+    if backup {
+        module.require_wrapping(token)?;
+    }
     if let Err(e) = module.public_session(token)?.ensure_label_free(label) {
         let hint = format!(
             "if it is left from a ceremony that did not complete, remove it with 'hsm-demo delete-key --label {label}'"
@@ -60,6 +66,9 @@ pub fn preflight(
         let session = module.login_so(token, so).map_err(|e| {
             anyhow::Error::from(e).context("check the current SO PIN before Step 1")
         })?;
+        if backup {
+            session.probe_trusted_keys(&[0x5a; 32])?;
+        }
         session.logout()?;
     }
     Ok(())

@@ -41,9 +41,27 @@ pub struct ProofFailed(pub String);
 /// Runs `child` on the token `serial` with two secrets; its failure (None: it
 /// succeeded) and its stderr, or Err when it could not be started.
 fn run_child(launcher: &Launcher, child: Child, serial: &str, first: &[u8], second: &[u8]) -> Result<(Option<StepFailure>, String), ProofFailed> {
-    let serial = serial.to_string();
+    run_child_with(launcher, child, serial, None, (first, second))
+}
+
+fn run_child_with(
+    launcher: &Launcher,
+    child: Child,
+    serial: &str,
+    label: Option<&str>,
+    (first, second): (&[u8], &[u8]),
+) -> Result<(Option<StepFailure>, String), ProofFailed> {
+    let (serial, label) = (serial.to_string(), label.map(str::to_string));
     let running = launcher
-        .spawn(child, |h| h.serial = Some(serial), &[first, second], true)
+        .spawn(
+            child,
+            |h| {
+                h.serial = Some(serial);
+                h.label = label;
+            },
+            &[first, second],
+            true,
+        )
         .map_err(|e| ProofFailed(format!("cannot start the SO step: {e}")))?;
     let mut process = running.process;
     drop(running.stdin);
@@ -88,6 +106,17 @@ pub fn prove_pin(launcher: &Launcher, serial: &str, role: Role, new: &[u8], old:
         Role::User => Child::ProveUser,
     };
     match run_child(launcher, child, serial, new, old)? {
+        (None, _) => Ok(()),
+        (Some(_), why) => Err(ProofFailed(why)),
+    }
+}
+
+/// Parent side of installing the backup wrap key: a fresh process logs in as SO and
+/// creates the trusted AES-256 key `label` from `secret` (the SO cannot log in here
+/// while the provider keeps read-only sessions open).
+pub fn install_wrap_key(launcher: &Launcher, serial: &str, so_pin: &AuthPin, secret: &[u8], label: &str) -> Result<(), ProofFailed> {
+    let so = so_pin.expose_secret().as_bytes();
+    match run_child_with(launcher, Child::InstallWrapKey, serial, Some(label), (so, secret))? {
         (None, _) => Ok(()),
         (Some(_), why) => Err(ProofFailed(why)),
     }
@@ -154,4 +183,15 @@ pub fn prove_child(role: Role, header: &Header, secrets: &[Zeroizing<Vec<u8>>]) 
         Err(e) => return Err(failed(anyhow::Error::from(e).context(format!("try the old {name} PIN")))),
     }
     login(&new).map_err(|e| failed(anyhow::Error::from(e).context(format!("the new {name} PIN does not open the {name} role"))))
+}
+
+/// Child side of installing the wrap key (secrets: SO PIN, wrap secret).
+pub fn install_wrap_key_child(header: &Header, secrets: &[Zeroizing<Vec<u8>>]) -> StepResult {
+    let failed = |e: anyhow::Error| (StepFailure::Unchanged, e);
+    let so = pin_of(&secrets[0]).map_err(failed)?;
+    let label = header.label.as_deref().ok_or_else(|| failed(anyhow::anyhow!("no wrap key label")))?;
+    let (module, token) = child_token(header).map_err(failed)?;
+    let session = module.login_so(&token, &so).map_err(|e| failed(e.into()))?;
+    session.install_wrap_key(&secrets[1], label).map_err(|e| failed(e.into()))?;
+    session.logout().map_err(|e| failed(e.into()))
 }

@@ -21,6 +21,8 @@ use super::so_step::{self, Outcome};
 /// Steps 1 and 2: the key pair in the token and its public key.
 pub struct NewKey {
     pub pair: KeyPair,
+    /// The public key as OpenSSL holds it.
+    pub public: bridge::PKey<bridge::Public>,
     /// What Step 2 shows: the uncompressed EC point (CKA_EC_POINT), or for RSA and
     /// Ed25519 the DER SubjectPublicKeyInfo.
     pub shown: Vec<u8>,
@@ -29,8 +31,8 @@ pub struct NewKey {
 }
 
 /// Step 1: a key pair of `algo` generated in the token (custody read back).
-pub fn generate_key(hsm: &Hsm, algo: Algorithm, label: &str) -> anyhow::Result<NewKey> {
-    let pair = hsm.session().generate(algo, label, None)?;
+pub fn generate_key(hsm: &Hsm, algo: Algorithm, label: &str, backup: bool) -> anyhow::Result<NewKey> {
+    let pair = hsm.session().generate_with(algo, label, None, backup)?;
     let public = public_key_of(hsm.session(), pair.public, &pair.private.kind)?;
     let shown = match pair.private.kind {
         KeyKind::Ec(_) => hsm.session().ec_point(pair.public)?,
@@ -42,6 +44,7 @@ pub fn generate_key(hsm: &Hsm, algo: Algorithm, label: &str) -> anyhow::Result<N
         spki_sha256: bridge::spki_sha256(&public)?,
         pair,
         shown,
+        public,
     })
 }
 

@@ -207,6 +207,7 @@ fn check_shares(dir: &Path, cert_sha256: Option<[u8; 32]>, r: &mut Report) {
                 let set = match purpose {
                     Purpose::SoPin => "SO PIN",
                     Purpose::Activation => "user PIN (activation)",
+                    Purpose::Backup => "backup wrap key",
                 };
                 sets.entry(set).or_default().push((name.clone(), f));
             }

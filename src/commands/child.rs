@@ -24,7 +24,7 @@ pub fn run(child: Child) -> ExitCode {
         Err(e) => {
             console::error_line(&error::one_line(&e));
             return ExitCode::from(match child {
-                Child::SetSoPin => error::step_status(Some(StepFailure::Unchanged)),
+                Child::SetSoPin | Child::InstallWrapKey => error::step_status(Some(StepFailure::Unchanged)),
                 Child::ProveSo | Child::ProveUser => error::step_status(Some(StepFailure::ProofFailed)),
                 Child::BenchWorker => error::exit::OTHER,
             });
@@ -34,6 +34,7 @@ pub fn run(child: Child) -> ExitCode {
         Child::SetSoPin => step(so_step::set_child(&header, &secrets)),
         Child::ProveSo => step(so_step::prove_child(Role::SecurityOfficer, &header, &secrets)),
         Child::ProveUser => step(so_step::prove_child(Role::User, &header, &secrets)),
+        Child::InstallWrapKey => step(so_step::install_wrap_key_child(&header, &secrets)),
         Child::BenchWorker => match super::bench::worker(&header, &secrets[0]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

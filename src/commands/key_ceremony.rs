@@ -60,6 +60,12 @@ pub struct Args {
     #[arg(long, value_name = "M/N")]
     activation_quorum: Option<Quorum>,
 
+    /// M/N: generate the root extractable only wrapped by a trusted key, and keep a
+    /// backup of it (root-key.wrapped) under a wrap key split into N backup shares; M of
+    /// them restore it onto another token (`key-restore`). Needs the SO PIN
+    #[arg(long, value_name = "M/N")]
+    backup_quorum: Option<Quorum>,
+
     /// Check everything that can be checked without changing the token, print the
     /// ceremony's script step by step, and create nothing
     #[arg(long)]
@@ -99,9 +105,10 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let (module, token, lock) = open_token(settings, None, Use::Change)?;
     let (quorum, activation) = check_token(&module, &token, &plan, &a)?;
     let so_pin = read_so_pin(settings, &a, &plan, &token)?;
-    ceremony::preflight(&module, &token, &a.label, so_pin.as_ref())?;
+    ceremony::preflight(&module, &token, &a.label, so_pin.as_ref(), a.backup_quorum.is_some())?;
     let hsm = login_on(settings, module, &token, lock)?;
     let opts = Options {
+        backup: a.backup_quorum,
         label: a.label,
         algo: a.algo,
         profile: plan.profile,
@@ -210,8 +217,8 @@ fn read_so_pin(
     plan: &Plan,
     token: &TokenRef,
 ) -> anyhow::Result<Option<AuthPin>> {
-    plan.quorum
-        .map(|_| pin::read_pin(settings, PinSource::SecurityOfficer, a.so_pin_file.as_deref(), &token.label))
+    (plan.quorum.is_some() || a.backup_quorum.is_some())
+        .then(|| pin::read_pin(settings, PinSource::SecurityOfficer, a.so_pin_file.as_deref(), &token.label))
         .transpose()
 }
 
@@ -222,7 +229,7 @@ fn dry_run(settings: &Settings, a: &Args, plan: Plan) -> anyhow::Result<()> {
     let caps = module.ceremony_capabilities(&token, a.algo, plan.quorum.is_some() || a.activation_quorum.is_some())?;
     let (quorum, activation) = check_token(&module, &token, &plan, a)?;
     let so_pin = read_so_pin(settings, a, &plan, &token)?;
-    ceremony::preflight(&module, &token, &a.label, so_pin.as_ref())?;
+    ceremony::preflight(&module, &token, &a.label, so_pin.as_ref(), a.backup_quorum.is_some())?;
     let pin = user_pin(settings, &token)?;
     // The session is dropped at once: closing the last session logs the user out.
     drop(module.login_user(&token, &pin)?);
@@ -258,16 +265,26 @@ fn print_script(
     outln!("The ceremony's script, for the custodians and witnesses to follow:")?;
     outln!("  1. Run the same command without --dry-run. Expect each line below, in order.")?;
     outln!("  2. [Step 1] Key pair generated: label={}, algo={}", a.label, a.algo.step_name())?;
-    outln!("     template: CKA_TOKEN=true CKA_PRIVATE=true CKA_SENSITIVE=true CKA_EXTRACTABLE=false CKA_SIGN=true")?;
+    outln!(
+        "     template: CKA_TOKEN=true CKA_PRIVATE=true CKA_SENSITIVE=true {} CKA_SIGN=true",
+        if a.backup_quorum.is_some() { "CKA_EXTRACTABLE=true CKA_WRAP_WITH_TRUSTED=true" } else { "CKA_EXTRACTABLE=false" }
+    )?;
     outln!("  3. [Step 2] Public key (hex): ...  -- write its SPKI SHA-256 on the witness sheet")?;
     let subject = plan.profile.subject.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
     outln!("  4. [Root CA] subject {subject}, valid {} days; checks: public key = token key, signature verifies, self-signed trust anchor verifies, SKI = AKI keyid", a.days)?;
     let mut n = 5;
+    if let Some(q) = a.backup_quorum {
+        outln!("  {n}. [Step 2b] Backup: the root wrapped (CKM_AES_KEY_WRAP_PAD) into root-key.wrapped under a trusted wrap key split {q}; the token can (checked: the wrapping mechanisms, and an SO-made CKA_TRUSTED key)")?;
+        for i in 1..=q.shares {
+            outln!("     backup custodian {i} takes {} (to a second site, and signs for it)", Purpose::Backup.file_name(i, q.shares))?;
+        }
+        n += 1;
+    }
     for (purpose, q) in [(Purpose::SoPin, quorum), (Purpose::Activation, activation)] {
         let Some((q, shape)) = q else { continue };
         let (step, pin) = match purpose {
             Purpose::SoPin => ("[Step 3] Quorum created", "SO PIN"),
-            Purpose::Activation => ("[Step 3b] Activation quorum created", "user PIN"),
+            Purpose::Activation | Purpose::Backup => ("[Step 3b] Activation quorum created", "user PIN"),
         };
         outln!("  {n}. {step}: the {pin} becomes a {shape} split {q}")?;
         for i in 1..=q.shares {

@@ -107,9 +107,11 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
                     flag("always-sensitive", c.always_sensitive),
                     flag("never-extractable", c.never_extractable),
                     flag("local", c.local),
+                    flag("wrap-with-trusted", c.wrap_with_trusted),
                 ]
                 .join(" "),
             )?;
+            outln!("            ({})", c.describe())?;
         }
         if let Some(sign) = k.can_sign {
             row("can sign", if sign { "yes" } else { "no" })?;

@@ -17,6 +17,7 @@ pub mod init_token;
 pub mod issue;
 mod io;
 pub mod key_ceremony;
+pub mod key_restore;
 pub mod list_issued;
 pub mod list_keys;
 pub mod list_slots;
@@ -82,6 +83,15 @@ pub enum Command {
     /// signed by the new root key. Outputs go to --out atomically, never overwritten
     KeyCeremony(key_ceremony::Args),
 
+    /// Restore a key kept for backup (a ceremony's root-key.wrapped) onto this token from M
+    /// of its backup shares; the restored key must sign a challenge that verifies under
+    /// the original public key. The SO PIN installs the trusted wrap key
+    KeyRestore(key_restore::RestoreArgs),
+
+    /// Another wrapped copy of a key kept for backup (extractable only wrapped by a
+    /// trusted key), from M of its backup shares, for a further site
+    KeyBackup(key_restore::BackupArgs),
+
     /// Check a ceremony's outputs with no token and no PIN: the transcript's signature,
     /// the root certificate, every file hash, every share file against its set.
     /// Exit 0 when all holds, 1 naming each file that does not
@@ -146,6 +156,8 @@ pub fn run(command: Command, settings: &Settings, definition: fn() -> clap::Comm
         Command::KeyCeremony(a) => key_ceremony::run(settings, a),
         Command::QuorumResetPin(a) => quorum_reset_pin::run(settings, a),
         Command::VerifyCeremony(a) => verify_ceremony::run(a),
+        Command::KeyRestore(a) => key_restore::restore(settings, a),
+        Command::KeyBackup(a) => key_restore::backup(settings, a),
         Command::Bench(a) => bench::run(settings, a),
         Command::Csr(a) => csr::run(settings, a),
         Command::CaInit(a) => ca_init::run(settings, a),

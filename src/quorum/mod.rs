@@ -131,15 +131,23 @@ pub enum Purpose {
     /// The token's user PIN, needed for every use of the root key
     /// (`--activation-quorum`).
     Activation,
+    /// The AES-256 wrap key of the root key's backups (`--backup-quorum`): no PIN.
+    Backup,
 }
 
 impl Purpose {
-    /// The token role whose PIN this quorum holds.
-    pub fn role(self) -> crate::token::Role {
+    /// The token role whose PIN this quorum holds (none for the backup wrap key).
+    pub fn role(self) -> Option<crate::token::Role> {
         match self {
-            Purpose::SoPin => crate::token::Role::SecurityOfficer,
-            Purpose::Activation => crate::token::Role::User,
+            Purpose::SoPin => Some(crate::token::Role::SecurityOfficer),
+            Purpose::Activation => Some(crate::token::Role::User),
+            Purpose::Backup => None,
         }
+    }
+
+    /// What the secret is, in messages: "SO PIN", "user PIN", "backup wrap key".
+    pub fn secret_name(self) -> &'static str {
+        self.role().map_or("backup wrap key", crate::token::Role::pin_name)
     }
 }
 
@@ -151,6 +159,7 @@ impl Purpose {
             Purpose::Activation => {
                 "user PIN (activation) of a PKCS#11 token holding an offline root CA key"
             }
+            Purpose::Backup => "AES-256 wrap key of the backups of an offline root CA key",
         }
     }
 
@@ -159,11 +168,12 @@ impl Purpose {
         match self {
             Purpose::SoPin => format!("share-{index}-of-{shares}.json"),
             Purpose::Activation => format!("activation-share-{index}-of-{shares}.json"),
+            Purpose::Backup => format!("backup-share-{index}-of-{shares}.json"),
         }
     }
 
     fn from_text(text: &str) -> Option<Purpose> {
-        [Purpose::SoPin, Purpose::Activation]
+        [Purpose::SoPin, Purpose::Activation, Purpose::Backup]
             .into_iter()
             .find(|p| p.text() == text)
     }
@@ -173,6 +183,7 @@ impl Purpose {
         match self {
             Purpose::SoPin => b"hsm-demo share check v1\0",
             Purpose::Activation => b"hsm-demo activation share check v1\0",
+            Purpose::Backup => b"hsm-demo backup share check v1\0",
         }
     }
 
@@ -180,6 +191,7 @@ impl Purpose {
         match self {
             Purpose::SoPin => b"hsm-demo secret check v1\0",
             Purpose::Activation => b"hsm-demo activation secret check v1\0",
+            Purpose::Backup => b"hsm-demo backup secret check v1\0",
         }
     }
 }

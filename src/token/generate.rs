@@ -37,12 +37,14 @@ impl Session<User> {
     /// nothing, when any object already carries the label or the id. After generation
     /// the custody attributes are read back; a token that did not honour them gets its
     /// new objects destroyed and the call fails.
-    pub fn generate(
-        &self,
-        algo: Algorithm,
-        label: &str,
-        id: Option<Vec<u8>>,
-    ) -> Result<KeyPair, TokenError> {
+    pub fn generate(&self, algo: Algorithm, label: &str, id: Option<Vec<u8>>) -> Result<KeyPair, TokenError> {
+        self.generate_with(algo, label, id, false)
+    }
+
+    /// As [`Session::generate`]; with `backup`, the private key is extractable only
+    /// wrapped by a trusted key (CKA_EXTRACTABLE and CKA_WRAP_WITH_TRUSTED true, which
+    /// cannot be turned off again: PKCS#11 v2.40 §4.9), for a backup under M-of-N.
+    pub fn generate_with(&self, algo: Algorithm, label: &str, id: Option<Vec<u8>>, backup: bool) -> Result<KeyPair, TokenError> {
         let token = self.token().label.clone();
         self.ensure_label_free(label)?;
         let id = match id {
@@ -69,13 +71,16 @@ impl Session<User> {
             Attribute::Token(true),
             Attribute::Private(true),
             Attribute::Sensitive(true),
-            Attribute::Extractable(false),
+            Attribute::Extractable(backup),
             Attribute::Sign(true),
             Attribute::Decrypt(false),
             Attribute::Unwrap(false),
             Attribute::Label(label.as_bytes().to_vec()),
             Attribute::Id(id.clone()),
         ];
+        if backup {
+            private_template.push(Attribute::WrapWithTrusted(true));
+        }
         let mechanism = match algo.kind() {
             KeyKind::Ec(curve) => {
                 let params = curve.and_then(Curve::params).unwrap_or(P256_PARAMS);
@@ -137,7 +142,10 @@ impl Session<User> {
         };
         let described = self.describe_key(private, KeyClass::Private);
         let shortfalls = match &described {
-            Ok(key) => key.custody.unwrap_or_default().shortfalls(),
+            Ok(key) => match key.custody.unwrap_or_default() {
+                c if backup && !c.trusted_wrap_only() => vec!["CKA_WRAP_WITH_TRUSTED is not true"],
+                c => c.shortfalls(),
+            },
             Err(_) => vec!["its attributes cannot be read back"],
         };
         if !shortfalls.is_empty() {

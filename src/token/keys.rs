@@ -215,6 +215,7 @@ impl<R> Session<R> {
                     AttributeType::AlwaysSensitive,
                     AttributeType::NeverExtractable,
                     AttributeType::Local,
+                    AttributeType::WrapWithTrusted,
                 ],
             )
             .map_err(TokenError::pkcs11("read the key's custody attributes"))?;
@@ -226,6 +227,7 @@ impl<R> Session<R> {
                 Attribute::AlwaysSensitive(v) => c.always_sensitive = v,
                 Attribute::NeverExtractable(v) => c.never_extractable = v,
                 Attribute::Local(v) => c.local = v,
+                Attribute::WrapWithTrusted(v) => c.wrap_with_trusted = v,
                 _ => {}
             }
         }

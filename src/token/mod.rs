@@ -4,6 +4,7 @@
 //! `info` reads CK_TOKEN_INFO defensively through `ffi` (the layer's only unsafe code).
 
 mod capability;
+mod custody;
 mod embedded;
 mod error;
 mod ffi;
@@ -18,6 +19,7 @@ mod select;
 mod session;
 pub mod store_guard;
 mod uri;
+pub mod wrap;
 
 pub use error::{ErrorKind, PinName, TokenError};
 pub use role::Role;

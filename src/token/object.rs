@@ -3,6 +3,8 @@
 
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 
+pub use super::custody::Custody;
+
 /// DER of the named curve prime256v1 (1.2.840.10045.3.1.7), the CKA_EC_PARAMS value.
 pub const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 /// secp384r1 (1.3.132.0.34) and secp521r1 (1.3.132.0.35).
@@ -126,39 +128,6 @@ impl KeySelector {
             (None, Some(id)) => format!("id {}", hex::encode(id)),
             (None, None) => "any key".to_string(),
         }
-    }
-}
-
-/// The attributes that say whether a private key can ever leave the token.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Custody {
-    pub sensitive: bool,
-    pub extractable: bool,
-    pub always_sensitive: bool,
-    pub never_extractable: bool,
-    pub local: bool,
-}
-
-impl Custody {
-    /// The ways in which this key falls short of "generated inside, never out".
-    pub fn shortfalls(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        if !self.sensitive {
-            out.push("CKA_SENSITIVE is false");
-        }
-        if self.extractable {
-            out.push("CKA_EXTRACTABLE is true");
-        }
-        if !self.always_sensitive {
-            out.push("CKA_ALWAYS_SENSITIVE is false");
-        }
-        if !self.never_extractable {
-            out.push("CKA_NEVER_EXTRACTABLE is false");
-        }
-        if !self.local {
-            out.push("CKA_LOCAL is false (not generated in the token)");
-        }
-        out
     }
 }
 
@@ -352,20 +321,4 @@ mod tests {
         assert!(unwrap_ec_point(&[0x04, 0x02, 0x01]).is_none());
     }
 
-    #[test]
-    fn custody_shortfalls_name_each_attribute() {
-        let good = Custody {
-            sensitive: true,
-            extractable: false,
-            always_sensitive: true,
-            never_extractable: true,
-            local: true,
-        };
-        assert!(good.shortfalls().is_empty());
-        let bad = Custody {
-            extractable: true,
-            ..good
-        };
-        assert_eq!(bad.shortfalls(), vec!["CKA_EXTRACTABLE is true"]);
-    }
 }

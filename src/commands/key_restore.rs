@@ -1,0 +1,186 @@
+//! `key-restore`: a wrapped key (`root-key.wrapped`) and M of its backup shares restore
+//! the key onto a token, of the same or another PKCS#11 module; the restored key signs
+//! a fresh challenge that verifies under the original public key before success is
+//! reported. `key-backup`: another wrapped copy of a key kept for backup.
+
+use std::path::PathBuf;
+
+use crate::ceremony::backup::{self, BackupRefused, WrappedKey};
+use crate::commands::pin::{self, PinSource};
+use crate::console::outln;
+use crate::error::usage;
+use crate::output;
+use crate::quorum::{self, Purpose};
+use crate::settings::Settings;
+
+use super::{login_on, open_token, KeyArgs, Use};
+
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The wrapped key (a ceremony's root-key.wrapped, or key-backup's output)
+    #[arg(long, value_name = "FILE")]
+    wrapped: PathBuf,
+
+    /// A custodian's backup share file; once per custodian present
+    #[arg(long = "share", value_name = "FILE", required = true)]
+    shares: Vec<PathBuf>,
+
+    /// The label of the restored key (default: the wrapped key's); must be free
+    #[arg(long)]
+    label: Option<String>,
+
+    /// File holding the target token's SO PIN (it installs the trusted wrap key); else
+    /// HSM_DEMO_SO_PIN, else a prompt
+    #[arg(long, value_name = "FILE", conflicts_with = "so_shares")]
+    so_pin_file: Option<PathBuf>,
+
+    /// An SO custodian's share (the SO PIN under a ceremony's quorum); once per
+    /// custodian present
+    #[arg(long = "so-share", value_name = "FILE")]
+    so_shares: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+
+    /// A custodian's backup share file (of the quorum the key was backed up under)
+    #[arg(long = "share", value_name = "FILE", required = true)]
+    shares: Vec<PathBuf>,
+
+    /// Where to write the new wrapped copy (never overwritten)
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+
+    /// File holding the SO PIN; else HSM_DEMO_SO_PIN, else a prompt
+    #[arg(long, value_name = "FILE", conflicts_with = "so_shares")]
+    so_pin_file: Option<PathBuf>,
+
+    /// An SO custodian's share (the SO PIN under a ceremony's quorum); once per
+    /// custodian present
+    #[arg(long = "so-share", value_name = "FILE")]
+    so_shares: Vec<PathBuf>,
+}
+
+pub fn restore(settings: &Settings, a: RestoreArgs) -> anyhow::Result<()> {
+    // Everything that needs no token first: the file, the shares, their agreement.
+    let wrapped = WrappedKey::read(&a.wrapped)?;
+    let public = wrapped.public_key()?;
+    let secret = backup::secret_for(&a.shares, &wrapped)?;
+    let label = a.label.clone().unwrap_or_else(|| wrapped.label.clone());
+    if label.is_empty() {
+        return Err(usage("--label must not be empty"));
+    }
+    let (module, token, lock) = open_token(settings, None, Use::Change)?;
+    module.require_wrapping(&token)?;
+    module.public_session(&token)?.ensure_label_free(&label)?;
+    let so_pin = so_pin(settings, &a.so_shares, a.so_pin_file.as_deref(), &token)?;
+    // The user's login also shows the label is free among private objects, before the
+    // SO changes anything.
+    let user = super::user_pin(settings, &token)?;
+    {
+        // Closing the session logs the user out again (PKCS#11 v2.40 §5.6): the SO
+        // logs in next.
+        let session = module.login_user(&token, &user)?;
+        session.ensure_label_free(&label)?;
+    }
+    let wrap_label = format!("hsm-demo wrap key {}", hex::encode(module.public_session(&token)?.random(8)?));
+    backup::install_in_process(&module, &token, &so_pin, &secret, &wrap_label)?;
+    let hsm = login_on(settings, module, &token, lock)?;
+    let restored = backup::unwrap_in_session(hsm.session(), &wrap_label, &wrapped, &public, &label)?;
+    // Proof before success: the restored key signs a fresh challenge through the
+    // provider (checked with the token's public key), which verifies under the
+    // original public key too; the token's public key is the original.
+    let undo = |e: anyhow::Error| {
+        let _ = hsm.session().destroy_key(&restored, hsm.session().public_key_for(&restored).ok());
+        e.context("the restored key did not prove itself; what was restored was destroyed")
+    };
+    let proved = (|| -> anyhow::Result<()> {
+        let key = hsm.load_key(restored.clone())?;
+        if crate::bridge::spki_sha256(key.public())? != crate::bridge::spki_sha256(&public)? {
+            anyhow::bail!("the restored key's public key is not the original");
+        }
+        let challenge = hsm.session().random(32)?;
+        let scheme = key.scheme(None, None)?;
+        let sig = key.sign(scheme, |feed| Ok(feed(&challenge)?))?;
+        if !crate::bridge::verify(&public, scheme, &sig, |feed| Ok(feed(&challenge)?))? {
+            anyhow::bail!("the restored key's signature does not verify under the original public key");
+        }
+        Ok(())
+    })();
+    proved.map_err(undo)?;
+    let custody = hsm.session().custody(restored.handle)?;
+    outln!("Restored key '{label}' ({}) into token '{}' (serial {})", wrapped.algorithm, token.label, token.serial)?;
+    outln!("  from:     {} (ceremony {}, wrap key check value {})", a.wrapped.display(), wrapped.ceremony_id, wrapped.wrap_key_check)?;
+    outln!("  proof:    a fresh challenge signed in the token verifies under the original public key (SPKI SHA-256 {})", wrapped.spki_sha256)?;
+    outln!("  custody:  {}", custody.describe())?;
+    outln!("  uri:      {}", restored.uri)?;
+    Ok(())
+}
+
+pub fn backup(settings: &Settings, a: BackupArgs) -> anyhow::Result<()> {
+    output::refuse_existing(&a.out, "--out")?;
+    let (secret, binding) = quorum::combine(&a.shares, Purpose::Backup)?;
+    let (selector, uri) = a.key.selector()?;
+    let (module, token, lock) = open_token(settings, uri.as_ref(), Use::Change)?;
+    module.require_wrapping(&token)?;
+    // The key, read as the user: it must be extractable only under a trusted key.
+    let user = super::user_pin(settings, &token)?;
+    let (private, public) = {
+        let session = module.login_user(&token, &user)?;
+        let private = session.find_private_key(&selector)?;
+        let custody = session.custody(private.handle)?;
+        if !custody.trusted_wrap_only() {
+            return Err(BackupRefused(format!(
+                "key '{}' was generated with CKA_WRAP_WITH_TRUSTED false or never extractable ({}): PKCS#11 lets no one change that (v2.40 §4.9), so it can never be backed up; nothing was changed",
+                private.label,
+                custody.describe()
+            ))
+            .into());
+        }
+        let handle = session.public_key_for(&private)?;
+        (private.clone(), crate::hsm::public_key_of(&session, handle, &private.kind)?)
+    };
+    let algo = crate::token::Algorithm::ALL
+        .into_iter()
+        .find(|a| a.kind() == private.kind)
+        .ok_or_else(|| usage(format!("key '{}' is of no algorithm hsm-demo generates", private.label)))?;
+    let so_pin = so_pin(settings, &a.so_shares, a.so_pin_file.as_deref(), &token)?;
+    let wrap_label = format!("hsm-demo wrap key {}", hex::encode(module.public_session(&token)?.random(8)?));
+    backup::install_in_process(&module, &token, &so_pin, &secret, &wrap_label)?;
+    let hsm = login_on(settings, module, &token, lock)?;
+    let private = hsm.session().find_private_key(&selector)?;
+    let blob = backup::wrap_in_session(hsm.session(), &wrap_label, &private)?;
+    let file = WrappedKey {
+        format: backup::FORMAT.into(),
+        label: private.label.clone(),
+        algorithm: algo.name().into(),
+        spki: openssl::base64::encode_block(&public.public_key_to_der()?),
+        spki_sha256: hex::encode(crate::bridge::spki_sha256(&public)?),
+        mechanism: crate::token::wrap::WRAP_MECHANISM_NAME.into(),
+        wrap_key_check: crate::bridge::aes_check_value(&secret)?,
+        ceremony_id: binding.ceremony_id,
+        wrapped: hex::encode(&blob),
+    };
+    output::publish_file(&a.out, serde_json::to_string_pretty(&file)?.as_bytes(), 0o644, "--out")?;
+    outln!("Wrapped key '{}' ({} bytes, {}) into {}", private.label, blob.len(), file.mechanism, a.out.display())?;
+    outln!("  wrap key check value {}; restore it with key-restore and {} of the backup shares", file.wrap_key_check, a.shares.len())?;
+    Ok(())
+}
+
+/// The SO PIN: recombined from SO custodian shares of this token, else from a file, the
+/// environment or a prompt.
+fn so_pin(settings: &Settings, shares: &[PathBuf], file: Option<&std::path::Path>, token: &crate::token::TokenRef) -> anyhow::Result<cryptoki::types::AuthPin> {
+    if shares.is_empty() {
+        return pin::read_pin(settings, PinSource::SecurityOfficer, file, &token.label);
+    }
+    let (secret, binding) = quorum::combine(shares, Purpose::SoPin)?;
+    if binding.token_serial != token.serial {
+        return Err(usage(format!(
+            "these SO shares belong to token serial {}, not to '{}' (serial {}); nothing was changed",
+            binding.token_serial, token.label, token.serial
+        )));
+    }
+    Ok(pin::pin_from_bytes(&secret, "the SO PIN recombined from the shares")?)
+}

@@ -1,0 +1,200 @@
+//! Backups in the PKCS#11-standard form of an HSM vendor's cloning domain (PKCS#11
+//! v2.40 §4.8-4.9): a key generated `CKA_EXTRACTABLE=true` with
+//! `CKA_WRAP_WITH_TRUSTED=true` can only be wrapped by a key whose `CKA_TRUSTED` is true,
+//! and only the SO can set that. The SO installs an AES-256 wrap key from a secret the
+//! backup quorum holds, the user wraps with `CKM_AES_KEY_WRAP_PAD` (RFC 5649), and the
+//! wrap key object is destroyed again; on another token the same steps unwrap.
+
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+
+use super::object::{KeyKind, ED25519_PARAMS};
+use super::session::{SecurityOfficer, Session, User};
+use super::{Module, TokenError, TokenRef};
+
+/// The wrapping mechanism (RFC 5649 AES key wrap with padding).
+pub const WRAP_MECHANISM: MechanismType = MechanismType::AES_KEY_WRAP_PAD;
+pub const WRAP_MECHANISM_NAME: &str = "CKM_AES_KEY_WRAP_PAD";
+
+impl Module {
+    /// Refuses, before anything is created, a token that cannot hold trusted backups:
+    /// CKM_AES_KEY_WRAP_PAD with its wrap and unwrap flags, and CKM_AES_KEY_GEN.
+    pub fn require_wrapping(&self, token: &TokenRef) -> Result<(), TokenError> {
+        let missing = |what: &str| TokenError::Incapable {
+            token: token.label.clone(),
+            what: "keep a trusted backup",
+            missing: what.to_string(),
+        };
+        let info = self
+            .ctx
+            .get_mechanism_info(token.slot, WRAP_MECHANISM)
+            .map_err(|_| missing(WRAP_MECHANISM_NAME))?;
+        if !info.wrap() || !info.unwrap() {
+            return Err(missing("CKM_AES_KEY_WRAP_PAD with its wrap and unwrap flags"));
+        }
+        self.ctx
+            .get_mechanism_info(token.slot, MechanismType::AES_KEY_GEN)
+            .map_err(|_| missing("CKM_AES_KEY_GEN"))?;
+        Ok(())
+    }
+}
+
+fn wrap_key_template(value: &[u8], label: &str, token_object: bool) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Token(token_object),
+        Attribute::Private(false),
+        Attribute::Trusted(true),
+        Attribute::Wrap(true),
+        Attribute::Unwrap(true),
+        Attribute::Encrypt(false),
+        Attribute::Decrypt(false),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Value(value.to_vec()),
+    ]
+}
+
+impl Session<SecurityOfficer> {
+    /// Shows the token takes a CKA_TRUSTED key from the SO: a session object with a
+    /// throwaway value, destroyed at once.
+    pub fn probe_trusted_keys(&self, throwaway: &[u8]) -> Result<(), TokenError> {
+        let h = self
+            .inner
+            .create_object(&wrap_key_template(throwaway, "hsm-demo trusted probe", false))
+            .map_err(|e| TokenError::Incapable {
+                token: self.token().label.clone(),
+                what: "keep a trusted backup",
+                missing: format!("an SO-created CKA_TRUSTED key ({})", super::error::describe(&e)),
+            })?;
+        let _ = self.inner.destroy_object(h);
+        Ok(())
+    }
+
+    /// Installs the trusted AES-256 wrap key `value` as a public token object labelled
+    /// `label` (the user's session finds it, uses it and destroys it).
+    pub fn install_wrap_key(&self, value: &[u8], label: &str) -> Result<ObjectHandle, TokenError> {
+        self.inner
+            .create_object(&wrap_key_template(value, label, true))
+            .map_err(TokenError::pkcs11("install the trusted wrap key (C_CreateObject)"))
+    }
+}
+
+impl Session<User> {
+    /// The trusted wrap key labelled `label`.
+    pub fn find_wrap_key(&self, label: &str) -> Result<ObjectHandle, TokenError> {
+        let found = self.find(
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ],
+            "find the wrap key",
+        )?;
+        match found.as_slice() {
+            [one] => Ok(*one),
+            _ => Err(TokenError::Malformed(format!("{} wrap keys labelled '{label}' in the token", found.len()))),
+        }
+    }
+
+    /// Wraps `key` with `wrapping` (CKM_AES_KEY_WRAP_PAD).
+    pub fn wrap_with(&self, wrapping: ObjectHandle, key: ObjectHandle) -> Result<Vec<u8>, TokenError> {
+        self.inner
+            .wrap_key(&Mechanism::AesKeyWrapPad, wrapping, key)
+            .map_err(TokenError::pkcs11("wrap the key (C_WrapKey)"))
+    }
+
+    /// Unwraps `blob` with `wrapping` into a private key of `kind` with the custody
+    /// template: token, private, sensitive, sign only, extractable only wrapped by a
+    /// trusted key. (SoftHSM 2.6.1 refuses encrypt/verify/wrap/derive in an unwrap
+    /// template: docs/platform.md.)
+    pub fn unwrap_private(
+        &self,
+        wrapping: ObjectHandle,
+        blob: &[u8],
+        kind: &KeyKind,
+        label: &str,
+        id: &[u8],
+    ) -> Result<ObjectHandle, TokenError> {
+        let key_type = match kind {
+            KeyKind::Ec(_) => KeyType::EC,
+            KeyKind::Rsa(_) => KeyType::RSA,
+            _ => KeyType::EC_EDWARDS,
+        };
+        let template = [
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::KeyType(key_type),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(true),
+            Attribute::WrapWithTrusted(true),
+            Attribute::Sign(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id.to_vec()),
+        ];
+        self.inner
+            .unwrap_key(&Mechanism::AesKeyWrapPad, wrapping, blob, &template)
+            .map_err(TokenError::pkcs11("unwrap the key (C_UnwrapKey)"))
+    }
+
+    /// The public key object of a restored key, from its SPKI's parts.
+    pub fn create_public_key(&self, public: &PublicParts, label: &str, id: &[u8]) -> Result<ObjectHandle, TokenError> {
+        let mut template = vec![
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id.to_vec()),
+        ];
+        match public {
+            PublicParts::Ec { params, point } => {
+                template.push(Attribute::KeyType(KeyType::EC));
+                template.push(Attribute::EcParams(params.clone()));
+                template.push(Attribute::EcPoint(octet_string(point)));
+            }
+            PublicParts::Rsa { n, e } => {
+                template.push(Attribute::KeyType(KeyType::RSA));
+                template.push(Attribute::Modulus(n.clone()));
+                template.push(Attribute::PublicExponent(e.clone()));
+            }
+            PublicParts::Ed25519 { point } => {
+                template.push(Attribute::KeyType(KeyType::EC_EDWARDS));
+                template.push(Attribute::EcParams(ED25519_PARAMS.to_vec()));
+                template.push(Attribute::EcPoint(octet_string(point)));
+            }
+        }
+        self.inner
+            .create_object(&template)
+            .map_err(TokenError::pkcs11("create the public key object (C_CreateObject)"))
+    }
+
+    /// Destroys one object (a wrap key after use, an object of a restore being undone).
+    pub fn destroy_object(&self, handle: ObjectHandle) -> Result<(), TokenError> {
+        self.inner.destroy_object(handle).map_err(TokenError::pkcs11("destroy an object (C_DestroyObject)"))
+    }
+}
+
+/// A public key's parts as PKCS#11 attributes take them.
+pub enum PublicParts {
+    /// CKA_EC_PARAMS (the named curve's DER OID) and the uncompressed point.
+    Ec { params: Vec<u8>, point: Vec<u8> },
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Ed25519 { point: Vec<u8> },
+}
+
+/// DER OCTET STRING around a point (CKA_EC_POINT, PKCS#11 v2.40 §2.3.3).
+fn octet_string(point: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x04];
+    let len = point.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        out.push(0x81);
+        out.push(len as u8);
+    }
+    out.extend_from_slice(point);
+    out
+}
