@@ -87,22 +87,34 @@ fn a_six_character_pin_another_tool_set_opens_the_token() {
 }
 
 #[test]
-fn a_restore_onto_kryoptic_is_refused_before_anything_is_created() {
-    // kryoptic 1.5.4 (this build) has RFC 5649 only as CKM_AES_KEY_WRAP_KWP, not the
-    // CKM_AES_KEY_WRAP_PAD the backup was made with: refused, exit 3, nothing created.
+fn a_root_backed_up_on_softhsm_is_restored_onto_kryoptic_and_signs_a_subordinate() {
+    // Another vendor's token: kryoptic names RFC 5649 CKM_AES_KEY_WRAP_KWP and has no
+    // CKA_TRUSTED; the restore unwraps with an unwrap-only session key through it.
     let soft = common::SoftHsm::new();
-    ok(soft.cmd().env("HSM_DEMO_SO_PIN", common::SO_PIN).args(["key-ceremony", "--no-quorum", "--backup-quorum", "2/3", "--out", "c", "--label", "root"]));
+    ok(soft.cmd().env("HSM_DEMO_SO_PIN", common::SO_PIN).args(["key-ceremony", "--backup-quorum", "3/5", "--out", "c", "--label", "root"]));
     let kry = Kryoptic::new();
-    for f in ["root-key.wrapped", "backup-share-1-of-3.json", "backup-share-2-of-3.json"] {
-        std::fs::copy(soft.path("c").join(f), kry.path(f)).unwrap();
+    std::fs::create_dir(kry.path("c")).unwrap();
+    for f in ["root-ca.pem", "root-key.wrapped", "backup-share-2-of-5.json", "backup-share-4-of-5.json", "backup-share-5-of-5.json"] {
+        std::fs::copy(soft.path("c").join(f), kry.path("c").join(f)).unwrap();
     }
+    let out = ok(kry.cmd().args([
+        "key-restore", "--wrapped", "c/root-key.wrapped", "--share", "c/backup-share-2-of-5.json", "--share", "c/backup-share-4-of-5.json",
+        "--share", "c/backup-share-5-of-5.json",
+    ]));
+    assert!(out.contains("Restored key 'root' (ec-p256) into token 'kry'"), "{out}");
+    assert!(out.contains("verifies under the original public key"), "{out}");
+    ok(kry.cmd().args(["ca-init", "--ca", "restored", "--cert", "c/root-ca.pem", "--label", "root"]));
+    ok(kry.cmd().args(["generate-key", "--label", "sub"]));
+    ok(kry.cmd().args(["csr", "--label", "sub", "--subject", "/C=US/O=Example/CN=Issuing CA on kryoptic", "--out", "sub.csr"]));
+    ok(kry.cmd().args(["issue", "--ca", "restored", "--csr", "sub.csr", "--profile", "subordinate-ca", "--out", "sub.pem"]));
+    let v = ok(kry.tool("openssl").args(["verify", "-CAfile", "c/root-ca.pem", "sub.pem"]));
+    assert_eq!(v.trim(), "sub.pem: OK");
+    // A second restore under the same label is refused and changes nothing.
     let before = ok(kry.cmd().args(["list-keys", "--json"]));
     let line = fails_with(
-        kry.cmd().env("HSM_DEMO_SO_PIN", KRY_SO_PIN).args([
-            "key-restore", "--wrapped", "root-key.wrapped", "--share", "backup-share-1-of-3.json", "--share", "backup-share-2-of-3.json",
-        ]),
-        3,
+        kry.cmd().args(["key-restore", "--wrapped", "c/root-key.wrapped", "--share", "c/backup-share-2-of-5.json", "--share", "c/backup-share-4-of-5.json", "--share", "c/backup-share-5-of-5.json"]),
+        2,
     );
-    assert!(line.contains("cannot keep a trusted backup: it lacks CKM_AES_KEY_WRAP_PAD; nothing was created"), "{line}");
+    assert!(line.contains("already holds an object with label 'root'"), "{line}");
     assert_eq!(ok(kry.cmd().args(["list-keys", "--json"])), before);
 }

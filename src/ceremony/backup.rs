@@ -179,16 +179,18 @@ pub fn wrap_in_session(session: &Session<User>, label: &str, private: &KeyObject
     with_wrap_key(session, label, |wrap| session.wrap_with(wrap, private.handle))
 }
 
-/// The restore's token work after the SO installed the wrap key `wrap_label`: the blob
+/// The restore's token work: the wrap secret as an unwrap-only session key, the blob
 /// unwrapped as `label` with the custody template, the public key object made from the
-/// SPKI, the wrap key destroyed. On any failure, what was created is destroyed again.
+/// SPKI, the session key destroyed. On any failure, what was created is destroyed again.
 pub fn unwrap_in_session(
-    session: &Session<User>,
-    wrap_label_: &str,
+    hsm: &Hsm,
+    mech: crate::token::wrap::Rfc5649,
+    secret: &[u8],
     wrapped: &WrappedKey,
     public: &PKey<Public>,
     label: &str,
 ) -> anyhow::Result<KeyObject> {
+    let session = hsm.session();
     let algo: Algorithm = wrapped.algorithm.parse().map_err(|e| BackupRefused(format!("{e}")))?;
     let kind = algo.kind();
     let parts = match (bridge::key_parts(public)?, &kind) {
@@ -204,7 +206,10 @@ pub fn unwrap_in_session(
     let mut created = Vec::new();
     let made = (|| -> anyhow::Result<KeyObject> {
         // (A context would hide the kind from error.rs, which reads the chain's types.)
-        let private = with_wrap_key(session, wrap_label_, |wrap| session.unwrap_private(wrap, &blob, &kind, label, &id)).map_err(|e| {
+        let unwrap_key = session.session_unwrap_key(secret)?;
+        let unwrapped = hsm.module().unwrap_private(session, mech, unwrap_key, &blob, &kind, label, &id);
+        let _ = session.destroy_object(unwrap_key);
+        let private = unwrapped.map_err(|e| {
             BackupRefused(format!(
                 "the wrapped key does not unwrap: its AES key wrap integrity check (RFC 5649) fails, so the file was altered or made under another wrap key ({e}); nothing was created"
             ))
@@ -222,9 +227,6 @@ pub fn unwrap_in_session(
     if made.is_err() {
         for h in created {
             let _ = session.destroy_object(h);
-        }
-        if let Ok(w) = session.find_wrap_key(wrap_label_) {
-            let _ = session.destroy_object(w);
         }
     }
     made

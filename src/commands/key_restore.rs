@@ -1,7 +1,11 @@
 //! `key-restore`: a wrapped key (`root-key.wrapped`) and M of its backup shares restore
 //! the key onto a token, of the same or another PKCS#11 module; the restored key signs
 //! a fresh challenge that verifies under the original public key before success is
-//! reported. `key-backup`: another wrapped copy of a key kept for backup.
+//! reported. Unwrapping needs no trusted key (CKA_TRUSTED governs wrapping only,
+//! PKCS#11 v2.40 §4.9): the wrap secret becomes an unwrap-only session object of the
+//! user's session, so no SO PIN is needed and nothing of it stays in the token.
+//! `key-backup`: another wrapped copy of a key kept for backup (the SO installs the
+//! trusted wrap key, as in the ceremony).
 
 use std::path::PathBuf;
 
@@ -28,16 +32,6 @@ pub struct RestoreArgs {
     /// The label of the restored key (default: the wrapped key's); must be free
     #[arg(long)]
     label: Option<String>,
-
-    /// File holding the target token's SO PIN (it installs the trusted wrap key); else
-    /// HSM_DEMO_SO_PIN, else a prompt
-    #[arg(long, value_name = "FILE", conflicts_with = "so_shares")]
-    so_pin_file: Option<PathBuf>,
-
-    /// An SO custodian's share (the SO PIN under a ceremony's quorum); once per
-    /// custodian present
-    #[arg(long = "so-share", value_name = "FILE")]
-    so_shares: Vec<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,22 +67,11 @@ pub fn restore(settings: &Settings, a: RestoreArgs) -> anyhow::Result<()> {
         return Err(usage("--label must not be empty"));
     }
     let (module, token, lock) = open_token(settings, None, Use::Change)?;
-    module.require_wrapping(&token)?;
-    module.public_session(&token)?.ensure_label_free(&label)?;
-    let so_pin = so_pin(settings, &a.so_shares, a.so_pin_file.as_deref(), &token)?;
-    // The user's login also shows the label is free among private objects, before the
-    // SO changes anything.
-    let user = super::user_pin(settings, &token)?;
-    {
-        // Closing the session logs the user out again (PKCS#11 v2.40 §5.6): the SO
-        // logs in next.
-        let session = module.login_user(&token, &user)?;
-        session.ensure_label_free(&label)?;
-    }
-    let wrap_label = format!("hsm-demo wrap key {}", hex::encode(module.public_session(&token)?.random(8)?));
-    backup::install_in_process(&module, &token, &so_pin, &secret, &wrap_label)?;
+    let mech = module.require_wrapping(&token)?;
     let hsm = login_on(settings, module, &token, lock)?;
-    let restored = backup::unwrap_in_session(hsm.session(), &wrap_label, &wrapped, &public, &label)?;
+    // The label must be free among public and private objects, before anything is made.
+    hsm.session().ensure_label_free(&label)?;
+    let restored = backup::unwrap_in_session(&hsm, mech, &secret, &wrapped, &public, &label)?;
     // Proof before success: the restored key signs a fresh challenge through the
     // provider (checked with the token's public key), which verifies under the
     // original public key too; the token's public key is the original.

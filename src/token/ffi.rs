@@ -6,15 +6,21 @@
 //! and fills it with "10:53:44" and NULs (docs/platform.md), so every command failed
 //! there with "Error parsing string as integer". Reading the structure ourselves lets
 //! [`super::info::TokenFacts`] show one bad field as unknown instead.
+//!
+//! Also the mechanism cryptoki 0.12 cannot name: `CKM_AES_KEY_WRAP_KWP` (PKCS#11 3.0,
+//! RFC 5649; kryoptic's name for what SoftHSM calls CKM_AES_KEY_WRAP_PAD), for the
+//! restore of a backup onto such a token (C_GetMechanismInfo, C_UnwrapKey).
 #![allow(unsafe_code)]
 
 use std::path::Path;
 
 use cryptoki::error::{Error as CkError, Rv};
 use cryptoki::context::Function;
+use cryptoki::object::Attribute;
 use cryptoki_sys::{
-    CK_C_GetFunctionList, CK_C_GetInterface, CK_FUNCTION_LIST, CK_INTERFACE, CK_RV, CK_SLOT_ID,
-    CK_TOKEN_INFO, CKR_OK, CK_C_INITIALIZE_ARGS, CKF_OS_LOCKING_OK, CKR_CRYPTOKI_ALREADY_INITIALIZED,
+    CK_ATTRIBUTE, CK_C_GetFunctionList, CK_C_GetInterface, CK_FLAGS, CK_FUNCTION_LIST, CK_INTERFACE, CK_MECHANISM,
+    CK_MECHANISM_INFO, CK_MECHANISM_TYPE, CK_OBJECT_HANDLE, CK_RV, CK_SESSION_HANDLE, CK_SLOT_ID, CK_TOKEN_INFO,
+    CKR_OK, CK_C_INITIALIZE_ARGS, CKF_OS_LOCKING_OK, CKR_CRYPTOKI_ALREADY_INITIALIZED,
 };
 
 /// The module's CK_FUNCTION_LIST, from a second dlopen(3) of the library cryptoki
@@ -121,6 +127,57 @@ impl FunctionList {
             return Err(rv_error(rv, Function::GetTokenInfo));
         }
         Ok(info)
+    }
+}
+
+impl FunctionList {
+    /// C_GetMechanismInfo's flags, for a mechanism cryptoki may not name; None when the
+    /// token does not have it.
+    pub(super) fn mechanism_flags(&self, slot: CK_SLOT_ID, mechanism: CK_MECHANISM_TYPE) -> Option<CK_FLAGS> {
+        // SAFETY: `list` is non-null and points at the module's table (see `load`).
+        let f = unsafe { (*self.list).C_GetMechanismInfo }?;
+        let mut info = CK_MECHANISM_INFO { ulMinKeySize: 0, ulMaxKeySize: 0, flags: 0 };
+        // SAFETY: `info` is a valid, writable CK_MECHANISM_INFO for the call's duration.
+        let rv = unsafe { f(slot, mechanism, &mut info) };
+        (rv == CKR_OK).then_some(info.flags)
+    }
+
+    /// C_UnwrapKey with a mechanism that has no parameter, in a session cryptoki opened
+    /// on this same module instance.
+    pub(super) fn unwrap_key(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: CK_MECHANISM_TYPE,
+        unwrapping: cryptoki::object::ObjectHandle,
+        wrapped: &[u8],
+        template: &[Attribute],
+    ) -> Result<cryptoki::object::ObjectHandle, CkError> {
+        // SAFETY: `list` is non-null and points at the module's table (see `load`).
+        let f = unsafe { (*self.list).C_UnwrapKey }.ok_or(CkError::NullFunctionPointer)?;
+        let mut mech = CK_MECHANISM { mechanism, pParameter: std::ptr::null_mut(), ulParameterLen: 0 };
+        // The attributes point into `template`, which outlives the call.
+        let mut attrs: Vec<CK_ATTRIBUTE> = template.iter().map(CK_ATTRIBUTE::from).collect();
+        let mut wrapped = wrapped.to_vec();
+        let mut handle: CK_OBJECT_HANDLE = 0;
+        // SAFETY: every pointer is valid for the call: the mechanism, the blob copy and
+        // the attribute array with its length; `handle` is a valid out-pointer.
+        let rv = unsafe {
+            f(
+                session,
+                &mut mech,
+                unwrapping.handle(),
+                wrapped.as_mut_ptr(),
+                wrapped.len() as _,
+                attrs.as_mut_ptr(),
+                attrs.len() as _,
+                &mut handle,
+            )
+        };
+        if rv != CKR_OK {
+            return Err(rv_error(rv, Function::UnwrapKey));
+        }
+        // SAFETY: the module just returned this handle for the new object, in this session.
+        Ok(unsafe { cryptoki::object::ObjectHandle::new_from_raw(handle) })
     }
 }
 

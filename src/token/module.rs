@@ -41,7 +41,7 @@ impl ModuleSpec {
 pub struct Module {
     pub(super) ctx: Pkcs11,
     /// The same module's function list, for what cryptoki cannot read (`ffi.rs`).
-    raw: FunctionList,
+    pub(super) raw: FunctionList,
     spec: ModuleSpec,
 }
 

@@ -12,30 +12,66 @@ use super::object::{KeyKind, ED25519_PARAMS};
 use super::session::{SecurityOfficer, Session, User};
 use super::{Module, TokenError, TokenRef};
 
-/// The wrapping mechanism (RFC 5649 AES key wrap with padding).
-pub const WRAP_MECHANISM: MechanismType = MechanismType::AES_KEY_WRAP_PAD;
+/// The wrapping mechanism hsm-demo makes backups with: RFC 5649 AES key wrap with
+/// padding, under SoftHSM's name (which the wrapped-key file records).
 pub const WRAP_MECHANISM_NAME: &str = "CKM_AES_KEY_WRAP_PAD";
 
+/// CKM_AES_KEY_WRAP_KWP (PKCS#11 3.0): RFC 5649 too, the name kryoptic gives it;
+/// cryptoki 0.12 has no constant for it (token/ffi.rs calls it).
+const CKM_AES_KEY_WRAP_KWP: cryptoki_sys::CK_MECHANISM_TYPE = 0x210B;
+
+/// Which name of RFC 5649 a token offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rfc5649 {
+    /// CKM_AES_KEY_WRAP_PAD (0x210A), as SoftHSM implements it.
+    WrapPad,
+    /// CKM_AES_KEY_WRAP_KWP (0x210B), PKCS#11 3.0.
+    Kwp,
+}
+
 impl Module {
-    /// Refuses, before anything is created, a token that cannot hold trusted backups:
-    /// CKM_AES_KEY_WRAP_PAD with its wrap and unwrap flags, and CKM_AES_KEY_GEN.
-    pub fn require_wrapping(&self, token: &TokenRef) -> Result<(), TokenError> {
+    /// The RFC 5649 mechanism the token offers with its wrap and unwrap flags; refused
+    /// (before anything is created) when it has neither, or no CKM_AES_KEY_GEN.
+    pub fn require_wrapping(&self, token: &TokenRef) -> Result<Rfc5649, TokenError> {
         let missing = |what: &str| TokenError::Incapable {
             token: token.label.clone(),
             what: "keep a trusted backup",
             missing: what.to_string(),
         };
-        let info = self
-            .ctx
-            .get_mechanism_info(token.slot, WRAP_MECHANISM)
-            .map_err(|_| missing(WRAP_MECHANISM_NAME))?;
-        if !info.wrap() || !info.unwrap() {
-            return Err(missing("CKM_AES_KEY_WRAP_PAD with its wrap and unwrap flags"));
-        }
+        let both = cryptoki_sys::CKF_WRAP | cryptoki_sys::CKF_UNWRAP;
+        let mech = match self.ctx.get_mechanism_info(token.slot, MechanismType::AES_KEY_WRAP_PAD) {
+            Ok(info) if info.wrap() && info.unwrap() => Rfc5649::WrapPad,
+            _ => match self.raw.mechanism_flags(token.slot.id(), CKM_AES_KEY_WRAP_KWP) {
+                Some(flags) if flags & both == both => Rfc5649::Kwp,
+                _ => return Err(missing("CKM_AES_KEY_WRAP_PAD (or CKM_AES_KEY_WRAP_KWP: RFC 5649) with its wrap and unwrap flags")),
+            },
+        };
         self.ctx
             .get_mechanism_info(token.slot, MechanismType::AES_KEY_GEN)
             .map_err(|_| missing("CKM_AES_KEY_GEN"))?;
-        Ok(())
+        Ok(mech)
+    }
+
+    /// Unwraps `blob` in `session` with the RFC 5649 mechanism `mech` (see
+    /// [`Session::unwrap_private`] for the template).
+    #[allow(clippy::too_many_arguments)]
+    pub fn unwrap_private(
+        &self,
+        session: &Session<User>,
+        mech: Rfc5649,
+        wrapping: ObjectHandle,
+        blob: &[u8],
+        kind: &KeyKind,
+        label: &str,
+        id: &[u8],
+    ) -> Result<ObjectHandle, TokenError> {
+        match mech {
+            Rfc5649::WrapPad => session.unwrap_private(wrapping, blob, kind, label, id),
+            Rfc5649::Kwp => self
+                .raw
+                .unwrap_key(session.inner.handle(), CKM_AES_KEY_WRAP_KWP, wrapping, blob, &unwrap_template(kind, label, id))
+                .map_err(TokenError::pkcs11("unwrap the key (C_UnwrapKey, CKM_AES_KEY_WRAP_KWP)")),
+        }
     }
 }
 
@@ -83,6 +119,28 @@ impl Session<SecurityOfficer> {
 }
 
 impl Session<User> {
+    /// An unwrap-only AES-256 key with `value` as a session object of this session: what
+    /// a restore needs (CKA_TRUSTED governs wrapping only, PKCS#11 v2.40 §4.9), gone
+    /// with the session, no SO involved, on tokens that cannot make trusted keys too.
+    pub fn session_unwrap_key(&self, value: &[u8]) -> Result<ObjectHandle, TokenError> {
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Token(false),
+            Attribute::Private(true),
+            Attribute::Unwrap(true),
+            Attribute::Wrap(false),
+            Attribute::Encrypt(false),
+            Attribute::Decrypt(false),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Value(value.to_vec()),
+        ];
+        self.inner
+            .create_object(&template)
+            .map_err(TokenError::pkcs11("make the session unwrap key (C_CreateObject)"))
+    }
+
     /// The trusted wrap key labelled `label`.
     pub fn find_wrap_key(&self, label: &str) -> Result<ObjectHandle, TokenError> {
         let found = self.find(
@@ -117,25 +175,8 @@ impl Session<User> {
         label: &str,
         id: &[u8],
     ) -> Result<ObjectHandle, TokenError> {
-        let key_type = match kind {
-            KeyKind::Ec(_) => KeyType::EC,
-            KeyKind::Rsa(_) => KeyType::RSA,
-            _ => KeyType::EC_EDWARDS,
-        };
-        let template = [
-            Attribute::Class(ObjectClass::PRIVATE_KEY),
-            Attribute::KeyType(key_type),
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(true),
-            Attribute::WrapWithTrusted(true),
-            Attribute::Sign(true),
-            Attribute::Label(label.as_bytes().to_vec()),
-            Attribute::Id(id.to_vec()),
-        ];
         self.inner
-            .unwrap_key(&Mechanism::AesKeyWrapPad, wrapping, blob, &template)
+            .unwrap_key(&Mechanism::AesKeyWrapPad, wrapping, blob, &unwrap_template(kind, label, id))
             .map_err(TokenError::pkcs11("unwrap the key (C_UnwrapKey)"))
     }
 
@@ -175,6 +216,27 @@ impl Session<User> {
     pub fn destroy_object(&self, handle: ObjectHandle) -> Result<(), TokenError> {
         self.inner.destroy_object(handle).map_err(TokenError::pkcs11("destroy an object (C_DestroyObject)"))
     }
+}
+
+/// The custody template of an unwrapped private key.
+fn unwrap_template(kind: &KeyKind, label: &str, id: &[u8]) -> Vec<Attribute> {
+    let key_type = match kind {
+        KeyKind::Ec(_) => KeyType::EC,
+        KeyKind::Rsa(_) => KeyType::RSA,
+        _ => KeyType::EC_EDWARDS,
+    };
+    vec![
+        Attribute::Class(ObjectClass::PRIVATE_KEY),
+        Attribute::KeyType(key_type),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(true),
+        Attribute::WrapWithTrusted(true),
+        Attribute::Sign(true),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+    ]
 }
 
 /// A public key's parts as PKCS#11 attributes take them.
