@@ -12,6 +12,7 @@ pub fn backup(made: &backup::BackupMade, binding: &Binding, t: &mut Transcript) 
         crate::token::wrap::WRAP_MECHANISM_NAME
     ));
     t.detail(&format!("ceremony id: {}", binding.ceremony_id));
+    set_line(&made.shares, t);
     for s in &made.shares {
         t.detail(&format!(
             "backup share {} of {}: {} (check {})",
@@ -40,6 +41,7 @@ pub fn quorum(made: &steps::QuorumMade, t: &mut Transcript) {
         made.shape
     ));
     t.detail(&format!("ceremony id: {}", made.binding.ceremony_id));
+    set_line(&made.shares, t);
     for s in &made.shares {
         t.detail(&format!(
             "share {} of {}: {} (check {})",
@@ -58,4 +60,11 @@ pub fn quorum(made: &steps::QuorumMade, t: &mut Transcript) {
         q.shares - q.threshold + 1,
         q.shares
     ));
+}
+
+/// The share set's id, as every file of the set carries it.
+fn set_line(shares: &[crate::quorum::ShareFile], t: &mut Transcript) {
+    if let Some(s) = shares.first() {
+        t.detail(&format!("share set id: {}", s.set_id()));
+    }
 }

@@ -97,6 +97,36 @@ fn listed_files(transcript: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Whether `sig` over `text` verifies under `public`.
+fn signed_by(public: &bridge::PKey<bridge::Public>, text: &[u8], sig: &[u8]) -> bool {
+    let ok = bridge::Scheme::for_key(public, None, None).ok().and_then(|scheme| {
+        let sig = scheme.parse_signature(sig).ok()?;
+        bridge::verify(public, scheme, &sig, |sink| Ok(sink(text)?)).ok()
+    });
+    ok == Some(true)
+}
+
+/// What a ceremony directory's signed transcript lists: file name -> SHA-256, and
+/// the share set ids it records. Err names what does not hold (no transcript, or one
+/// whose signature does not verify under root-ca.pub.pem).
+pub fn signed_listing(dir: &Path) -> Result<(BTreeMap<String, String>, Vec<String>), String> {
+    let why = |file: &str, e: Failed| format!("{file}: {}", e.0);
+    let pem = read(dir, "root-ca.pub.pem").map_err(|e| why("root-ca.pub.pem", e))?;
+    let public = bridge::public_key_from_pem(&pem).ok_or("root-ca.pub.pem: not a PEM public key")?;
+    let text = read(dir, "transcript.txt").map_err(|e| why("transcript.txt", e))?;
+    let sig = read(dir, "transcript.sig").map_err(|e| why("transcript.sig", e))?;
+    if !signed_by(&public, &text, &sig) {
+        return Err("transcript.txt does not match its signature transcript.sig under root-ca.pub.pem".into());
+    }
+    let text = String::from_utf8_lossy(&text);
+    let sets = text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("share set id: "))
+        .map(str::to_string)
+        .collect();
+    Ok((listed_files(&text), sets))
+}
+
 pub fn verify(dir: &Path) -> Report {
     let mut r = Report::default();
     if dir.join(INCOMPLETE).exists() {
@@ -111,18 +141,14 @@ pub fn verify(dir: &Path) -> Report {
     let transcript = read(dir, "transcript.txt");
     match (&public, &transcript, read(dir, "transcript.sig")) {
         (Ok(public), Ok(text), Ok(sig)) => {
-            let ok = bridge::Scheme::for_key(public, None, None).ok().and_then(|scheme| {
-                let sig = scheme.parse_signature(&sig).ok()?;
-                bridge::verify(public, scheme, &sig, |sink| Ok(sink(text)?)).ok()
-            });
-            match ok {
-                Some(true) => r.add(
+            match signed_by(public, text, &sig) {
+                true => r.add(
                     "transcript.txt",
                     Ok("its signature transcript.sig verifies under root-ca.pub.pem".into()),
                 ),
                 // The text the root key signed is not this one (or the signature was
                 // made by another key): name the transcript.
-                _ => r.add(
+                false => r.add(
                     "transcript.txt",
                     Err("does not match its signature transcript.sig under root-ca.pub.pem".into()),
                 ),
@@ -222,15 +248,19 @@ fn check_shares(dir: &Path, cert_sha256: Option<[u8; 32]>, r: &mut Report) {
                     r.add(
                         name,
                         Ok(format!(
-                            "share {} of {} ({}-of-{} over the {set}): structure and check values agree with the set",
-                            f.index, f.shares, f.threshold, f.shares
+                            "share {} of {} ({}-of-{} over the {set}, set {}): structure and check values agree with the set",
+                            f.index,
+                            f.shares,
+                            f.threshold,
+                            f.shares,
+                            f.set_id()
                         )),
                     );
                 }
             }
             Err(e) => {
                 let odd = match &e {
-                    quorum::QuorumError::Inconsistent { path } => path.clone(),
+                    quorum::QuorumError::Inconsistent { path, .. } => path.clone(),
                     _ => files.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
                 };
                 r.add(&odd, Err(e.to_string().into()));

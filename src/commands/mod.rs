@@ -24,6 +24,7 @@ pub mod list_slots;
 pub mod manpage;
 mod openssl_env;
 pub mod pin;
+pub mod quorum_check_share;
 pub mod quorum_reset_pin;
 pub mod revoke;
 pub mod sign;
@@ -101,6 +102,11 @@ pub enum Command {
     /// PIN (from --new-pin-file, HSM_DEMO_NEW_PIN or a prompt)
     QuorumResetPin(quorum_reset_pin::Args),
 
+    /// One custodian checks their share file alone (no token, no PIN, no other share):
+    /// structure, check value, set id, threshold and index, and with --ceremony-dir the
+    /// SHA-256 the signed transcript lists. Exit 0, or 1 with the reason
+    QuorumCheckShare(quorum_check_share::Args),
+
     /// Measure cold start and signing latency/throughput: (a) OpenSSL EVP with the
     /// token key through the pkcs11-provider, (b) raw cryptoki C_Sign(CKM_ECDSA),
     /// (c) an in-memory software key (the ceiling). Samples of every path are verified
@@ -156,6 +162,7 @@ pub fn run(command: Command, settings: &Settings, definition: fn() -> clap::Comm
         Command::KeyCeremony(a) => key_ceremony::run(settings, a),
         Command::QuorumResetPin(a) => quorum_reset_pin::run(settings, a),
         Command::VerifyCeremony(a) => verify_ceremony::run(a),
+        Command::QuorumCheckShare(a) => quorum_check_share::run(a),
         Command::KeyRestore(a) => key_restore::restore(settings, a),
         Command::KeyBackup(a) => key_restore::backup(settings, a),
         Command::Bench(a) => bench::run(settings, a),

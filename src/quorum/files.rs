@@ -44,6 +44,13 @@ pub fn check_file(path: &Path) -> Result<(ShareFile, Purpose, Zeroizing<Vec<u8>>
     if !ok {
         return Err(bad());
     }
+    if f.set_id.as_ref().is_some_and(|id| *id != f.set_id()) {
+        return Err(unreadable(format!(
+            "its set id {} is not the one its check values give ({}): the file was altered",
+            f.set_id.as_deref().unwrap_or_default(),
+            f.set_id()
+        )));
+    }
     Ok((f, purpose, bytes))
 }
 
@@ -70,12 +77,16 @@ pub fn check_set(files: &[(String, ShareFile)]) -> Result<(), QuorumError> {
     ranked.sort_by_key(|v| std::cmp::Reverse(v.len()));
     if ranked[0].len() > ranked[1].len() {
         let majority = ranked[0];
-        let odd = files
-            .iter()
-            .find(|(p, _)| !majority.contains(p))
-            .map(|(p, _)| p.clone())
-            .unwrap_or_default();
-        return Err(QuorumError::Inconsistent { path: odd });
+        let set_of = |pick: &dyn Fn(&String) -> bool| {
+            files
+                .iter()
+                .find(|(p, _)| pick(p))
+                .map(|(p, f)| (p.clone(), f.set_id()))
+                .unwrap_or_default()
+        };
+        let (path, odd_set) = set_of(&|p| !majority.contains(p));
+        let (_, set) = set_of(&|p| majority.contains(p));
+        return Err(QuorumError::Inconsistent { path, odd_set, set });
     }
     Err(QuorumError::Undecidable(
         files

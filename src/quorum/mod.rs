@@ -90,6 +90,30 @@ pub struct ShareFile {
     /// SHA-256 over the ceremony id and the secret: proves a recombination right
     /// before the token is asked (a failed SO login counts towards a lockout).
     pub secret_check: String,
+    /// The share set's id: derived from the set's check values (which come from the
+    /// dealer's random polynomial), so it is random per set and cannot be altered
+    /// without the file failing its check. Files made before set ids were written
+    /// lack it; their id is computed the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_id: Option<String>,
+}
+
+impl ShareFile {
+    /// The id of the set this share belongs to (16 hex digits).
+    pub fn set_id(&self) -> String {
+        set_id(&self.share_checks)
+    }
+}
+
+/// 64 bits of SHA-256 over a set's check values: one id per dealt set.
+fn set_id(checks: &[String]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"hsm-demo share set id v1\0");
+    for c in checks {
+        h.update(c.as_bytes());
+        h.update(&[0]);
+    }
+    hex::encode(&h.finish()[..8])
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,9 +123,9 @@ pub enum QuorumError {
     #[error("share file {path} (share {index}) is corrupted or altered: it does not match its check value")]
     BadShare { path: String, index: u8 },
     #[error(
-        "share files disagree on the share set; {path} differs from the others and was altered"
+        "share files disagree on the share set; {path} (set {odd_set}) differs from the others (set {set}): it was altered or belongs to another set"
     )]
-    Inconsistent { path: String },
+    Inconsistent { path: String, odd_set: String, set: String },
     #[error("share files disagree and there is no majority to tell which was altered ({0})")]
     Undecidable(String),
     #[error("share {index} was given twice ({a} and {b})")]
@@ -228,6 +252,7 @@ pub fn split(secret: &[u8], quorum: Quorum, binding: &Binding, purpose: Purpose)
         .iter()
         .map(|b| share_check(purpose, binding, b[0], quorum.threshold, b))
         .collect();
+    let id = set_id(&checks);
     bytes
         .iter()
         .map(|b| ShareFile {
@@ -240,149 +265,10 @@ pub fn split(secret: &[u8], quorum: Quorum, binding: &Binding, purpose: Purpose)
             share: hex::encode(b.as_slice()),
             share_checks: checks.clone(),
             secret_check: secret_check(purpose, binding, secret),
+            set_id: Some(id.clone()),
         })
         .collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::{Path, PathBuf};
-
-    fn binding() -> Binding {
-        Binding {
-            ceremony_id: "c1".into(),
-            token_label: "t".into(),
-            token_serial: "s".into(),
-            root_cert_sha256: "f".into(),
-        }
-    }
-
-    fn write_all(dir: &Path, files: &[ShareFile]) -> Vec<PathBuf> {
-        files
-            .iter()
-            .map(|f| {
-                let p = dir.join(format!("share-{}.json", f.index));
-                std::fs::write(&p, serde_json::to_string(f).unwrap()).unwrap();
-                p
-            })
-            .collect()
-    }
-
-    #[test]
-    fn any_threshold_subset_recovers_and_fewer_do_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let secret = b"0123456789abcdef0123456789abcdef";
-        let paths = write_all(
-            dir.path(),
-            &split(secret, "3/5".parse().unwrap(), &binding(), Purpose::SoPin),
-        );
-        for subset in [[0, 1, 2], [0, 2, 4], [1, 3, 4], [2, 3, 4]] {
-            let chosen: Vec<PathBuf> = subset.iter().map(|&i| paths[i].clone()).collect();
-            assert_eq!(combine(&chosen, Purpose::SoPin).unwrap().0.as_slice(), secret);
-        }
-        assert!(matches!(
-            combine(&paths[..2], Purpose::SoPin),
-            Err(QuorumError::TooFew {
-                given: 2,
-                threshold: 3,
-                shares: 5
-            })
-        ));
-        let dup = vec![paths[0].clone(), paths[0].clone(), paths[1].clone()];
-        assert!(matches!(
-            combine(&dup, Purpose::SoPin),
-            Err(QuorumError::Duplicate { index: 1, .. })
-        ));
-    }
-
-    #[test]
-    fn a_tampered_share_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut files = split(
-            b"secret-secret-secret",
-            "3/5".parse().unwrap(),
-            &binding(),
-            Purpose::SoPin,
-        );
-        // Flip a byte of share 2's y values.
-        let mut bytes = hex::decode(&files[1].share).unwrap();
-        bytes[3] ^= 1;
-        files[1].share = hex::encode(bytes);
-        let paths = write_all(dir.path(), &files);
-        match combine(&paths[..3], Purpose::SoPin) {
-            Err(QuorumError::BadShare { index: 2, path }) => {
-                assert!(path.ends_with("share-2.json"))
-            }
-            other => panic!("{other:?}"),
-        }
-        // Altering the check list too makes that file the odd one out.
-        let mut forged = files.clone();
-        let fixed = share_check(Purpose::SoPin, &binding(), 2, 3, &hex::decode(&forged[1].share).unwrap());
-        forged[1].share_checks[1] = fixed;
-        let paths = write_all(dir.path(), &forged);
-        match combine(&paths[..3], Purpose::SoPin) {
-            Err(QuorumError::Inconsistent { path }) => assert!(path.ends_with("share-2.json")),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn crafted_short_shares_and_no_shares_are_errors_not_panics() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut files = split(b"0123456789abcdef", "2/3".parse().unwrap(), &binding(), Purpose::Activation);
-        // Every file made consistent around 1-byte shares (x only, no y).
-        for f in files.iter_mut() {
-            f.share = hex::encode([f.index]);
-        }
-        let checks: Vec<String> = files
-            .iter()
-            .map(|f| share_check(Purpose::Activation, &binding(), f.index, 2, &[f.index]))
-            .collect();
-        for f in files.iter_mut() {
-            f.share_checks = checks.clone();
-        }
-        let paths = write_all(dir.path(), &files);
-        assert!(matches!(
-            combine(&paths[..2], Purpose::Activation),
-            Err(QuorumError::BadShare { index: 1, .. })
-        ));
-        assert!(matches!(combine(&[], Purpose::Activation), Err(QuorumError::TooFew { given: 0, .. })));
-    }
-
-    #[test]
-    fn a_set_relabelled_as_the_other_purpose_never_recombines() {
-        let dir = tempfile::tempdir().unwrap();
-        let secret = b"0123456789abcdef0123456789abcdef";
-        let mut files = split(secret, "2/3".parse().unwrap(), &binding(), Purpose::SoPin);
-        let paths = write_all(dir.path(), &files);
-        assert!(matches!(
-            combine(&paths[..2], Purpose::Activation),
-            Err(QuorumError::WrongPurpose { .. })
-        ));
-        // Relabelled in the files too: the activation check values do not match.
-        for f in files.iter_mut() {
-            f.purpose = Purpose::Activation.text().into();
-        }
-        let paths = write_all(dir.path(), &files);
-        assert!(matches!(
-            combine(&paths[..2], Purpose::Activation),
-            Err(QuorumError::BadShare { .. })
-        ));
-    }
-
-    #[test]
-    fn quorum_bounds() {
-        assert_eq!(
-            "3/5".parse::<Quorum>().unwrap(),
-            Quorum {
-                threshold: 3,
-                shares: 5
-            }
-        );
-        assert!("1/5".parse::<Quorum>().is_err());
-        assert!("4/3".parse::<Quorum>().is_err());
-        assert!("3/11".parse::<Quorum>().is_err());
-        assert!("x".parse::<Quorum>().is_err());
-    }
-}
+mod tests;
