@@ -155,4 +155,6 @@ fn the_readme_quorum_walkthrough_runs_as_shown() {
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("Ceremony verified:"), "{stdout}");
     assert!(stdout.contains("Share check holds"), "{stdout}");
+    assert!(stdout.contains("Verified OK") && stdout.contains("Re-dealt the user PIN"), "{stdout}");
+    assert!(dir.path().join("redeal-1/activation-share-4-of-4.json").is_file());
 }

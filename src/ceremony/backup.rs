@@ -79,7 +79,7 @@ impl WrappedKey {
 
 /// The wrap secret from M backup share files, checked against `wrapped`: the shares'
 /// ceremony and the wrap key's check value must be the blob's.
-pub fn secret_for(shares: &[PathBuf], wrapped: &WrappedKey) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+pub fn secret_for(shares: &[PathBuf], wrapped: &WrappedKey) -> anyhow::Result<quorum::Locked> {
     let (secret, binding) = quorum::combine(shares, Purpose::Backup)?;
     if binding.ceremony_id != wrapped.ceremony_id {
         return Err(BackupRefused(format!(
@@ -131,7 +131,7 @@ pub fn backup_root(
     }
     let (recovered, _) = quorum::combine(&files[files.len() - usize::from(q.threshold)..], Purpose::Backup)
         .map_err(|e| anyhow::anyhow!("the backup shares do not recombine: {e}"))?;
-    if recovered.as_slice() != secret.as_slice() {
+    if *recovered != *secret {
         anyhow::bail!("the backup share files do not recombine to the wrap secret");
     }
     let label = wrap_label(&binding.ceremony_id[..16.min(binding.ceremony_id.len())]);

@@ -16,6 +16,7 @@ pub mod so_step;
 mod steps;
 mod prepare;
 mod record;
+pub mod redeal;
 mod transcript;
 pub mod verify;
 
@@ -32,7 +33,7 @@ use crate::quorum::{Binding, Purpose, Quorum};
 use crate::child::Launcher;
 use crate::token::{Algorithm, Custody};
 
-pub use prepare::{incomplete_near, preflight, reserve};
+pub use prepare::{check_out, incomplete_near, preflight, reserve, reserve_marked};
 pub use steps::SecretShape;
 pub use transcript::utc_stamp;
 use transcript::{utc_now, Transcript};
@@ -296,6 +297,14 @@ fn finish(
             pin_name(quorum.purpose)
         ));
     }
+    seal(key, out, "the root key", "root-ca.pub.pem", t)
+}
+
+/// The end of a transcript: the SHA-256 of every file in `out`, the time, and the
+/// signature by `key` (`who`, whose public key `out` holds as `public`); then
+/// transcript.txt and transcript.sig written, and only then the INCOMPLETE marker
+/// removed. The output paths are printed.
+fn seal(key: &SigningKey<'_>, out: &OutputDir, who: &str, public: &str, t: &mut Transcript) -> anyhow::Result<()> {
     let names: Vec<String> = out
         .names()?
         .into_iter()
@@ -309,11 +318,8 @@ fn finish(
     }
     t.record(&format!("finished: {}", utc_now()));
     let scheme = key.scheme(None, None)?;
-    t.record(&format!(
-        "signature: transcript.sig, by the root key ({}); check with",
-        scheme.describe()
-    ));
-    t.record(&format!("  {}", transcript_check(&scheme)));
+    t.record(&format!("signature: transcript.sig, by {who} ({}); check with", scheme.describe()));
+    t.record(&format!("  {}", transcript_check(&scheme, public)));
     let text = t.text().to_string();
     let sig = key.sign(scheme, |sink| Ok(sink(text.as_bytes())?))?;
     out.write("transcript.txt", text.as_bytes(), 0o644)?;
@@ -330,13 +336,13 @@ fn finish(
 }
 
 /// The openssl command that checks the transcript's signature.
-fn transcript_check(scheme: &crate::bridge::Scheme) -> String {
+fn transcript_check(scheme: &crate::bridge::Scheme, public: &str) -> String {
     match scheme.digest() {
         Some(d) => format!(
-            "openssl dgst {} -verify root-ca.pub.pem -signature transcript.sig transcript.txt",
+            "openssl dgst {} -verify {public} -signature transcript.sig transcript.txt",
             d.flag()
         ),
-        None => "openssl pkeyutl -verify -pubin -inkey root-ca.pub.pem -rawin -in transcript.txt -sigfile transcript.sig".into(),
+        None => format!("openssl pkeyutl -verify -pubin -inkey {public} -rawin -in transcript.txt -sigfile transcript.sig"),
     }
 }
 

@@ -11,9 +11,25 @@ use crate::token::{Module, TokenRef};
 use super::transcript::utc_now;
 use super::INCOMPLETE;
 
+/// An output directory that can be created: it does not exist, and its parent is a
+/// writable directory.
+pub fn check_out(out: &Path) -> Result<(), crate::error::UsageError> {
+    let bad = |why: String| Err(crate::error::UsageError(format!("--out {}: {why}", out.display())));
+    if out.symlink_metadata().is_ok() {
+        return bad("already exists; a ceremony never overwrites, nor does a re-deal".into());
+    }
+    let parent = crate::output::parent_of(out);
+    if !parent.is_dir() {
+        return bad(format!("the directory {} does not exist", parent.display()));
+    }
+    if rustix::fs::access(parent, rustix::fs::Access::WRITE_OK).is_err() {
+        return bad(format!("the directory {} is not writable", parent.display()));
+    }
+    Ok(())
+}
+
 /// Creates the output directory (which must not exist) with its INCOMPLETE marker.
 pub fn reserve(out: &Path) -> anyhow::Result<OutputDir> {
-    let dir = OutputDir::reserve(out, "--out")?;
     let marker = format!(
         "hsm-demo key ceremony, started {}.\n\
          This directory is not a completed ceremony: the ceremony stopped before its end,\n\
@@ -21,6 +37,13 @@ pub fn reserve(out: &Path) -> anyhow::Result<OutputDir> {
          the secret they hold: keep them, and check with `hsm-demo quorum-reset-pin`.\n",
         utc_now()
     );
+    reserve_marked(out, &marker)
+}
+
+/// Creates the output directory (which must not exist) with an INCOMPLETE marker
+/// that says `marker`.
+pub fn reserve_marked(out: &Path, marker: &str) -> anyhow::Result<OutputDir> {
+    let dir = OutputDir::reserve(out, "--out")?;
     dir.write(INCOMPLETE, marker.as_bytes(), 0o644)?;
     Ok(dir)
 }

@@ -101,7 +101,7 @@ pub struct QuorumMade {
     pub binding: Binding,
     pub shares: Vec<ShareFile>,
     /// The new PIN, for the end-of-ceremony proof; never shown or written.
-    pub new_pin: Zeroizing<Vec<u8>>,
+    pub new_pin: quorum::Locked,
 }
 
 /// Why a quorum step failed, and whether its PIN had changed by then.
@@ -211,7 +211,7 @@ pub fn make_quorum(
     // A recombination failure here is ours, not bad user input: keep it untyped.
     let (recovered, _) =
         quorum::combine(&subset, purpose).map_err(|e| before(anyhow::anyhow!("{e}")))?;
-    if recovered.as_slice() != new_pin.as_bytes() {
+    if *recovered != *new_pin.as_bytes() {
         return Err(before(anyhow::anyhow!(
             "the share files do not recombine to the new PIN"
         )));

@@ -108,15 +108,21 @@ fn signed_by(public: &bridge::PKey<bridge::Public>, text: &[u8], sig: &[u8]) -> 
 
 /// What a ceremony directory's signed transcript lists: file name -> SHA-256, and
 /// the share set ids it records. Err names what does not hold (no transcript, or one
-/// whose signature does not verify under root-ca.pub.pem).
+/// whose signature does not verify under root-ca.pub.pem, or a re-deal's
+/// transcript-signer.pub.pem).
 pub fn signed_listing(dir: &Path) -> Result<(BTreeMap<String, String>, Vec<String>), String> {
     let why = |file: &str, e: Failed| format!("{file}: {}", e.0);
-    let pem = read(dir, "root-ca.pub.pem").map_err(|e| why("root-ca.pub.pem", e))?;
-    let public = bridge::public_key_from_pem(&pem).ok_or("root-ca.pub.pem: not a PEM public key")?;
+    // A ceremony's transcript is signed by its root key; a re-deal's by the key it names.
+    let signer = [super::redeal::SIGNER_PEM, "root-ca.pub.pem"]
+        .into_iter()
+        .find(|n| dir.join(n).exists())
+        .unwrap_or("root-ca.pub.pem");
+    let pem = read(dir, signer).map_err(|e| why(signer, e))?;
+    let public = bridge::public_key_from_pem(&pem).ok_or_else(|| format!("{signer}: not a PEM public key"))?;
     let text = read(dir, "transcript.txt").map_err(|e| why("transcript.txt", e))?;
     let sig = read(dir, "transcript.sig").map_err(|e| why("transcript.sig", e))?;
     if !signed_by(&public, &text, &sig) {
-        return Err("transcript.txt does not match its signature transcript.sig under root-ca.pub.pem".into());
+        return Err(format!("transcript.txt does not match its signature transcript.sig under {signer}"));
     }
     let text = String::from_utf8_lossy(&text);
     let sets = text

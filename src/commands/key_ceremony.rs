@@ -10,7 +10,6 @@ use crate::ca::RootProfile;
 use crate::ceremony::{self, Options, SecretShape, MAX_DAYS};
 use crate::console::{self, outln};
 use crate::error::{usage, SetupError};
-use crate::output;
 use crate::commands::pin::{self, PinSource};
 use crate::quorum::{Purpose, Quorum};
 use crate::settings::Settings;
@@ -145,27 +144,7 @@ fn check_arguments(settings: &Settings, a: &Args) -> anyhow::Result<Plan> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("ceremony-{}", ceremony::utc_stamp())));
-    if out.symlink_metadata().is_ok() {
-        return Err(usage(format!(
-            "--out {} already exists; a ceremony never overwrites",
-            out.display()
-        )));
-    }
-    let parent = output::parent_of(&out);
-    if !parent.is_dir() {
-        return Err(usage(format!(
-            "--out {}: the directory {} does not exist",
-            out.display(),
-            parent.display()
-        )));
-    }
-    if rustix::fs::access(parent, rustix::fs::Access::WRITE_OK).is_err() {
-        return Err(usage(format!(
-            "--out {}: the directory {} is not writable",
-            out.display(),
-            parent.display()
-        )));
-    }
+    ceremony::check_out(&out)?;
     let (profile, profile_name) = profile(a.config.as_deref())?;
     profile.try_on_throwaway(a.days, crate::hsm::software_spec(&a.algo.kind())).map_err(|e| {
         usage(format!(

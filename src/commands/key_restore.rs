@@ -158,7 +158,7 @@ fn so_pin(settings: &Settings, shares: &[PathBuf], file: Option<&std::path::Path
     if shares.is_empty() {
         return pin::read_pin(settings, PinSource::SecurityOfficer, file, &token.label);
     }
-    let (secret, binding) = quorum::combine(shares, Purpose::SoPin)?;
+    let (secret, binding) = super::shares::combine_current(settings, shares, Purpose::SoPin)?;
     if binding.token_serial != token.serial {
         return Err(usage(format!(
             "these SO shares belong to token serial {}, not to '{}' (serial {}); nothing was changed",

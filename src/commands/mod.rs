@@ -25,8 +25,10 @@ pub mod manpage;
 mod openssl_env;
 pub mod pin;
 pub mod quorum_check_share;
+pub mod quorum_redeal;
 pub mod quorum_reset_pin;
 pub mod revoke;
+pub mod shares;
 pub mod sign;
 pub mod verify;
 pub mod verify_ceremony;
@@ -107,6 +109,12 @@ pub enum Command {
     /// SHA-256 the signed transcript lists. Exit 0, or 1 with the reason
     QuorumCheckShare(quorum_check_share::Args),
 
+    /// Replace a quorum's PIN without anyone choosing or seeing it: M current shares of
+    /// the role open it, a fresh secret from the token RNG becomes its PIN, split into a
+    /// new set (same or new M/N) written ahead; the old set is retired, and a transcript
+    /// signed by --sign-with (default root-ca-key) records both sets
+    QuorumRedeal(quorum_redeal::Args),
+
     /// Measure cold start and signing latency/throughput: (a) OpenSSL EVP with the
     /// token key through the pkcs11-provider, (b) raw cryptoki C_Sign(CKM_ECDSA),
     /// (c) an in-memory software key (the ceiling). Samples of every path are verified
@@ -162,7 +170,8 @@ pub fn run(command: Command, settings: &Settings, definition: fn() -> clap::Comm
         Command::KeyCeremony(a) => key_ceremony::run(settings, a),
         Command::QuorumResetPin(a) => quorum_reset_pin::run(settings, a),
         Command::VerifyCeremony(a) => verify_ceremony::run(a),
-        Command::QuorumCheckShare(a) => quorum_check_share::run(a),
+        Command::QuorumCheckShare(a) => quorum_check_share::run(settings, a),
+        Command::QuorumRedeal(a) => quorum_redeal::run(settings, a),
         Command::KeyRestore(a) => key_restore::restore(settings, a),
         Command::KeyBackup(a) => key_restore::backup(settings, a),
         Command::Bench(a) => bench::run(settings, a),
@@ -264,7 +273,7 @@ pub fn user_pin(settings: &Settings, token: &TokenRef) -> anyhow::Result<cryptok
     if settings.pin_shares.is_empty() {
         return pin::read_pin(settings, PinSource::User, settings.pin_file.as_deref(), &token.label);
     }
-    let (secret, binding) = quorum::combine(&settings.pin_shares, quorum::Purpose::Activation)?;
+    let (secret, binding) = shares::combine_current(settings, &settings.pin_shares, quorum::Purpose::Activation)?;
     if binding.token_serial != token.serial || binding.token_label != token.label {
         return Err(usage(format!(
             "these activation shares belong to token '{}' (serial {}), not to '{}' (serial {}); nothing was sent to the token",

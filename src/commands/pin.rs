@@ -150,7 +150,7 @@ fn non_empty(role: PinSource, text: &str, source: &str) -> anyhow::Result<AuthPi
     if text.is_empty() {
         return Err(usage(format!("the {} from {source} is empty", role.name())));
     }
-    Ok(AuthPin::from(text))
+    Ok(locked(AuthPin::from(text)))
 }
 
 fn prompt(text: &str) -> anyhow::Result<AuthPin> {
@@ -160,7 +160,7 @@ fn prompt(text: &str) -> anyhow::Result<AuthPin> {
     if value.is_empty() {
         return Err(usage("empty PIN entered"));
     }
-    Ok(AuthPin::from(value.as_str()))
+    Ok(locked(AuthPin::from(value.as_str())))
 }
 
 fn capitalised(role: PinSource) -> &'static str {
@@ -185,9 +185,18 @@ pub fn keep_secrets_out_of_core_dumps() {
     let _ = set_dumpable_behavior(DumpableBehavior::NotDumpable);
 }
 
+/// `pin`, its pages locked against swapping (crate::quorum::locked); secrecy zeroizes it
+/// on drop.
+fn locked(pin: AuthPin) -> AuthPin {
+    use secrecy::ExposeSecret;
+    let text = pin.expose_secret();
+    crate::quorum::lock(text.as_ptr(), text.len());
+    pin
+}
+
 /// A PIN from bytes (a recombined quorum secret): UTF-8, never a lossy conversion.
 pub fn pin_from_bytes(bytes: &[u8], what: &str) -> Result<AuthPin, crate::error::UsageError> {
     std::str::from_utf8(bytes)
-        .map(AuthPin::from)
+        .map(|text| locked(AuthPin::from(text)))
         .map_err(|_| crate::error::UsageError(format!("{what} is not UTF-8; nothing was sent to the token")))
 }

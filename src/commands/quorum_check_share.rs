@@ -57,12 +57,12 @@ struct Share {
     root_cert_sha256: String,
 }
 
-pub fn run(a: Args) -> anyhow::Result<()> {
+pub fn run(settings: &crate::settings::Settings, a: Args) -> anyhow::Result<()> {
     let mut f = Finding {
         file: a.file.display().to_string(),
         ..Default::default()
     };
-    let result = check(&a.file, a.ceremony_dir.as_deref(), &mut f);
+    let result = check(&a.file, a.ceremony_dir.as_deref(), settings.data_dir.as_deref(), &mut f);
     f.ok = result.is_ok();
     f.reason = result.as_ref().err().cloned();
     if a.json {
@@ -73,7 +73,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     result.map_err(|why| EvidenceInvalid(format!("share file {}: {why}", f.file)).into())
 }
 
-fn check(path: &Path, ceremony_dir: Option<&Path>, f: &mut Finding) -> Result<(), String> {
+fn check(path: &Path, ceremony_dir: Option<&Path>, data_dir: Option<&Path>, f: &mut Finding) -> Result<(), String> {
     let bytes = crate::output::read_regular(path).map_err(|e| crate::output::reason(&e))?;
     f.sha256 = hex::encode(sha256(&bytes));
     drop(zeroize::Zeroizing::new(bytes));
@@ -97,6 +97,12 @@ fn check(path: &Path, ceremony_dir: Option<&Path>, f: &mut Finding) -> Result<()
         token_serial: file.binding.token_serial.clone(),
         root_cert_sha256: file.binding.root_cert_sha256.clone(),
     });
+    if let Some(r) = quorum::retired::of(data_dir, &set_id) {
+        return Err(format!(
+            "belongs to share set {set_id}, replaced on {} by set {} (re-deal record {}); it no longer opens the role",
+            r.when, r.new, r.record
+        ));
+    }
     let Some(dir) = ceremony_dir else { return Ok(()) };
     let (listed, sets) = verify::signed_listing(dir).map_err(|why| format!("the ceremony directory {}: {why}", dir.display()))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

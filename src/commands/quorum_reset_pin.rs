@@ -4,13 +4,11 @@ use crate::console::outln;
 use std::path::PathBuf;
 
 
-use crate::error::usage;
 use crate::commands::pin::{self, PinSource};
 use crate::quorum;
 use crate::settings::Settings;
-use crate::token::TokenSelector;
 
-use super::{open_module, token_selector};
+use super::shares;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,23 +22,8 @@ pub struct Args {
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
-    let (secret, binding) = quorum::combine(&a.shares, quorum::Purpose::SoPin)?;
-    // The shares name their token; an explicit --token/--serial must agree with it.
-    let mut selector = token_selector(settings, None)?;
-    if selector.label.is_none() && selector.serial.is_none() && selector.uri.is_none() {
-        selector = TokenSelector {
-            serial: Some(binding.token_serial.clone()),
-            ..Default::default()
-        };
-    }
-    let (module, _lock) = open_module(settings, super::Use::Change)?;
-    let token = module.select_token(&selector)?;
-    if token.serial != binding.token_serial {
-        return Err(usage(format!(
-            "these shares belong to token serial {} ('{}'), not to '{}' (serial {})",
-            binding.token_serial, binding.token_label, token.label, token.serial
-        )));
-    }
+    let (secret, binding) = shares::combine_current(settings, &a.shares, quorum::Purpose::SoPin)?;
+    let (module, token, _lock) = shares::token_of(settings, &binding, super::Use::Change)?;
     module.require_functions(
         &token.label,
         "reset a user PIN",

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use blahaj::{Share, Sharks};
 use zeroize::Zeroizing;
 
-use super::{secret_check, share_check, Binding, Purpose, QuorumError, ShareFile, FORMAT};
+use super::{secret_check, share_check, Binding, Locked, Purpose, QuorumError, ShareFile, FORMAT};
 
 /// A share file read and checked on its own: the format, the purpose, the counts,
 /// and its share bytes against its own entry in the set's check list. Returns the
@@ -19,6 +19,7 @@ pub fn check_file(path: &Path) -> Result<(ShareFile, Purpose, Zeroizing<Vec<u8>>
         reason,
     };
     let bytes = Zeroizing::new(crate::output::read_regular(path).map_err(|e| unreadable(crate::output::reason(&e)))?);
+    super::lock(bytes.as_ptr(), bytes.len());
     let text = std::str::from_utf8(&bytes).map_err(|_| unreadable("not UTF-8 text".into()))?;
     let f: ShareFile =
         serde_json::from_str(text).map_err(|e| unreadable(format!("not a share file ({e})")))?;
@@ -35,6 +36,7 @@ pub fn check_file(path: &Path) -> Result<(ShareFile, Purpose, Zeroizing<Vec<u8>>
         index: f.index,
     };
     let bytes = Zeroizing::new(hex::decode(&f.share).map_err(|_| bad())?);
+    super::lock(bytes.as_ptr(), bytes.len());
     // x, then at least one byte of y: anything shorter is not a share.
     let ok = bytes.len() >= 2
         && bytes.first() == Some(&f.index)
@@ -104,7 +106,7 @@ pub fn check_set(files: &[(String, ShareFile)]) -> Result<(), QuorumError> {
 pub fn combine(
     paths: &[PathBuf],
     want: Purpose,
-) -> Result<(Zeroizing<Vec<u8>>, Binding), QuorumError> {
+) -> Result<(Locked, Binding), QuorumError> {
     let mut files = Vec::new();
     let mut by_index: BTreeMap<u8, (String, Zeroizing<Vec<u8>>)> = BTreeMap::new();
     for p in paths {
@@ -157,11 +159,13 @@ pub fn combine(
             })
         })
         .collect::<Result<Vec<Share>, _>>()?;
-    let secret = Zeroizing::new(
+    let recovered = Zeroizing::new(
         Sharks(first.threshold)
             .recover(&shares)
             .map_err(|_| QuorumError::WrongSecret)?,
     );
+    let secret = Locked::copy_of(&recovered);
+    drop(recovered);
     if secret_check(want, &first.binding, &secret) != first.secret_check {
         return Err(QuorumError::WrongSecret);
     }

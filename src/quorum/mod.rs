@@ -3,6 +3,8 @@
 //! share (files.rs).
 
 mod files;
+mod locked;
+pub mod retired;
 
 use blahaj::{Share, Sharks};
 use crate::bridge::Sha256;
@@ -10,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 pub use files::{check_file, check_set, combine};
+pub use locked::{lock, Locked};
 
 /// The share file format identifier.
 pub const FORMAT: &str = "hsm-demo-quorum-share/1";
@@ -98,6 +101,12 @@ pub struct ShareFile {
     pub set_id: Option<String>,
 }
 
+impl Drop for ShareFile {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.share);
+    }
+}
+
 impl ShareFile {
     /// The id of the set this share belongs to (16 hex digits).
     pub fn set_id(&self) -> String {
@@ -138,6 +147,14 @@ pub enum QuorumError {
     },
     #[error("the shares combine to a value that fails the quorum's check; nothing was sent to the token")]
     WrongSecret,
+    #[error("share file {path} belongs to share set {set}, replaced on {when} by set {new} (re-deal record {record}); nothing was sent to the token")]
+    Retired {
+        path: String,
+        set: String,
+        new: String,
+        when: String,
+        record: String,
+    },
     #[error("share file {path} holds a share of the {is}, not of the {want}")]
     WrongPurpose {
         path: String,

@@ -33,7 +33,7 @@ fn any_threshold_subset_recovers_and_fewer_do_not() {
     );
     for subset in [[0, 1, 2], [0, 2, 4], [1, 3, 4], [2, 3, 4]] {
         let chosen: Vec<PathBuf> = subset.iter().map(|&i| paths[i].clone()).collect();
-        assert_eq!(combine(&chosen, Purpose::SoPin).unwrap().0.as_slice(), secret);
+        assert_eq!(&*combine(&chosen, Purpose::SoPin).unwrap().0, secret);
     }
     assert!(matches!(
         combine(&paths[..2], Purpose::SoPin),
@@ -152,4 +152,25 @@ fn quorum_bounds() {
     assert!("4/3".parse::<Quorum>().is_err());
     assert!("3/11".parse::<Quorum>().is_err());
     assert!("x".parse::<Quorum>().is_err());
+}
+
+/// The process's locked memory in kB, from /proc/self/status.
+fn locked_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_recombined_secret_lives_in_locked_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1 MiB: a mapping of its own, not pages other tests' buffers share.
+    let secret = vec![0x5au8; 1 << 20];
+    let paths = write_all(dir.path(), &split(&secret, "2/3".parse().unwrap(), &binding(), Purpose::Backup));
+    let (recovered, _) = combine(&paths[..2], Purpose::Backup).unwrap();
+    assert_eq!(&*recovered, secret.as_slice());
+    assert!(locked_kb() >= 1024, "VmLck {} kB", locked_kb());
 }

@@ -161,6 +161,11 @@ impl Module {
         })
     }
 
+    /// The longest PIN the token takes (None: no limit), for a quorum secret's shape.
+    pub fn max_pin_len(&self, token: &TokenRef) -> Result<Option<usize>, TokenError> {
+        Ok(self.token_info(token.slot)?.max_pin)
+    }
+
     /// What the token says it can do that a ceremony needs; `missing` names what it
     /// lacks (empty when everything is there). `quorum`: the ceremony will replace a PIN
     /// (SO or activation quorum).

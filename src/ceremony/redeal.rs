@@ -1,0 +1,162 @@
+//! A quorum re-dealt: M current shares opened the role; a fresh secret from the token
+//! RNG becomes its PIN and is split into a new share set, with the ceremony's rules
+//! (steps::make_quorum): the new share files are durable in the output directory,
+//! marked INCOMPLETE, before C_SetPIN; from that attempt on nothing removes them; a
+//! fresh process proves the old PIN refused and the new one accepted; then the
+//! transcript (old set, new set, time, every file's SHA-256) is signed by the key the
+//! operator named, and only then is the marker removed.
+
+use std::path::{Path, PathBuf};
+
+use cryptoki::types::AuthPin;
+
+use crate::bridge::{sha256, BridgeError};
+use crate::child::Launcher;
+use crate::hsm::{Hsm, SigningKey};
+use crate::output::OutputDir;
+use crate::quorum::retired::{self, Retirement};
+use crate::quorum::{Binding, Purpose, Quorum};
+
+use super::steps::{self, QuorumFailure, SecretShape};
+use super::transcript::{utc_now, Transcript};
+use super::{so_step, INCOMPLETE};
+
+/// The public key of the transcript's signer, as the re-deal directory holds it.
+pub const SIGNER_PEM: &str = "transcript-signer.pub.pem";
+
+/// What a re-deal replaces and with what.
+pub struct Plan {
+    /// `SoPin` or `Activation`.
+    pub purpose: Purpose,
+    /// The role's PIN, recombined from `old_files`.
+    pub old_pin: AuthPin,
+    pub old_files: Vec<PathBuf>,
+    pub old_set: String,
+    pub old_quorum: Quorum,
+    pub new: (Quorum, SecretShape),
+    /// The old set's binding (ceremony, token, root certificate): the new set keeps it.
+    pub binding: Binding,
+}
+
+/// A completed re-deal.
+pub struct Redealt {
+    pub new_set: String,
+    pub quorum: Quorum,
+}
+
+/// The INCOMPLETE marker of a re-deal directory.
+pub fn marker(purpose: Purpose, old_set: &str) -> String {
+    format!(
+        "hsm-demo quorum re-deal of the {}, started {}.\n\
+         This directory is not a completed re-deal. If share files are here, the token's\n\
+         {} may already be the secret they hold, or may still be the one share set\n\
+         {old_set} holds: keep both sets until one of them is shown to open the role\n\
+         (try the new shares first).\n",
+        purpose.secret_name(),
+        utc_now(),
+        purpose.secret_name()
+    )
+}
+
+/// Runs the re-deal on `hsm` (logged in as the user; for the activation quorum with
+/// the old PIN), signing the transcript with `key` (`who` in the transcript). The
+/// retirement of the old set is recorded under `data_dir` once the proof holds.
+pub fn run(
+    hsm: &Hsm,
+    launcher: &Launcher,
+    plan: &Plan,
+    (key, who): (&SigningKey<'_>, &str),
+    data_dir: Option<&Path>,
+    mut out: OutputDir,
+    print: &mut dyn FnMut(&str),
+) -> anyhow::Result<Redealt> {
+    let secret = plan.purpose.secret_name();
+    let role = plan.purpose.role().ok_or_else(|| anyhow::anyhow!("the {secret} is not a PIN"))?;
+    let mut t = Transcript::new(print);
+    t.record("hsm-demo quorum re-deal");
+    t.record(&format!("token: '{}' (serial {})", hsm.token().label, hsm.token().serial));
+    t.record("");
+    t.step(&format!(
+        "[Re-deal 1] Share set {} ({} over the {secret}) opened the role",
+        plan.old_set, plan.old_quorum
+    ));
+    t.detail(&format!("ceremony id: {}", plan.binding.ceremony_id));
+    t.detail(&format!("replaces share set id: {}", plan.old_set));
+    for f in &plan.old_files {
+        let digest = hex::encode(sha256(&crate::output::read_regular(f)?));
+        t.detail(&format!("old share file {} (SHA-256 {digest})", f.display()));
+    }
+    let pem = key.public().public_key_to_pem().map_err(BridgeError::openssl("encode the public key"))?;
+    out.write(SIGNER_PEM, &pem, 0o644)?;
+
+    let (q, shape) = plan.new;
+    let made = match plan.purpose {
+        Purpose::SoPin => {
+            let apply = steps::set_so_pin(hsm, launcher, &plan.old_pin);
+            steps::make_quorum(hsm, plan.purpose, (q, shape), plan.binding.clone(), &mut out, apply)
+        }
+        _ => steps::make_quorum(hsm, plan.purpose, (q, shape), plan.binding.clone(), &mut out, steps::set_user_pin(hsm)),
+    };
+    let made = match made {
+        Ok(made) => made,
+        Err(QuorumFailure::BeforeChange(e)) => {
+            let _ = std::fs::remove_dir_all(out.path());
+            return Err(e.context(format!(
+                "the re-deal stopped before the {secret} changed; share set {} still opens it and nothing was written",
+                plan.old_set
+            )));
+        }
+        Err(QuorumFailure::AfterChange(e)) => {
+            return Err(e.context(format!(
+                "the {secret} may have changed: the new shares in {} are its only copy if it did, the shares of set {} if it did not; keep both (the directory stays marked {INCOMPLETE})",
+                out.path().display(),
+                plan.old_set
+            )));
+        }
+    };
+    let new_set = made.shares.first().map(|s| s.set_id()).unwrap_or_default();
+    t.step(&format!(
+        "[Re-deal 2] {secret} replaced by a fresh {} from the token RNG, split {q} (Shamir, GF(256))",
+        made.shape
+    ));
+    t.detail(&format!("share set id: {new_set}"));
+    for s in &made.shares {
+        t.detail(&format!(
+            "share {} of {}: {} (check {})",
+            s.index,
+            s.shares,
+            plan.purpose.file_name(s.index, s.shares),
+            &s.share_checks[usize::from(s.index) - 1][..16]
+        ));
+    }
+    so_step::prove_pin(launcher, &hsm.token().serial, role, &made.new_pin, &plan.old_pin).map_err(|why| {
+        anyhow::anyhow!(
+            "the final check failed: {why}; keep the new shares in {} and the shares of set {} until one of them opens the role",
+            out.path().display(),
+            plan.old_set
+        )
+    })?;
+    let when = utc_now();
+    t.step(&format!(
+        "[Re-deal 3] Share set {} retired: a fresh process found its PIN refused and the new set's accepted",
+        plan.old_set
+    ));
+    if let Some(dir) = data_dir {
+        let r = Retirement {
+            old: plan.old_set.clone(),
+            new: new_set.clone(),
+            when,
+            record: std::fs::canonicalize(out.path()).unwrap_or_else(|_| out.path().to_path_buf()).display().to_string(),
+        };
+        if let Err(e) = retired::record(dir, &r) {
+            crate::console::note(&format!(
+                "the retirement of set {} could not be recorded in {} ({e}); the token refuses its PIN all the same",
+                plan.old_set,
+                dir.display()
+            ));
+        }
+    }
+    super::seal(key, &out, who, SIGNER_PEM, &mut t)?;
+    out.keep_on_drop();
+    Ok(Redealt { new_set, quorum: q })
+}
