@@ -182,3 +182,30 @@ fn re_deals_killed_at_random_points_always_leave_a_set_that_opens_the_role() {
     assert!(opens(&hsm, &current));
     eprintln!("30 killed re-deals: {moved} left the new set in force, {kept} the old one");
 }
+
+#[test]
+fn quorum_reset_pin_on_an_activation_token_deals_a_new_set_instead_of_taking_a_pin() {
+    let hsm = SoftHsm::new();
+    let c = ceremony(&hsm);
+    let so = ["--share".to_string(), share(&c, "", 1, 3), "--share".to_string(), share(&c, "", 3, 3)];
+    let act = [share(&c, "activation-", 1, 3), share(&c, "activation-", 2, 3)];
+    // A PIN a person chose is refused, before the SO logs in; the token is unchanged.
+    let pin_file = hsm.write("chosen", "99999999\n");
+    let line = fails_with(hsm.cmd().arg("quorum-reset-pin").args(&so).arg("--new-pin-file").arg(&pin_file), 2);
+    assert!(line.contains("never takes a PIN a person chose") && line.contains("quorum-redeal --role user"), "{line}");
+    let line = fails_with(hsm.cmd().env("HSM_DEMO_NEW_PIN", "99999999").arg("quorum-reset-pin").args(&so), 2);
+    assert!(line.contains("--activation-quorum M/N"), "{line}");
+    ok(with_shares(&hsm, &act).args(["sign", "--label", "root-ca-key", "--data", "x"]));
+    // The activation shares lost: the SO quorum deals a new 2-of-4 set.
+    let out = ok(hsm.cmd().arg("quorum-reset-pin").args(&so).args(["--activation-quorum", "2/4", "--out", "rs"]));
+    let rs = hsm.path("rs");
+    let new_set = recorded(&rs, "share set id: ");
+    assert!(out.contains(&format!("share set {new_set} (2-of-4) in force")), "{out}");
+    ok(hsm.openssl().current_dir(&rs).args(["dgst", "-sha256", "-verify", "transcript-signer.pub.pem", "-signature", "transcript.sig", "transcript.txt"]));
+    ok(with_shares(&hsm, &[share(&rs, "activation-", 3, 4), share(&rs, "activation-", 4, 4)]).args(["sign", "--label", "root-ca-key", "--data", "x"]));
+    let line = fails_with(with_shares(&hsm, &act).args(["sign", "--label", "root-ca-key", "--data", "x"]), 2);
+    assert!(line.contains(&format!("by set {new_set}")), "{line}");
+    // The token's own record names the new set, for any host (read without a PIN).
+    let data = ok(hsm.pkcs11_tool().args(["--token-label", "test-hsm", "--read-object", "--type", "data", "--label", "hsm-demo activation quorum"]));
+    assert_eq!(data.trim(), new_set);
+}

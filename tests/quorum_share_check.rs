@@ -157,4 +157,5 @@ fn the_readme_quorum_walkthrough_runs_as_shown() {
     assert!(stdout.contains("Share check holds"), "{stdout}");
     assert!(stdout.contains("Verified OK") && stdout.contains("Re-dealt the user PIN"), "{stdout}");
     assert!(dir.path().join("redeal-1/activation-share-4-of-4.json").is_file());
+    assert!(stdout.contains("reset the user PIN of token 'vault'") && stdout.contains("in reset-1"), "{stdout}");
 }

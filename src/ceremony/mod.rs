@@ -17,6 +17,7 @@ mod steps;
 mod prepare;
 mod record;
 pub mod redeal;
+pub mod reset;
 mod transcript;
 pub mod verify;
 
@@ -132,11 +133,11 @@ pub fn run(
         let step = match purpose {
             Purpose::SoPin => {
                 let apply = steps::set_so_pin(hsm, launcher, &old);
-                steps::make_quorum(hsm, purpose, q, binding.clone(), &mut out, apply)
+                steps::make_quorum(hsm.session(), purpose, q, binding.clone(), &mut out, apply)
             }
             Purpose::Activation => {
                 let apply = steps::set_user_pin(hsm);
-                steps::make_quorum(hsm, purpose, q, binding.clone(), &mut out, apply)
+                steps::make_quorum(hsm.session(), purpose, q, binding.clone(), &mut out, apply)
             }
             // Not a PIN: made before the PIN changes (steps::backup).
             Purpose::Backup => continue,

@@ -93,42 +93,12 @@ pub fn run(
     let made = match plan.purpose {
         Purpose::SoPin => {
             let apply = steps::set_so_pin(hsm, launcher, &plan.old_pin);
-            steps::make_quorum(hsm, plan.purpose, (q, shape), plan.binding.clone(), &mut out, apply)
+            steps::make_quorum(hsm.session(), plan.purpose, (q, shape), plan.binding.clone(), &mut out, apply)
         }
-        _ => steps::make_quorum(hsm, plan.purpose, (q, shape), plan.binding.clone(), &mut out, steps::set_user_pin(hsm)),
+        _ => steps::make_quorum(hsm.session(), plan.purpose, (q, shape), plan.binding.clone(), &mut out, steps::set_user_pin(hsm)),
     };
-    let made = match made {
-        Ok(made) => made,
-        Err(QuorumFailure::BeforeChange(e)) => {
-            let _ = std::fs::remove_dir_all(out.path());
-            return Err(e.context(format!(
-                "the re-deal stopped before the {secret} changed; share set {} still opens it and nothing was written",
-                plan.old_set
-            )));
-        }
-        Err(QuorumFailure::AfterChange(e)) => {
-            return Err(e.context(format!(
-                "the {secret} may have changed: the new shares in {} are its only copy if it did, the shares of set {} if it did not; keep both (the directory stays marked {INCOMPLETE})",
-                out.path().display(),
-                plan.old_set
-            )));
-        }
-    };
-    let new_set = made.shares.first().map(|s| s.set_id()).unwrap_or_default();
-    t.step(&format!(
-        "[Re-deal 2] {secret} replaced by a fresh {} from the token RNG, split {q} (Shamir, GF(256))",
-        made.shape
-    ));
-    t.detail(&format!("share set id: {new_set}"));
-    for s in &made.shares {
-        t.detail(&format!(
-            "share {} of {}: {} (check {})",
-            s.index,
-            s.shares,
-            plan.purpose.file_name(s.index, s.shares),
-            &s.share_checks[usize::from(s.index) - 1][..16]
-        ));
-    }
+    let made = made.map_err(|f| failed(f, plan.purpose, &plan.old_set, &out))?;
+    let new_set = record_new_set(&made, &mut t);
     so_step::prove_pin(launcher, &hsm.token().serial, role, &made.new_pin, &plan.old_pin).map_err(|why| {
         anyhow::anyhow!(
             "the final check failed: {why}; keep the new shares in {} and the shares of set {} until one of them opens the role",
@@ -141,22 +111,67 @@ pub fn run(
         "[Re-deal 3] Share set {} retired: a fresh process found its PIN refused and the new set's accepted",
         plan.old_set
     ));
-    if let Some(dir) = data_dir {
-        let r = Retirement {
-            old: plan.old_set.clone(),
-            new: new_set.clone(),
-            when,
-            record: std::fs::canonicalize(out.path()).unwrap_or_else(|_| out.path().to_path_buf()).display().to_string(),
-        };
-        if let Err(e) = retired::record(dir, &r) {
-            crate::console::note(&format!(
-                "the retirement of set {} could not be recorded in {} ({e}); the token refuses its PIN all the same",
-                plan.old_set,
-                dir.display()
-            ));
-        }
-    }
+    retire(data_dir, &plan.old_set, &new_set, when, &out);
     super::seal(key, &out, who, SIGNER_PEM, &mut t)?;
     out.keep_on_drop();
     Ok(Redealt { new_set, quorum: q })
+}
+
+/// The new set's lines in the transcript; its id.
+pub(super) fn record_new_set(made: &steps::QuorumMade, t: &mut Transcript) -> String {
+    let new_set = made.shares.first().map(|s| s.set_id()).unwrap_or_default();
+    t.step(&format!(
+        "[Re-deal 2] {} replaced by a fresh {} from the token RNG, split {} (Shamir, GF(256))",
+        made.purpose.secret_name(),
+        made.shape,
+        made.quorum
+    ));
+    t.detail(&format!("share set id: {new_set}"));
+    for s in &made.shares {
+        t.detail(&format!(
+            "share {} of {}: {} (check {})",
+            s.index,
+            s.shares,
+            made.purpose.file_name(s.index, s.shares),
+            &s.share_checks[usize::from(s.index) - 1][..16]
+        ));
+    }
+    new_set
+}
+
+/// Records on this host that `old` was replaced by `new` (a note if it cannot: the
+/// token refuses the old PIN all the same).
+pub(super) fn retire(data_dir: Option<&Path>, old: &str, new: &str, when: String, out: &OutputDir) {
+    let Some(dir) = data_dir else { return };
+    let r = Retirement {
+        old: old.to_string(),
+        new: new.to_string(),
+        when,
+        record: std::fs::canonicalize(out.path()).unwrap_or_else(|_| out.path().to_path_buf()).display().to_string(),
+    };
+    if let Err(e) = retired::record(dir, &r) {
+        crate::console::note(&format!(
+            "the retirement of set {old} could not be recorded in {} ({e}); the token refuses its PIN all the same",
+            dir.display()
+        ));
+    }
+}
+
+/// A failed quorum step of a re-deal, as the operator must read it: before the change
+/// the directory is removed and the old set still opens the role; after it (or not
+/// known) both sets are kept.
+pub(super) fn failed(f: QuorumFailure, purpose: Purpose, old_set: &str, out: &OutputDir) -> anyhow::Error {
+    let secret = purpose.secret_name();
+    match f {
+        QuorumFailure::BeforeChange(e) => {
+            let _ = std::fs::remove_dir_all(out.path());
+            e.context(format!(
+                "the re-deal stopped before the {secret} changed; share set {old_set} still opens it and nothing was written"
+            ))
+        }
+        QuorumFailure::AfterChange(e) => e.context(format!(
+            "the {secret} may have changed: the new shares in {} are its only copy if it did, the shares of set {old_set} if it did not; keep both (the directory stays marked {INCOMPLETE})",
+            out.path().display()
+        )),
+    }
 }

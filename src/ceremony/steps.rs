@@ -182,18 +182,17 @@ impl std::fmt::Display for SecretShape {
 /// synced); the last M files are read back and recombined, and only that recombined
 /// value goes to the token, through `apply`. From the moment `apply` is called nothing
 /// removes the share files: `out` is kept whatever happens next.
-pub fn make_quorum(
-    hsm: &Hsm,
+pub fn make_quorum<R>(
+    rng: &crate::token::Session<R>,
     purpose: Purpose,
     (q, shape): (Quorum, SecretShape),
     binding: Binding,
     out: &mut OutputDir,
-    apply: impl FnOnce(&[u8]) -> Outcome,
+    apply: impl FnOnce(&[u8], &str) -> Outcome,
 ) -> Result<QuorumMade, QuorumFailure> {
     let before = |e: anyhow::Error| QuorumFailure::BeforeChange(e);
     let secret = Zeroizing::new(
-        hsm.session()
-            .random(shape.random_bytes())
+        rng.random(shape.random_bytes())
             .map_err(|e| before(e.into()))?,
     );
     let new_pin = shape.encode(&secret);
@@ -217,7 +216,8 @@ pub fn make_quorum(
         )));
     }
     out.keep_on_drop();
-    match apply(&recovered) {
+    let set = shares.first().map(ShareFile::set_id).unwrap_or_default();
+    match apply(&recovered, &set) {
         Outcome::Changed => Ok(QuorumMade {
             purpose,
             quorum: q,
@@ -232,11 +232,11 @@ pub fn make_quorum(
 }
 
 /// The SO PIN's change: `__set-so-pin` in a child process (see so_step).
-pub fn set_so_pin<'a>(hsm: &Hsm, launcher: &'a Launcher, old: &AuthPin) -> impl FnOnce(&[u8]) -> Outcome + 'a {
+pub fn set_so_pin<'a>(hsm: &Hsm, launcher: &'a Launcher, old: &AuthPin) -> impl FnOnce(&[u8], &str) -> Outcome + 'a {
     let serial = hsm.token().serial.clone();
     let old = old.clone();
     let guard = hsm.module().store_guard();
-    move |new| marked(guard.as_ref(), &serial, "SO PIN change", || so_step::set_so_pin(launcher, &serial, &old, new))
+    move |new, _set| marked(guard.as_ref(), &serial, "SO PIN change", || so_step::set_so_pin(launcher, &serial, &old, new))
 }
 
 /// A PIN change marked in the store guard (token::store_guard): a mark that cannot be
@@ -247,14 +247,31 @@ fn marked(guard: Option<&crate::token::StoreGuard>, serial: &str, what: &str, ch
 
 /// The user PIN's change: C_SetPIN on this process's user session (the provider's key
 /// stays valid: the login is unchanged). A refusal of the PINs themselves means
-/// unchanged; any other failure does not say, and counts as changed.
-pub fn set_user_pin(hsm: &Hsm) -> impl FnOnce(&[u8]) -> Outcome + '_ {
+/// unchanged; any other failure does not say, and counts as changed. The token's
+/// activation quorum record names the new set first (token::marker), and is put back
+/// when the PIN is definitely unchanged.
+pub fn set_user_pin(hsm: &Hsm) -> impl FnOnce(&[u8], &str) -> Outcome + '_ {
     let guard = hsm.module().store_guard();
-    move |new| {
-        marked(guard.as_ref(), &hsm.token().serial, "user PIN change", || match hsm.set_user_pin(new) {
+    move |new, set| {
+        let session = hsm.session();
+        let before = match session.activation_quorum() {
+            Ok(before) => before,
+            Err(e) => return Outcome::Unchanged(e.to_string()),
+        };
+        if let Err(e) = session.mark_activation_quorum(set) {
+            return Outcome::Unchanged(e.to_string());
+        }
+        let outcome = marked(guard.as_ref(), &hsm.token().serial, "user PIN change", || match hsm.set_user_pin(new) {
             Ok(()) => Outcome::Changed,
             Err(e) if e.pin_refused() => Outcome::Unchanged(e.to_string()),
             Err(e) => Outcome::ChangedOrUnknown(e.to_string()),
-        })
+        });
+        if let Outcome::Unchanged(_) = outcome {
+            let _ = match before {
+                Some(set) => session.mark_activation_quorum(&set),
+                None => session.unmark_activation_quorum(),
+            };
+        }
+        outcome
     }
 }

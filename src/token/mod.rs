@@ -12,6 +12,7 @@ mod generate;
 mod info;
 mod init;
 mod keys;
+mod marker;
 mod module;
 mod object;
 mod role;
