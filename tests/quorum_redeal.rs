@@ -73,6 +73,12 @@ fn a_root_s_life_re_deals_both_quorums_and_retires_the_old_shares() {
         let found = ok(check.args(["--module", "/nonexistent.so", "quorum-check-share", "--ceremony-dir"]).arg(&r1).arg(share(&r1, "activation-", k, 4)));
         assert!(found.contains("listed with this SHA-256"), "{found}");
     }
+    // verify-ceremony: the evidence holds; the old activation files are named retired.
+    let mut verify = hsm.bare_cmd();
+    let report = ok(verify.args(["--module", "/nonexistent.so", "verify-ceremony"]).arg(&c));
+    assert!(report.contains("Ceremony verified:"), "{report}");
+    assert!(report.contains(&format!("activation-share-2-of-3.json: retired: share set {} was replaced", sets[1])), "{report}");
+    assert!(!report.contains("  note  share-1-of-3.json: retired"), "{report}");
     // The departed custodian's share, with another old one: refused by name, no login.
     let log = hsm.path("spy.log");
     let line = fails_with(
@@ -208,4 +214,55 @@ fn quorum_reset_pin_on_an_activation_token_deals_a_new_set_instead_of_taking_a_p
     // The token's own record names the new set, for any host (read without a PIN).
     let data = ok(hsm.pkcs11_tool().args(["--token-label", "test-hsm", "--read-object", "--type", "data", "--label", "hsm-demo activation quorum"]));
     assert_eq!(data.trim(), new_set);
+}
+
+/// A user re-deal through the fault module in `mode`: killed by a signal; the new
+/// directory kept, marked, and saying to keep both sets. Returns that directory.
+fn killed_user_redeal(hsm: &SoftHsm, mode: &str, old: &[String], out: &str) -> PathBuf {
+    let module = hsm.fault_module(mode);
+    let mut cmd = with_shares(hsm, &[]);
+    cmd.args(["--module", module.to_str().unwrap(), "quorum-redeal", "--role", "user", "--out", out]);
+    for f in old {
+        cmd.args(["--share", f]);
+    }
+    let run = cmd.assert().get_output().clone();
+    assert_eq!(run.status.code(), None, "{mode}: killed by a signal");
+    let dir = hsm.path(out);
+    let marker = std::fs::read_to_string(dir.join("INCOMPLETE")).unwrap();
+    assert!(marker.contains("keep both sets"), "{mode}: {marker}");
+    dir
+}
+
+#[test]
+fn a_re_deal_killed_at_each_step_leaves_the_set_in_force_and_a_recovery_line() {
+    let hsm = SoftHsm::new();
+    let c = ceremony(&hsm);
+    let old = vec![share(&c, "activation-", 1, 3), share(&c, "activation-", 2, 3)];
+    // Killed as C_SetPIN is called: the old set still opens; the new one does not.
+    let d = killed_user_redeal(&hsm, "kill-before-setpin", &old, "k1");
+    assert!(opens(&hsm, &old));
+    assert!(!opens(&hsm, &[share(&d, "activation-", 1, 3), share(&d, "activation-", 2, 3)]));
+    // Killed right after C_SetPIN: the new shares, durable before it, open the role.
+    let d = killed_user_redeal(&hsm, "kill-after-setpin", &old, "k2");
+    let new = vec![share(&d, "activation-", 2, 3), share(&d, "activation-", 3, 3)];
+    assert!(opens(&hsm, &new));
+    // Killed as the transcript is signed (after the proof): the new set's successor
+    // opens, and the set it replaced is retired by name.
+    let d = killed_user_redeal(&hsm, "kill-on-sign", &new, "k3");
+    assert!(!d.join("transcript.sig").exists());
+    let newer = vec![share(&d, "activation-", 1, 3), share(&d, "activation-", 3, 3)];
+    assert!(opens(&hsm, &newer));
+    let line = fails_with(with_shares(&hsm, &new).arg("list-keys"), 2);
+    assert!(line.contains("replaced on"), "{line}");
+    // The SO re-deal killed right after its child's C_SetPIN: the new SO shares open it.
+    let module = hsm.fault_module("kill-parent-after-setpin");
+    let run = with_shares(&hsm, &newer)
+        .args(["--module", module.to_str().unwrap(), "quorum-redeal", "--role", "so", "--out", "s1"])
+        .args(["--share", &share(&c, "", 1, 3), "--share", &share(&c, "", 2, 3)])
+        .assert()
+        .get_output()
+        .clone();
+    assert_eq!(run.status.code(), None);
+    let s1 = hsm.path("s1");
+    ok(with_shares(&hsm, &newer).args(["quorum-redeal", "--role", "so", "--out", "s2"]).args(["--share", &share(&s1, "", 1, 3), "--share", &share(&s1, "", 3, 3)]));
 }

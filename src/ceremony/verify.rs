@@ -42,6 +42,9 @@ impl From<&str> for Failed {
 pub struct Report {
     pub findings: Vec<Finding>,
     pub unlisted: Vec<String>,
+    /// Share files whose set a re-deal retired (this host's record): the evidence
+    /// holds, the shares no longer open the role. File, then what replaced the set.
+    pub retired: Vec<(String, String)>,
 }
 
 impl Report {
@@ -133,7 +136,7 @@ pub fn signed_listing(dir: &Path) -> Result<(BTreeMap<String, String>, Vec<Strin
     Ok((listed_files(&text), sets))
 }
 
-pub fn verify(dir: &Path) -> Report {
+pub fn verify(dir: &Path, data_dir: Option<&Path>) -> Report {
     let mut r = Report::default();
     if dir.join(INCOMPLETE).exists() {
         r.add(INCOMPLETE, Err("the ceremony did not complete: its share files may hold a PIN in force; keep them".into()));
@@ -194,6 +197,16 @@ pub fn verify(dir: &Path) -> Report {
         );
     }
     check_shares(dir, cert.ok().map(|(_, fpr)| fpr), &mut r);
+    let retirements = quorum::retired::all(data_dir);
+    for name in listed.keys().filter(|n| n.contains("share-")) {
+        let Ok((f, _, _)) = quorum::check_file(&dir.join(name)) else { continue };
+        if let Some(x) = retirements.iter().find(|x| x.old == f.set_id()) {
+            r.retired.push((
+                name.clone(),
+                format!("share set {} was replaced on {} by set {} (re-deal record {})", x.old, x.when, x.new, x.record),
+            ));
+        }
+    }
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()

@@ -169,7 +169,7 @@ pub fn run(command: Command, settings: &Settings, definition: fn() -> clap::Comm
         Command::ExportPubkey(a) => export_pubkey::run(settings, a),
         Command::KeyCeremony(a) => key_ceremony::run(settings, a),
         Command::QuorumResetPin(a) => quorum_reset_pin::run(settings, a),
-        Command::VerifyCeremony(a) => verify_ceremony::run(a),
+        Command::VerifyCeremony(a) => verify_ceremony::run(settings, a),
         Command::QuorumCheckShare(a) => quorum_check_share::run(settings, a),
         Command::QuorumRedeal(a) => quorum_redeal::run(settings, a),
         Command::KeyRestore(a) => key_restore::restore(settings, a),

@@ -13,17 +13,20 @@ pub struct Args {
     dir: PathBuf,
 }
 
-pub fn run(a: Args) -> anyhow::Result<()> {
+pub fn run(settings: &crate::settings::Settings, a: Args) -> anyhow::Result<()> {
     if !a.dir.is_dir() {
         return Err(usage(format!("{} is not a directory", a.dir.display())));
     }
-    let report = verify::verify(&a.dir);
+    let report = verify::verify(&a.dir, settings.data_dir.as_deref());
     outln!("Ceremony directory {}", a.dir.display())?;
     for f in &report.findings {
         outln!("  {:<5} {}: {}", if f.ok { "ok" } else { "FAIL" }, f.file, f.what)?;
     }
     for name in &report.unlisted {
         outln!("  note  {name}: not listed in the transcript (added after the ceremony)")?;
+    }
+    for (name, what) in &report.retired {
+        outln!("  note  {name}: retired: {what}; it no longer opens the role")?;
     }
     let failed = report.failed();
     if failed.is_empty() {

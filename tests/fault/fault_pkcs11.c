@@ -2,6 +2,8 @@
  * A fault-injecting PKCS#11 module for hsm-demo's tests: it loads the real module
  * named in its configuration and passes every call through, except that around
  * C_SetPIN it can
+ *   kill-before-setpin         SIGKILL the calling process as C_SetPIN is called, before
+ *                              the token sees it
  *   kill-after-setpin          SIGKILL the calling process right after C_SetPIN succeeded
  *   kill-parent-after-setpin   SIGKILL the parent (the ceremony) right after C_SetPIN
  *   logout-fails-after-setpin  make every C_Logout after a successful C_SetPIN fail
@@ -124,6 +126,8 @@ static int load_config(void) {
 }
 
 static CK_RV w_set_pin(CK_SESSION_HANDLE h, CK_BYTE *o, CK_ULONG ol, CK_BYTE *n, CK_ULONG nl) {
+    if (!strcmp(mode, "kill-before-setpin"))
+        kill(getpid(), SIGKILL);
     CK_RV rv = ((set_pin_fn)real->f[IDX_SET_PIN])(h, o, ol, n, nl);
     if (rv != CKR_OK || ol > sizeof old_pin || nl > sizeof new_pin)
         return rv;
