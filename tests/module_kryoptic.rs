@@ -118,3 +118,32 @@ fn a_root_backed_up_on_softhsm_is_restored_onto_kryoptic_and_signs_a_subordinate
     assert!(line.contains("already holds an object with label 'root'"), "{line}");
     assert_eq!(ok(kry.cmd().args(["list-keys", "--json"])), before);
 }
+
+/// A root's quorum life on kryoptic: both quorums, the activation quorum re-dealt to
+/// 2-of-4, the SO quorum re-dealt, the activation shares replaced by the SO quorum
+/// (the token's own activation record read back), and the last set signs.
+#[test]
+fn quorums_are_re_dealt_and_reset_on_kryoptic() {
+    let kry = Kryoptic::new();
+    ok(kry.cmd().env("HSM_DEMO_SO_PIN", KRY_SO_PIN).args(["key-ceremony", "--quorum", "2/3", "--activation-quorum", "2/3", "--out", "c"]));
+    let p = |f: &str| kry.path(f).display().to_string();
+    let bare = || {
+        let mut cmd = kry.cmd();
+        cmd.env_remove("HSM_DEMO_PIN");
+        cmd
+    };
+    ok(bare().args(["quorum-redeal", "--role", "user", "--share", &p("c/activation-share-1-of-3.json"), "--share", &p("c/activation-share-2-of-3.json"), "--quorum", "2/4", "--out", "r"]));
+    ok(bare()
+        .args(["--pin-share", &p("r/activation-share-1-of-4.json"), "--pin-share", &p("r/activation-share-4-of-4.json")])
+        .args(["quorum-redeal", "--role", "so", "--share", &p("c/share-1-of-3.json"), "--share", &p("c/share-3-of-3.json"), "--out", "s"]));
+    let line = fails_with(bare().env("HSM_DEMO_NEW_PIN", KRY_USER_PIN).args(["quorum-reset-pin", "--share", &p("s/share-1-of-3.json"), "--share", &p("s/share-2-of-3.json")]), 2);
+    assert!(line.contains("never takes a PIN a person chose"), "{line}");
+    let out = ok(bare().args(["quorum-reset-pin", "--share", &p("s/share-1-of-3.json"), "--share", &p("s/share-2-of-3.json"), "--activation-quorum", "3/5", "--out", "rs"]));
+    assert!(out.contains("(3-of-5) in force"), "{out}");
+    let signed = ok(bare()
+        .args(["--pin-share", &p("rs/activation-share-1-of-5.json"), "--pin-share", &p("rs/activation-share-2-of-5.json"), "--pin-share", &p("rs/activation-share-5-of-5.json")])
+        .args(["sign", "--label", "root-ca-key", "--data", "k"]));
+    assert!(signed.contains("Signature:"), "{signed}");
+    let line = fails_with(bare().args(["--pin-share", &p("r/activation-share-1-of-4.json"), "--pin-share", &p("r/activation-share-2-of-4.json"), "list-keys"]), 2);
+    assert!(line.contains("replaced on"), "{line}");
+}
