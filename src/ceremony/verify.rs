@@ -109,23 +109,32 @@ fn signed_by(public: &bridge::PKey<bridge::Public>, text: &[u8], sig: &[u8]) -> 
     ok == Some(true)
 }
 
+/// A ceremony or re-deal directory whose signed transcript cannot be read or does not
+/// verify; the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UnsignedListing(String);
+
+/// File name -> SHA-256 as a transcript lists them, and the share set ids it records.
+pub type Listing = (BTreeMap<String, String>, Vec<String>);
+
 /// What a ceremony directory's signed transcript lists: file name -> SHA-256, and
 /// the share set ids it records. Err names what does not hold (no transcript, or one
 /// whose signature does not verify under root-ca.pub.pem, or a re-deal's
 /// transcript-signer.pub.pem).
-pub fn signed_listing(dir: &Path) -> Result<(BTreeMap<String, String>, Vec<String>), String> {
-    let why = |file: &str, e: Failed| format!("{file}: {}", e.0);
+pub fn signed_listing(dir: &Path) -> Result<Listing, UnsignedListing> {
+    let why = |file: &str, e: Failed| UnsignedListing(format!("{file}: {}", e.0));
     // A ceremony's transcript is signed by its root key; a re-deal's by the key it names.
     let signer = [super::redeal::SIGNER_PEM, "root-ca.pub.pem"]
         .into_iter()
         .find(|n| dir.join(n).exists())
         .unwrap_or("root-ca.pub.pem");
     let pem = read(dir, signer).map_err(|e| why(signer, e))?;
-    let public = bridge::public_key_from_pem(&pem).ok_or_else(|| format!("{signer}: not a PEM public key"))?;
+    let public = bridge::public_key_from_pem(&pem).ok_or_else(|| UnsignedListing(format!("{signer}: not a PEM public key")))?;
     let text = read(dir, "transcript.txt").map_err(|e| why("transcript.txt", e))?;
     let sig = read(dir, "transcript.sig").map_err(|e| why("transcript.sig", e))?;
     if !signed_by(&public, &text, &sig) {
-        return Err(format!("transcript.txt does not match its signature transcript.sig under {signer}"));
+        return Err(UnsignedListing(format!("transcript.txt does not match its signature transcript.sig under {signer}")));
     }
     let text = String::from_utf8_lossy(&text);
     let sets = text
