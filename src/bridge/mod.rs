@@ -36,6 +36,7 @@ pub use signature::EcdsaSignature;
 // no file outside it, ca/ (which reads certificate fields for its rules) and hsm/
 // (which holds the provider key) names the openssl crate.
 pub use openssl::pkey::{PKey, Private, Public};
+pub use openssl::base64::{decode_block as base64_decode, encode_block as base64_encode};
 pub use openssl::sha::{sha256, Sha256};
 pub use openssl::x509::{X509NameRef, X509Req, X509};
 

@@ -63,7 +63,7 @@ impl WrappedKey {
     }
 
     pub fn public_key(&self) -> Result<PKey<Public>, BackupRefused> {
-        let der = openssl::base64::decode_block(&self.spki).map_err(|_| BackupRefused("the wrapped key's SPKI is not base64".into()))?;
+        let der = crate::bridge::base64_decode(&self.spki).map_err(|_| BackupRefused("the wrapped key's SPKI is not base64".into()))?;
         let key = PKey::public_key_from_der(&der).map_err(|_| BackupRefused("the wrapped key's SPKI does not parse".into()))?;
         let digest = bridge::spki_sha256(&key).map_err(|e| BackupRefused(e.to_string()))?;
         if hex::encode(digest) != self.spki_sha256 {
@@ -143,7 +143,7 @@ pub fn backup_root(
         format: FORMAT.into(),
         label: private.label.clone(),
         algorithm: algo.name().into(),
-        spki: openssl::base64::encode_block(&public.public_key_to_der()?),
+        spki: crate::bridge::base64_encode(&public.public_key_to_der()?),
         spki_sha256: hex::encode(bridge::spki_sha256(public)?),
         mechanism: WRAP_MECHANISM_NAME.into(),
         wrap_key_check: bridge::aes_check_value(&recovered)?,

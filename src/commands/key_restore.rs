@@ -139,7 +139,7 @@ pub fn backup(settings: &Settings, a: BackupArgs) -> anyhow::Result<()> {
         format: backup::FORMAT.into(),
         label: private.label.clone(),
         algorithm: algo.name().into(),
-        spki: openssl::base64::encode_block(&public.public_key_to_der()?),
+        spki: crate::bridge::base64_encode(&public.public_key_to_der()?),
         spki_sha256: hex::encode(crate::bridge::spki_sha256(&public)?),
         mechanism: crate::token::wrap::WRAP_MECHANISM_NAME.into(),
         wrap_key_check: crate::bridge::aes_check_value(&secret)?,
