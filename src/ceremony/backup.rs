@@ -193,12 +193,13 @@ pub fn unwrap_in_session(
     let session = hsm.session();
     let algo: Algorithm = wrapped.algorithm.parse().map_err(|e| BackupRefused(format!("{e}")))?;
     let kind = algo.kind();
+    let ec_point = |point: Vec<u8>| bridge::der::tlv(0x04, &point);
     let parts = match (bridge::key_parts(public)?, &kind) {
         (bridge::KeyParts::Ec(point), KeyKind::Ec(Some(curve))) => {
-            PublicParts::Ec { params: curve.params().unwrap_or_default().to_vec(), point }
+            PublicParts::Ec { params: curve.params().unwrap_or_default().to_vec(), ec_point: ec_point(point) }
         }
         (bridge::KeyParts::Rsa { n, e }, KeyKind::Rsa(_)) => PublicParts::Rsa { n, e },
-        (bridge::KeyParts::Ed25519(point), KeyKind::EdDsa) => PublicParts::Ed25519 { point },
+        (bridge::KeyParts::Ed25519(point), KeyKind::EdDsa) => PublicParts::Ed25519 { ec_point: ec_point(point) },
         _ => return Err(BackupRefused(format!("the wrapped key's public key is not an {} key", algo.name())).into()),
     };
     let id = session.random(16)?;

@@ -34,7 +34,7 @@ use crate::quorum::{Binding, Purpose, Quorum};
 use crate::child::Launcher;
 use crate::token::{Algorithm, Custody};
 
-pub use prepare::{check_out, incomplete_near, preflight, reserve, reserve_marked};
+pub use prepare::{incomplete_near, out_dir, preflight, reserve, reserve_marked};
 pub use steps::SecretShape;
 pub use transcript::utc_stamp;
 use transcript::{utc_now, Transcript};

@@ -11,6 +11,14 @@ use crate::token::{Module, TokenRef};
 use super::transcript::utc_now;
 use super::INCOMPLETE;
 
+/// The output directory: `given`, else `<prefix>-<UTC time>` in the current directory;
+/// one that can be created (see [`check_out`]).
+pub fn out_dir(given: Option<&Path>, prefix: &str) -> Result<PathBuf, crate::error::UsageError> {
+    let out = given.map_or_else(|| PathBuf::from(format!("{prefix}-{}", super::utc_stamp())), Path::to_path_buf);
+    check_out(&out)?;
+    Ok(out)
+}
+
 /// An output directory that can be created: it does not exist, and its parent is a
 /// writable directory.
 pub fn check_out(out: &Path) -> Result<(), crate::error::UsageError> {

@@ -12,16 +12,7 @@ pub fn backup(made: &backup::BackupMade, binding: &Binding, t: &mut Transcript) 
         crate::token::wrap::WRAP_MECHANISM_NAME
     ));
     t.detail(&format!("ceremony id: {}", binding.ceremony_id));
-    set_line(&made.shares, t);
-    for s in &made.shares {
-        t.detail(&format!(
-            "backup share {} of {}: {} (check {})",
-            s.index,
-            s.shares,
-            Purpose::Backup.file_name(s.index, s.shares),
-            &s.share_checks[usize::from(s.index) - 1][..16]
-        ));
-    }
+    share_set(Purpose::Backup, &made.shares, t);
     t.detail(&format!(
         "{}: {} bytes wrapped; wrap key check value {}; custody: extractable only wrapped by a trusted key the SO installs, under {q}",
         backup::WRAPPED_FILE,
@@ -41,16 +32,7 @@ pub fn quorum(made: &steps::QuorumMade, t: &mut Transcript) {
         made.shape
     ));
     t.detail(&format!("ceremony id: {}", made.binding.ceremony_id));
-    set_line(&made.shares, t);
-    for s in &made.shares {
-        t.detail(&format!(
-            "share {} of {}: {} (check {})",
-            s.index,
-            s.shares,
-            made.purpose.file_name(s.index, s.shares),
-            &s.share_checks[usize::from(s.index) - 1][..16]
-        ));
-    }
+    share_set(made.purpose, &made.shares, t);
     let proof = match made.purpose {
         Purpose::SoPin => "which then logged in as SO",
         Purpose::Activation | Purpose::Backup => "which the token then took as the user PIN",
@@ -62,9 +44,20 @@ pub fn quorum(made: &steps::QuorumMade, t: &mut Transcript) {
     ));
 }
 
-/// The share set's id, as every file of the set carries it.
-fn set_line(shares: &[crate::quorum::ShareFile], t: &mut Transcript) {
+/// A share set's lines: its id, as every file of the set carries it, then each file
+/// with the start of its check value ("backup share K of N" for the backup quorum).
+pub(super) fn share_set(purpose: Purpose, shares: &[crate::quorum::ShareFile], t: &mut Transcript) {
     if let Some(s) = shares.first() {
         t.detail(&format!("share set id: {}", s.set_id()));
+    }
+    let word = if purpose == Purpose::Backup { "backup share" } else { "share" };
+    for s in shares {
+        t.detail(&format!(
+            "{word} {} of {}: {} (check {})",
+            s.index,
+            s.shares,
+            purpose.file_name(s.index, s.shares),
+            &s.share_checks[usize::from(s.index) - 1][..16]
+        ));
     }
 }

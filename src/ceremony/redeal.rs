@@ -73,19 +73,13 @@ pub fn run(
     let secret = plan.purpose.secret_name();
     let role = plan.purpose.role().ok_or_else(|| anyhow::anyhow!("the {secret} is not a PIN"))?;
     let mut t = Transcript::new(print);
-    t.record("hsm-demo quorum re-deal");
-    t.record(&format!("token: '{}' (serial {})", hsm.token().label, hsm.token().serial));
-    t.record("");
-    t.step(&format!(
-        "[Re-deal 1] Share set {} ({} over the {secret}) opened the role",
-        plan.old_set, plan.old_quorum
-    ));
-    t.detail(&format!("ceremony id: {}", plan.binding.ceremony_id));
-    t.detail(&format!("replaces share set id: {}", plan.old_set));
-    for f in &plan.old_files {
-        let digest = hex::encode(sha256(&crate::output::read_regular(f)?));
-        t.detail(&format!("old share file {} (SHA-256 {digest})", f.display()));
-    }
+    opening(
+        &mut t,
+        ("hsm-demo quorum re-deal", hsm.token()),
+        &format!("[Re-deal 1] Share set {} ({} over the {secret}) opened the role", plan.old_set, plan.old_quorum),
+        (&plan.binding, &plan.old_set),
+        ("old share file", &plan.old_files),
+    )?;
     let pem = key.public().public_key_to_pem().map_err(BridgeError::openssl("encode the public key"))?;
     out.write(SIGNER_PEM, &pem, 0o644)?;
 
@@ -126,17 +120,31 @@ pub(super) fn record_new_set(made: &steps::QuorumMade, t: &mut Transcript) -> St
         made.shape,
         made.quorum
     ));
-    t.detail(&format!("share set id: {new_set}"));
-    for s in &made.shares {
-        t.detail(&format!(
-            "share {} of {}: {} (check {})",
-            s.index,
-            s.shares,
-            made.purpose.file_name(s.index, s.shares),
-            &s.share_checks[usize::from(s.index) - 1][..16]
-        ));
-    }
+    super::record::share_set(made.purpose, &made.shares, t);
     new_set
+}
+
+/// The opening of a re-deal's transcript: the header, the first step (`step`), the
+/// ceremony and the set replaced, and each share file that opened the role with its
+/// SHA-256 (`what`: "old share file", "SO share file").
+pub(super) fn opening(
+    t: &mut Transcript,
+    (title, token): (&str, &crate::token::TokenRef),
+    step: &str,
+    (binding, old_set): (&Binding, &str),
+    (what, files): (&str, &[PathBuf]),
+) -> anyhow::Result<()> {
+    t.record(title);
+    t.record(&format!("token: '{}' (serial {})", token.label, token.serial));
+    t.record("");
+    t.step(step);
+    t.detail(&format!("ceremony id: {}", binding.ceremony_id));
+    t.detail(&format!("replaces share set id: {old_set}"));
+    for f in files {
+        let digest = hex::encode(sha256(&crate::output::read_regular(f)?));
+        t.detail(&format!("{what} {} (SHA-256 {digest})", f.display()));
+    }
+    Ok(())
 }
 
 /// Records on this host that `old` was replaced by `new` (a note if it cannot: the

@@ -15,7 +15,7 @@ use crate::output::OutputDir;
 use crate::quorum::{Binding, Purpose, Quorum};
 use crate::token::{KeySelector, Module, TokenRef};
 
-use super::redeal::{failed, record_new_set, retire, SIGNER_PEM};
+use super::redeal::{failed, opening, record_new_set, retire, SIGNER_PEM};
 use super::so_step::Outcome;
 use super::steps::{self, SecretShape};
 use super::transcript::{utc_now, Transcript};
@@ -44,19 +44,16 @@ pub fn run(
     print: &mut dyn FnMut(&str),
 ) -> anyhow::Result<String> {
     let mut t = Transcript::new(print);
-    t.record("hsm-demo quorum-reset-pin: the activation quorum re-dealt by the SO");
-    t.record(&format!("token: '{}' (serial {})", token.label, token.serial));
-    t.record("");
-    t.step(&format!(
-        "[Re-deal 1] SO share set {} opened the SO role; the token records activation share set {}",
-        plan.so_set, plan.old_set
-    ));
-    t.detail(&format!("ceremony id: {}", plan.binding.ceremony_id));
-    t.detail(&format!("replaces share set id: {}", plan.old_set));
-    for f in &plan.so_files {
-        let digest = hex::encode(crate::bridge::sha256(&crate::output::read_regular(f)?));
-        t.detail(&format!("SO share file {} (SHA-256 {digest})", f.display()));
-    }
+    opening(
+        &mut t,
+        ("hsm-demo quorum-reset-pin: the activation quorum re-dealt by the SO", token),
+        &format!(
+            "[Re-deal 1] SO share set {} opened the SO role; the token records activation share set {}",
+            plan.so_set, plan.old_set
+        ),
+        (&plan.binding, &plan.old_set),
+        ("SO share file", &plan.so_files),
+    )?;
     let so = module.login_so(token, so_pin)?;
     let guard = module.store_guard();
     let apply = |new: &[u8], set: &str| {

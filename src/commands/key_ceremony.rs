@@ -140,11 +140,7 @@ fn check_arguments(settings: &Settings, a: &Args) -> anyhow::Result<Plan> {
             a.days
         )));
     }
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("ceremony-{}", ceremony::utc_stamp())));
-    ceremony::check_out(&out)?;
+    let out = ceremony::out_dir(a.out.as_deref(), "ceremony")?;
     let (profile, profile_name) = profile(a.config.as_deref())?;
     profile.try_on_throwaway(a.days, crate::hsm::software_spec(&a.algo.kind())).map_err(|e| {
         usage(format!(

@@ -55,11 +55,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     if matches!(a.role, RoleArg::User) && !settings.pin_shares.is_empty() {
         return Err(usage("quorum-redeal --role user logs in with its --share files; --pin-share is not used"));
     }
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("redeal-{role_name}-{}", ceremony::utc_stamp())));
-    ceremony::check_out(&out)?;
+    let out = ceremony::out_dir(a.out.as_deref(), &format!("redeal-{role_name}"))?;
     let (secret, binding) = shares::combine_current(settings, &a.shares, purpose)?;
     let (first, _, _) = quorum::check_file(&a.shares[0])?;
     let old_quorum = Quorum {

@@ -63,11 +63,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         if a.new_pin_file.is_some() {
             return Err(usage("--new-pin-file: this token's user PIN is under an activation quorum; the new PIN is dealt, not chosen"));
         }
-        let out = a
-            .out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("reset-user-{}", ceremony::utc_stamp())));
-        ceremony::check_out(&out)?;
+        let out = ceremony::out_dir(a.out.as_deref(), "reset-user")?;
         let (first, _, _) = quorum::check_file(&a.shares[0])?;
         let plan = ceremony::reset::Plan {
             old_set: old_set.clone(),

@@ -191,20 +191,20 @@ impl Session<User> {
             Attribute::Id(id.to_vec()),
         ];
         match public {
-            PublicParts::Ec { params, point } => {
+            PublicParts::Ec { params, ec_point } => {
                 template.push(Attribute::KeyType(KeyType::EC));
                 template.push(Attribute::EcParams(params.clone()));
-                template.push(Attribute::EcPoint(octet_string(point)));
+                template.push(Attribute::EcPoint(ec_point.clone()));
             }
             PublicParts::Rsa { n, e } => {
                 template.push(Attribute::KeyType(KeyType::RSA));
                 template.push(Attribute::Modulus(n.clone()));
                 template.push(Attribute::PublicExponent(e.clone()));
             }
-            PublicParts::Ed25519 { point } => {
+            PublicParts::Ed25519 { ec_point } => {
                 template.push(Attribute::KeyType(KeyType::EC_EDWARDS));
                 template.push(Attribute::EcParams(ED25519_PARAMS.to_vec()));
-                template.push(Attribute::EcPoint(octet_string(point)));
+                template.push(Attribute::EcPoint(ec_point.clone()));
             }
         }
         self.inner
@@ -239,24 +239,11 @@ fn unwrap_template(kind: &KeyKind, label: &str, id: &[u8]) -> Vec<Attribute> {
     ]
 }
 
-/// A public key's parts as PKCS#11 attributes take them.
+/// A public key's parts as PKCS#11 attributes take them. `ec_point` is CKA_EC_POINT's
+/// value: the point in a DER OCTET STRING (PKCS#11 v2.40 §2.3.3).
 pub enum PublicParts {
-    /// CKA_EC_PARAMS (the named curve's DER OID) and the uncompressed point.
-    Ec { params: Vec<u8>, point: Vec<u8> },
+    /// CKA_EC_PARAMS (the named curve's DER OID) and the point.
+    Ec { params: Vec<u8>, ec_point: Vec<u8> },
     Rsa { n: Vec<u8>, e: Vec<u8> },
-    Ed25519 { point: Vec<u8> },
-}
-
-/// DER OCTET STRING around a point (CKA_EC_POINT, PKCS#11 v2.40 §2.3.3).
-fn octet_string(point: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x04];
-    let len = point.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        out.push(0x81);
-        out.push(len as u8);
-    }
-    out.extend_from_slice(point);
-    out
+    Ed25519 { ec_point: Vec<u8> },
 }
