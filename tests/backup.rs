@@ -5,29 +5,13 @@
 
 mod common;
 
-use std::process::Command as StdCommand;
 
 use common::{fails_with, ok, SoftHsm, SO_PIN, USER_PIN};
 
 #[test]
 fn the_readme_backup_walkthrough_runs_as_shown() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("<!-- backup-walkthrough -->").expect("the walkthrough marker");
-    let end = readme.find("<!-- /backup-walkthrough -->").expect("the end marker");
-    let script = readme[start..end].split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("a sh block");
-    let dir = tempfile::tempdir().unwrap();
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hsm-demo")).parent().unwrap().to_path_buf();
-    let out = StdCommand::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .env_clear()
-        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
-        .env("HOME", dir.path())
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let script = common::readme_script("<!-- backup-walkthrough -->", "<!-- /backup-walkthrough -->");
+    let (_dir, stdout, _) = common::run_script(&script, &[]);
     assert!(stdout.contains("[Step 2b] Backup: the root key wrapped (CKM_AES_KEY_WRAP_PAD)"), "{stdout}");
     assert!(stdout.contains("extractable only wrapped by a trusted key the SO installs"), "{stdout}");
     assert!(stdout.contains("Restored key 'root-ca-key' (ec-p256) into token 'vault-b'"), "{stdout}");

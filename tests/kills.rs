@@ -7,9 +7,8 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
-use common::{ok, recombine, SoftHsm, SO_PIN, USER_PIN};
+use common::{kill_after, ok, recombine, SoftHsm, SO_PIN, USER_PIN};
 
 /// A small deterministic generator (no dependency): the same kill points every run.
 struct Lcg(u64);
@@ -19,15 +18,6 @@ impl Lcg {
         self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % n
     }
-}
-
-/// Starts `cmd`, kills its whole process group with SIGKILL after `micros`, waits.
-fn kill_after(mut cmd: std::process::Command, micros: u64) {
-    let mut child = cmd.spawn().unwrap();
-    std::thread::sleep(Duration::from_micros(micros));
-    let pgid = child.id().to_string();
-    let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).status();
-    let _ = child.wait();
 }
 
 /// The next command after a kill: list-keys, which must find the token and key `k`;

@@ -6,18 +6,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::{fails_with, ok, spy_calls, Command, SoftHsm, SO_PIN, SPY};
-
-/// A ceremony with an SO quorum 2-of-3 and an activation quorum 2-of-3 into ./c.
-fn ceremony(hsm: &SoftHsm) -> PathBuf {
-    ok(hsm
-        .cmd()
-        .env("HSM_DEMO_SO_PIN", SO_PIN)
-        .args(["key-ceremony", "--quorum", "2/3", "--activation-quorum", "2/3", "--out", "c"]));
-    hsm.path("c")
-}
 
 fn share(dir: &Path, prefix: &str, k: u8, n: u8) -> String {
     dir.join(format!("{prefix}share-{k}-of-{n}.json")).display().to_string()
@@ -45,7 +35,7 @@ fn recorded(dir: &Path, prefix: &str) -> String {
 #[test]
 fn a_root_s_life_re_deals_both_quorums_and_retires_the_old_shares() {
     let hsm = SoftHsm::new();
-    let c = ceremony(&hsm);
+    let c = common::two_quorum_ceremony(&hsm);
     // The ceremony records the SO set, then the activation set.
     let sets: Vec<String> = std::fs::read_to_string(c.join("transcript.txt"))
         .unwrap()
@@ -118,7 +108,7 @@ fn a_root_s_life_re_deals_both_quorums_and_retires_the_old_shares() {
 #[test]
 fn refusals_come_before_anything_changes() {
     let hsm = SoftHsm::new();
-    let c = ceremony(&hsm);
+    let c = common::two_quorum_ceremony(&hsm);
     let act = [share(&c, "activation-", 1, 3), share(&c, "activation-", 2, 3)];
     // SO shares for the user role.
     let line = fails_with(with_shares(&hsm, &[]).args(["quorum-redeal", "--role", "user", "--share", &share(&c, "", 1, 3), "--share", &share(&c, "", 2, 3), "--out", "x"]), 2);
@@ -139,15 +129,6 @@ fn refusals_come_before_anything_changes() {
     ok(with_shares(&hsm, &act).args(["sign", "--label", "root-ca-key", "--data", "x"]));
 }
 
-/// Starts `cmd`, kills its process group with SIGKILL after `micros`, waits.
-fn kill_after(mut cmd: std::process::Command, micros: u64) {
-    let mut child = cmd.spawn().unwrap();
-    std::thread::sleep(Duration::from_micros(micros));
-    let pgid = child.id().to_string();
-    let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).status();
-    let _ = child.wait();
-}
-
 /// Whether the activation shares `files` open the user role (list-keys logs in).
 fn opens(hsm: &SoftHsm, files: &[String]) -> bool {
     with_shares(hsm, files).args(["list-keys"]).output().unwrap().status.success()
@@ -156,7 +137,7 @@ fn opens(hsm: &SoftHsm, files: &[String]) -> bool {
 #[test]
 fn re_deals_killed_at_random_points_always_leave_a_set_that_opens_the_role() {
     let hsm = SoftHsm::new();
-    let c = ceremony(&hsm);
+    let c = common::two_quorum_ceremony(&hsm);
     let mut current = vec![share(&c, "activation-", 1, 3), share(&c, "activation-", 2, 3)];
     let mut seed: u64 = 5;
     let (mut moved, mut kept) = (0, 0);
@@ -169,7 +150,7 @@ fn re_deals_killed_at_random_points_always_leave_a_set_that_opens_the_role() {
         }
         let mut cmd = hsm.spawnable(SO_PIN, &args);
         cmd.env_remove("HSM_DEMO_PIN");
-        kill_after(cmd, (seed >> 33) % 80_000);
+        common::kill_after(cmd, (seed >> 33) % 80_000);
         let dir = hsm.path(&out);
         let new = vec![share(&dir, "activation-", 1, 3), share(&dir, "activation-", 3, 3)];
         if new.iter().all(|f| Path::new(f).is_file()) && opens(&hsm, &new) {
@@ -192,7 +173,7 @@ fn re_deals_killed_at_random_points_always_leave_a_set_that_opens_the_role() {
 #[test]
 fn quorum_reset_pin_on_an_activation_token_deals_a_new_set_instead_of_taking_a_pin() {
     let hsm = SoftHsm::new();
-    let c = ceremony(&hsm);
+    let c = common::two_quorum_ceremony(&hsm);
     let so = ["--share".to_string(), share(&c, "", 1, 3), "--share".to_string(), share(&c, "", 3, 3)];
     let act = [share(&c, "activation-", 1, 3), share(&c, "activation-", 2, 3)];
     // A PIN a person chose is refused, before the SO logs in; the token is unchanged.
@@ -236,7 +217,7 @@ fn killed_user_redeal(hsm: &SoftHsm, mode: &str, old: &[String], out: &str) -> P
 #[test]
 fn a_re_deal_killed_at_each_step_leaves_the_set_in_force_and_a_recovery_line() {
     let hsm = SoftHsm::new();
-    let c = ceremony(&hsm);
+    let c = common::two_quorum_ceremony(&hsm);
     let old = vec![share(&c, "activation-", 1, 3), share(&c, "activation-", 2, 3)];
     // Killed as C_SetPIN is called: the old set still opens; the new one does not.
     let d = killed_user_redeal(&hsm, "kill-before-setpin", &old, "k1");

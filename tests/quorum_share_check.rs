@@ -3,18 +3,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{fails_with, ok, Command, SoftHsm, SO_PIN};
-
-/// A ceremony with an SO quorum 2-of-3 and an activation quorum 2-of-3 into ./c.
-fn ceremony(hsm: &SoftHsm) -> PathBuf {
-    ok(hsm
-        .cmd()
-        .env("HSM_DEMO_SO_PIN", SO_PIN)
-        .args(["key-ceremony", "--quorum", "2/3", "--activation-quorum", "2/3", "--out", "c"]));
-    hsm.path("c")
-}
 
 /// quorum-check-share with no module, no token and no PIN anywhere.
 fn check(hsm: &SoftHsm, file: &Path, dir: Option<&Path>) -> Command {
@@ -48,7 +39,7 @@ fn edit(from: &Path, to: &Path, change: impl FnOnce(&mut serde_json::Value)) {
 #[test]
 fn a_good_share_checks_alone_and_its_set_and_digest_are_the_transcripts() {
     let hsm = SoftHsm::new();
-    let dir = ceremony(&hsm);
+    let dir = common::two_quorum_ceremony(&hsm);
     let sets = transcript_sets(&dir);
     assert_eq!(sets.len(), 2, "{sets:?}");
     assert_ne!(sets[0], sets[1]);
@@ -81,7 +72,7 @@ fn a_good_share_checks_alone_and_its_set_and_digest_are_the_transcripts() {
 #[test]
 fn altered_truncated_and_foreign_shares_each_fail_with_their_reason() {
     let hsm = SoftHsm::new();
-    let dir = ceremony(&hsm);
+    let dir = common::two_quorum_ceremony(&hsm);
     let share = dir.join("share-3-of-3.json");
     let refused = |file: &Path, with_dir: bool| {
         let line = fails_with(&mut check(&hsm, file, with_dir.then_some(dir.as_path())), 1);
@@ -114,7 +105,7 @@ fn altered_truncated_and_foreign_shares_each_fail_with_their_reason() {
 
     // A share of another ceremony's set: valid alone, refused by this directory's records.
     let other = SoftHsm::new();
-    let other_dir = ceremony(&other);
+    let other_dir = common::two_quorum_ceremony(&other);
     let foreign = other_dir.join("share-1-of-3.json");
     let found = json(&ok(&mut check(&hsm, &foreign, None)));
     let line = refused(&foreign, true);
@@ -129,30 +120,12 @@ fn altered_truncated_and_foreign_shares_each_fail_with_their_reason() {
 /// fresh embedded-default token with the demo PINs.
 #[test]
 fn the_readme_quorum_walkthrough_runs_as_shown() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("### Two quorums, a rehearsal").expect("the section");
-    let end = start + readme[start..].find("\n### ").expect("the next section");
-    let script: String = readme[start..end]
-        .split("```sh\n")
-        .skip(1)
-        .filter_map(|b| b.split("```").next())
-        .collect();
+    let script = common::readme_script("### Two quorums, a rehearsal", "\n### ");
     assert!(script.contains("quorum-check-share") && script.contains("verify-ceremony"), "{script}");
-    let dir = tempfile::tempdir().unwrap();
-    let bin = Path::new(env!("CARGO_BIN_EXE_hsm-demo")).parent().unwrap().to_path_buf();
-    let out = std::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c"])
-        .arg(format!("hsm-demo init-token --label vault\n{script}"))
-        .env_clear()
-        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
-        .env("HOME", dir.path())
-        .env("HSM_DEMO_SO_PIN", SO_PIN)
-        .env("HSM_DEMO_PIN", common::USER_PIN)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    let (dir, stdout, _) = common::run_script(
+        &format!("hsm-demo init-token --label vault\n{script}"),
+        &[("HSM_DEMO_SO_PIN", SO_PIN), ("HSM_DEMO_PIN", common::USER_PIN)],
+    );
     assert!(stdout.contains("Ceremony verified:"), "{stdout}");
     assert!(stdout.contains("Share check holds"), "{stdout}");
     assert!(stdout.contains("Verified OK") && stdout.contains("Re-dealt the user PIN"), "{stdout}");

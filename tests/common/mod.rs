@@ -436,3 +436,53 @@ pub fn initialized_token(listing: &serde_json::Value) -> serde_json::Value {
         .expect("an initialized token")["token"]
         .clone()
 }
+
+/// Every `sh` block of the README from the line `start` up to `end` (the next text
+/// `end` after `start`), joined in order.
+pub fn readme_script(start: &str, end: &str) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let from = readme.find(start).unwrap_or_else(|| panic!("README: {start:?} is missing"));
+    let to = from + readme[from..].find(end).unwrap_or_else(|| panic!("README: {end:?} after {start:?} is missing"));
+    let script: String = readme[from..to].split("```sh\n").skip(1).filter_map(|b| b.split("```").next()).collect();
+    assert!(!script.is_empty(), "README: no sh block between {start:?} and {end:?}");
+    script
+}
+
+/// Runs `script` as a user would (`bash -euo pipefail`, hsm-demo on PATH, a clean
+/// environment but for `env`, a fresh HOME that is also the working directory), which
+/// must succeed; the directory, stdout and stderr.
+pub fn run_script(script: &str, env: &[(&str, &str)]) -> (TempDir, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_hsm-demo")).parent().unwrap().to_path_buf();
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .env_clear()
+        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
+        .env("HOME", dir.path())
+        .envs(env.iter().copied())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    (dir, stdout, stderr)
+}
+
+/// Starts `cmd`, kills its whole process group with SIGKILL after `micros`, waits.
+pub fn kill_after(mut cmd: std::process::Command, micros: u64) {
+    let mut child = cmd.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_micros(micros));
+    let pgid = child.id().to_string();
+    let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).status();
+    let _ = child.wait();
+}
+
+/// A ceremony with an SO quorum 2-of-3 and an activation quorum 2-of-3 into ./c.
+pub fn two_quorum_ceremony(hsm: &SoftHsm) -> PathBuf {
+    ok(hsm
+        .cmd()
+        .env("HSM_DEMO_SO_PIN", SO_PIN)
+        .args(["key-ceremony", "--quorum", "2/3", "--activation-quorum", "2/3", "--out", "c"]));
+    hsm.path("c")
+}
