@@ -155,5 +155,7 @@ pub fn one_line(err: &anyhow::Error) -> String {
         }
         line.push_str(&text);
     }
-    line.replace('\n', " ")
+    // One line a terminal shows as it is: a newline becomes a space, and any other
+    // control character (a CR from a file name, an escape sequence) is escaped.
+    crate::console::escape(&line.replace('\n', " "))
 }

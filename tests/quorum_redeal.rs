@@ -120,6 +120,10 @@ fn refusals_come_before_anything_changes() {
     std::fs::create_dir(hsm.path("exists")).unwrap();
     let line = fails_with(with_shares(&hsm, &[]).args(["quorum-redeal", "--role", "user", "--share", &act[0], "--share", &act[1], "--out", "exists"]), 2);
     assert!(line.contains("already exists"), "{line}");
+    // A CR and LF in --out: refused, nothing created, and the line shows them escaped.
+    let line = fails_with(with_shares(&hsm, &[]).args(["quorum-redeal", "--role", "user", "--share", &act[0], "--share", &act[1], "--out", "x\r\ny"]), 2);
+    assert!(line.contains("--out x\\r y: has a control character") && !line.contains('\r'), "{line:?}");
+    assert!(!hsm.path("x\r\ny").exists());
     // No key to sign the transcript: the directory is removed and the PIN unchanged.
     let out = with_shares(&hsm, &[]).args(["quorum-redeal", "--role", "user", "--share", &act[0], "--share", &act[1], "--out", "y", "--sign-with", "nope"]).output().unwrap();
     assert!(!out.status.success());

@@ -23,6 +23,9 @@ pub fn out_dir(given: Option<&Path>, prefix: &str) -> Result<PathBuf, crate::err
 /// writable directory.
 pub fn check_out(out: &Path) -> Result<(), crate::error::UsageError> {
     let bad = |why: String| Err(crate::error::UsageError(format!("--out {}: {why}", out.display())));
+    if out.to_string_lossy().chars().any(char::is_control) {
+        return bad("has a control character in its name (a CR, LF or escape would garble every line that names the files); nothing was created".into());
+    }
     if out.symlink_metadata().is_ok() {
         return bad("already exists; a ceremony never overwrites, nor does a re-deal".into());
     }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::bridge::sha256;
 use crate::ceremony::verify;
-use crate::console::outln;
+use crate::console::{self, outln};
 use crate::error::EvidenceInvalid;
 use crate::quorum;
 
@@ -128,7 +128,7 @@ fn check(path: &Path, ceremony_dir: Option<&Path>, data_dir: Option<&Path>, f: &
 }
 
 fn print_text(f: &Finding) -> anyhow::Result<()> {
-    outln!("Share file {}", f.file)?;
+    outln!("Share file {}", console::escape(&f.file))?;
     if !f.sha256.is_empty() {
         outln!("  SHA-256:     {}", f.sha256)?;
     }
