@@ -10,7 +10,11 @@
 #   3. revocation: `hsm-demo revoke --serials-file` of REVOKES serials (default
 #      1,000,000) in one transaction, against `openssl ca -revoke` of OPENSSL_REVOKES
 #      certificates (default 1,000; one process per certificate, as openssl ca works),
-#      reported per serial.
+#      reported per serial;
+#   4. the audit log of that CA directory after the revocation and a CRL (REVOKES
+#      imported records, REVOKES revoke entries, the CRL): `hsm-demo verify-audit`
+#      against `sha256sum` of the same audit.log plus one `openssl dgst -verify` per
+#      checkpoint, ROUNDS pairs.
 # Prints medians and ratios (hsm-demo / openssl: below 1 is faster or smaller).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -122,6 +126,24 @@ t1=$(date +%s%N)
 echo "$(( (t1 - t0) / 1000 ))" > ../openssl-revoke.us
 cd ..
 
+echo "== audit log: verify-audit against sha256sum + one signature check per checkpoint"
+"$BIN" crl --ca revoking --out revoking.crl >/dev/null
+checkpoints=$(grep -c '"type":"checkpoint"' revoking/audit.log)
+tail -n 1 revoking/audit.log | jq -j '"\(.seq - 1) \(.prev)\n"' > head.txt
+tail -n 1 revoking/audit.log | jq -r .signature | openssl base64 -d -A > head.sig
+: > audit.times
+for r in $(seq "$ROUNDS"); do
+    /usr/bin/time -f "verify %e %M" -a -o audit.times "$BIN" verify-audit revoking >/dev/null
+    /usr/bin/time -f "sha256sum %e %M" -a -o audit.times sha256sum revoking/audit.log >/dev/null
+    t0=$(date +%s%N)
+    for c in $(seq "$checkpoints"); do
+        openssl dgst -sha256 -verify root/root-ca.pub.pem -signature head.sig head.txt >/dev/null
+    done
+    t1=$(date +%s%N)
+    echo "sigs $(( (t1 - t0) / 1000 ))" >> audit.times
+done
+echo "$(wc -l < revoking/audit.log) $(stat -c %s revoking/audit.log) $checkpoints" > audit.size
+
 python3 - "$REVOKES" "$OPENSSL_REVOKES" <<'PY'
 import statistics as st
 import sys
@@ -151,4 +173,20 @@ print("== revocation                  total s   per serial us   peak MB")
 print("   hsm-demo revoke (%d)   %8.2f   %13.2f   %7.0f" % (revokes, float(secs), h, int(kb) / 1024))
 print("   openssl ca -revoke (%d)  %8.2f   %13.2f" % (openssl_revokes, o * openssl_revokes / 1e6, o))
 print("   ratio hsm-demo/openssl per serial %.4f" % (h / o))
+aud = {"verify": [], "sha256sum": [], "sigs": []}
+mem = []
+for line in open("audit.times"):
+    parts = line.split()
+    if parts[0] == "sigs":
+        aud["sigs"].append(int(parts[1]) / 1e6)
+    else:
+        aud[parts[0]].append(float(parts[1]))
+        if parts[0] == "verify":
+            mem.append(int(parts[2]) / 1024)
+entries, size, cps = open("audit.size").read().split()
+v, sh, sg = (st.median(aud[k]) for k in ("verify", "sha256sum", "sigs"))
+print("== audit log: %s entries, %.0f MB, %s checkpoints (median of %d)" % (entries, int(size) / 1e6, cps, len(aud["verify"])))
+print("   hsm-demo verify-audit      %7.2f s  %6.0f MB peak" % (v, st.median(mem)))
+print("   sha256sum + %s x openssl dgst -verify %7.2f s (%.2f + %.2f)" % (cps, sh + sg, sh, sg))
+print("   ratio verify/(sha256sum + signature checks) %.2f (at most 2)" % (v / (sh + sg)))
 PY

@@ -12,7 +12,7 @@ set -euo pipefail
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
 
 APT_PACKAGES=(softhsm2 opensc gnutls-bin p11-kit p11-kit-modules libssl-dev pkg-config openssl python3-venv
-              man-db bsdextrautils libclang-dev opencryptoki libopencryptoki0 time libnss3-tools faketime)
+              man-db bsdextrautils libclang-dev opencryptoki libopencryptoki0 time libnss3-tools faketime jq sqlite3)
 BACKPORTS_PACKAGES=(pkcs11-provider)
 BACKPORTS_FILE=/etc/apt/sources.list.d/hsm-demo-bookworm-backports.list
 

@@ -10,6 +10,7 @@ mod ca;
 mod ceremony;
 mod child;
 mod cli;
+mod clock;
 mod commands;
 mod console;
 mod error;
@@ -37,7 +38,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    let settings = settings::Settings::prepare_process(&cli.global);
+    let mut settings = settings::Settings::prepare_process(&cli.global);
+    if cli.command.serial_is_a_certificates() {
+        // `revoke --serial` names a certificate; clap hands the value to the global
+        // token --serial too (one id), and the CA's key URI names the token anyway.
+        settings.serial = None;
+    }
     match commands::run(cli.command, &settings, cli::definition) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -13,4 +13,12 @@ fn the_readme_ca_walkthrough_runs_as_shown() {
     assert!(stdout.contains("certificate revoked") || stderr.contains("certificate revoked"), "{stdout}{stderr}");
     assert!(stdout.contains("CRL number 1: 1 revoked certificate(s)"), "{stdout}");
     assert!(dir.path().join("issuing-ca-1/ca.db").is_file());
+    // The root's log: ceremony adoption, the sub-CA, the revocation, the CRL; three
+    // checkpoints, the last one checked by the openssl CLI.
+    assert!(stdout.contains("ok    3 checkpoint signature(s) verify under the CA certificate"), "{stdout}");
+    assert!(stdout.contains("ok    ca.db: its 1 certificate record(s) and 1 CRL record(s) are what the entries say"), "{stdout}");
+    let log = std::fs::read_to_string(dir.path().join("root/audit.log")).unwrap();
+    let head = format!("Head (for the witness sheet): entry {} sha256 ", log.lines().count());
+    assert!(stdout.contains(&head), "{stdout}");
+    assert!(stdout.contains("Verified OK"), "{stdout}");
 }

@@ -14,7 +14,7 @@ use crate::bridge::{self, der, RevokedEntries};
 use crate::hsm::SigningKey;
 
 use super::record::CrlReason;
-use super::{db_err, CaDir, CaError};
+use super::{audit, db_err, CaDir, CaError};
 
 /// CRLs with up to this many entries are also parsed and checked by OpenSSL as a whole.
 const PARSE_CHECK_ENTRIES: usize = 100_000;
@@ -48,7 +48,8 @@ impl RevokedList {
 
 /// A CRL made and recorded.
 pub struct Crl {
-    pub der: Vec<u8>,
+    /// The CRL as the command writes it (DER, or PEM).
+    pub bytes: Vec<u8>,
     pub number: i64,
     pub entries: usize,
 }
@@ -83,8 +84,15 @@ pub fn crl_window(ca: &CaDir, days: u32, beyond_ca: bool) -> Result<(i64, i64), 
     Ok((now, next))
 }
 
+/// How `crl` writes the CRL, and who asks for it (for the log).
+pub struct CrlOutput<'a> {
+    pub out: Option<&'a std::path::Path>,
+    pub pem: bool,
+    pub who: audit::Who,
+}
+
 /// Makes, checks and records the CA's next CRL for the window `crl_window` gave.
-pub fn make_crl(ca: &mut CaDir, key: &SigningKey<'_>, (now, next): (i64, i64)) -> anyhow::Result<Crl> {
+pub fn make_crl(ca: &mut CaDir, key: &SigningKey<'_>, (now, next): (i64, i64), output: &CrlOutput<'_>) -> anyhow::Result<Crl> {
     // Every revoked serial, straight from the records into DER (serial order).
     let mut revoked = RevokedList::default();
     let mut bad = None;
@@ -103,19 +111,43 @@ pub fn make_crl(ca: &mut CaDir, key: &SigningKey<'_>, (now, next): (i64, i64)) -
     let number = ca.db.next_crl_number().map_err(db_err("take the next CRL number"))?;
     let number_u64 = u64::try_from(number)?;
     let entries = RevokedEntries { der: &revoked.der, count: revoked.count };
-    let der = key.with_tbs_signer(|signer| bridge::build_crl(&ca.cert, (now, next), number_u64, &entries, signer))?;
-    // The token's signature was checked over the exact TBSCertList as it was made. Up to
-    // PARSE_CHECK_ENTRIES, OpenSSL also parses the whole CRL and checks it under the CA
-    // certificate; past that, building as many X509_REVOKED objects would cost more
-    // than the CRL itself.
-    if revoked.count <= PARSE_CHECK_ENTRIES {
-        let crl = X509Crl::from_der(&der).map_err(|_| CaError::Defect("OpenSSL cannot parse the CRL it built".into()))?;
-        if !crl.verify(&*ca.cert.public_key()?)? {
-            return Err(CaError::Defect("the token's signature on the CRL does not verify with the CA's public key".into()).into());
+    // The log says which CRL is about to be signed before the token signs it.
+    let mut inputs = serde_json::Map::new();
+    inputs.insert("number".into(), number.into());
+    ca.log.begin("crl", &output.who, inputs);
+    ca.log.push(&audit::Entry::Crl { number, this_update: now, next_update: next, entries: revoked.count as i64 });
+    ca.log.flush()?;
+    let signed = (|| -> anyhow::Result<Vec<u8>> {
+        let der = key.with_tbs_signer(|signer| bridge::build_crl(&ca.cert, (now, next), number_u64, &entries, signer))?;
+        // The token's signature was checked over the exact TBSCertList as it was made. Up
+        // to PARSE_CHECK_ENTRIES, OpenSSL also parses the whole CRL and checks it under the
+        // CA certificate; past that, building as many X509_REVOKED objects would cost more
+        // than the CRL itself.
+        if revoked.count <= PARSE_CHECK_ENTRIES {
+            let crl = X509Crl::from_der(&der).map_err(|_| CaError::Defect("OpenSSL cannot parse the CRL it built".into()))?;
+            if !crl.verify(&*ca.cert.public_key()?)? {
+                return Err(CaError::Defect("the token's signature on the CRL does not verify with the CA's public key".into()).into());
+            }
         }
-    }
+        Ok(der)
+    })();
+    let der = match signed {
+        Ok(der) => der,
+        Err(e) => {
+            ca.log.abandon(&format!("{e:#} (CRL number {number} is not used)"), Vec::new())?;
+            return Err(e);
+        }
+    };
     ca.db
         .record_crl(number, now, next, revoked.count, &openssl::sha::sha256(&der))
         .map_err(db_err("record the CRL"))?;
-    Ok(Crl { der, number, entries: revoked.count })
+    let bytes = if output.pem { bridge::pem("X509 CRL", &der) } else { der.clone() };
+    let mut outputs = serde_json::Map::new();
+    outputs.insert("number".into(), number.into());
+    outputs.insert("crl_sha256".into(), audit::hex_digest(&der).into());
+    if let Some(out) = output.out {
+        audit::record_output(&mut outputs, out, &bytes);
+    }
+    ca.log.commit(outputs)?;
+    Ok(Crl { bytes, number, entries: revoked.count })
 }

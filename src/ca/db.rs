@@ -9,9 +9,11 @@
 
 use std::path::Path;
 
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
+use super::audit::{Entry, RecordEntry};
 use super::record::{CertState, CrlReason};
 use super::CaError;
 
@@ -52,6 +54,15 @@ PRAGMA user_version = 1;
 
 pub struct Db {
     conn: Connection,
+}
+
+/// A transaction whose changes are made and not yet committed.
+pub struct Uncommitted<'c>(rusqlite::Transaction<'c>);
+
+impl Uncommitted<'_> {
+    pub fn commit(self) -> DbResult<()> {
+        self.0.commit()
+    }
 }
 
 /// One certificate record.
@@ -107,7 +118,7 @@ impl Db {
 
     /// Opens existing records for reading only (no schema change, no journal mode set).
     pub fn open_read_only(path: &Path) -> DbResult<Db> {
-        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         conn.busy_timeout(std::time::Duration::from_secs(60))?;
         Ok(Db { conn })
     }
@@ -155,8 +166,8 @@ impl Db {
         Ok(serials)
     }
 
-    /// Records `serial` as pending; false if the serial was ever recorded.
-    pub fn reserve(&mut self, r: &CertRecord) -> DbResult<bool> {
+    /// Records `serial` as pending at `at`; false if the serial was ever recorded.
+    pub fn reserve(&mut self, r: &CertRecord, at: i64) -> DbResult<bool> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let taken: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM certs WHERE serial = ?1)", [&r.serial], |x| x.get(0))?;
         if taken {
@@ -165,7 +176,7 @@ impl Db {
         tx.execute(
             "INSERT INTO certs (serial, state, subject, profile, not_before, not_after, created_at)
              VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6)",
-            params![r.serial, r.subject, r.profile, r.not_before, r.not_after, now()],
+            params![r.serial, r.subject, r.profile, r.not_before, r.not_after, at],
         )?;
         tx.commit()?;
         Ok(true)
@@ -196,24 +207,29 @@ impl Db {
     }
 
     /// Revokes every serial of `serials` in one transaction, or none. `check` sees
-    /// each record first and says why it cannot be revoked.
+    /// each record first and says why it cannot be revoked. The transaction is handed
+    /// back uncommitted (the log's entries go to disk before it commits); dropped, it
+    /// rolls back.
     pub fn revoke(
         &mut self,
         serials: &[String],
         at: i64,
         reason: Option<CrlReason>,
         check: impl Fn(&str, Option<&CertRecord>) -> Result<(), CaError>,
-    ) -> DbResult<Result<(), CaError>> {
+    ) -> DbResult<Result<Uncommitted<'_>, CaError>> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for s in serials {
-            let r = tx.query_row(&format!("{SELECT} WHERE serial = ?1"), [s], record).optional()?;
-            if let Err(why) = check(s, r.as_ref()) {
-                return Ok(Err(why)); // the transaction rolls back on drop
+        {
+            let mut get = tx.prepare(&format!("{SELECT} WHERE serial = ?1"))?;
+            let mut set = tx.prepare("UPDATE certs SET revoked_at = ?2, reason = ?3 WHERE serial = ?1")?;
+            for s in serials {
+                let r = get.query_row([s], record).optional()?;
+                if let Err(why) = check(s, r.as_ref()) {
+                    return Ok(Err(why)); // the transaction rolls back on drop
+                }
+                set.execute(params![s, at, reason])?;
             }
-            tx.execute("UPDATE certs SET revoked_at = ?2, reason = ?3 WHERE serial = ?1", params![s, at, reason])?;
         }
-        tx.commit()?;
-        Ok(Ok(()))
+        Ok(Ok(Uncommitted(tx)))
     }
 
     /// The next CRL number, taken for good (numbers only increase, RFC 5280 §5.2.3).
@@ -246,6 +262,138 @@ impl Db {
             params![number, this, next, entries as i64, sha256],
         )?;
         Ok(())
+    }
+}
+
+impl Db {
+    /// The record of `serial`, if any.
+    pub fn get(&self, serial: &str) -> DbResult<Option<CertRecord>> {
+        self.conn.query_row(&format!("{SELECT} WHERE serial = ?1"), [serial], record).optional()
+    }
+
+    /// The SHA-256 recorded for CRL `number`, if that CRL was recorded.
+    pub fn crl_sha256(&self, number: i64) -> DbResult<Option<Vec<u8>>> {
+        self.conn.query_row("SELECT sha256 FROM crls WHERE number = ?1", [number], |r| r.get(0)).optional()
+    }
+
+    /// Every certificate record, in serial order, as the audit log records it.
+    pub fn for_each_row(&self, f: impl FnMut(RecordEntry)) -> DbResult<()> {
+        self.rows("ORDER BY serial", [], f)
+    }
+
+    /// The record of `serial` as the audit log records it.
+    pub fn record_entry(&self, serial: &str) -> DbResult<Option<RecordEntry>> {
+        let mut found = None;
+        self.rows("WHERE serial = ?1", [serial], |r| found = Some(r))?;
+        Ok(found)
+    }
+
+    fn rows<P: rusqlite::Params>(&self, tail: &str, p: P, mut f: impl FnMut(RecordEntry)) -> DbResult<()> {
+        let mut q = self.conn.prepare(&format!(
+            "SELECT serial, state, subject, profile, not_before, not_after, created_at, cert_der, revoked_at, reason FROM certs {tail}"
+        ))?;
+        let mut rows = q.query(p)?;
+        while let Some(r) = rows.next()? {
+            let state: CertState = r.get(1)?;
+            let reason: Option<CrlReason> = r.get(9)?;
+            // Whatever the column holds is hashed: a value of the wrong type is a
+            // record that differs, not an unreadable database.
+            let der = match r.get_ref(7)? {
+                ValueRef::Null => None,
+                ValueRef::Blob(b) | ValueRef::Text(b) => Some(b),
+                ValueRef::Integer(_) | ValueRef::Real(_) => Some(&b"(not a certificate)"[..]),
+            };
+            f(RecordEntry {
+                serial: r.get(0)?,
+                state: state.as_str().to_string(),
+                subject: r.get(2)?,
+                profile: r.get(3)?,
+                not_before: r.get(4)?,
+                not_after: r.get(5)?,
+                created_at: r.get(6)?,
+                cert_sha256: der.map(|d| hex::encode(openssl::sha::sha256(d))),
+                revoked_at: r.get(8)?,
+                reason: reason.map(|x| x.name().to_string()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Every certificate record, in table order, as the JSON object the audit log
+    /// writes for it (byte for byte what serde writes for a [`RecordEntry`]), in `buf`,
+    /// to `f`: the audit verifier's scan, without an allocation per row.
+    pub fn scan_rows(&self, buf: &mut Vec<u8>, mut f: impl FnMut(&[u8])) -> DbResult<()> {
+        #[derive(Serialize)]
+        struct RowRef<'a> {
+            serial: &'a str,
+            state: &'a str,
+            subject: &'a str,
+            profile: Option<&'a str>,
+            not_before: Option<i64>,
+            not_after: i64,
+            created_at: i64,
+            cert_sha256: Option<&'a str>,
+            revoked_at: Option<i64>,
+            reason: Option<&'a str>,
+        }
+        let mut q = self.conn.prepare(
+            "SELECT serial, state, subject, profile, not_before, not_after, created_at, cert_der, revoked_at, reason FROM certs",
+        )?;
+        let mut rows = q.query([])?;
+        let mut hex_buf = [0u8; 64];
+        while let Some(r) = rows.next()? {
+            let text = |i: usize| -> DbResult<Option<&str>> {
+                match r.get_ref(i)? {
+                    ValueRef::Null => Ok(None),
+                    v => v.as_str().map(Some).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, v.data_type(), Box::new(e))),
+                }
+            };
+            let state: CertState = r.get(1)?;
+            let reason: Option<CrlReason> = r.get(9)?;
+            let cert = match r.get_ref(7)? {
+                ValueRef::Null => None,
+                ValueRef::Blob(b) | ValueRef::Text(b) => Some(super::audit::line_hash(b)),
+                ValueRef::Integer(_) | ValueRef::Real(_) => Some(super::audit::line_hash(b"(not a certificate)")),
+            };
+            let cert_hex = match cert {
+                Some(d) => {
+                    hex::encode_to_slice(d, &mut hex_buf).expect("64 hex digits");
+                    Some(std::str::from_utf8(&hex_buf).expect("hex"))
+                }
+                None => None,
+            };
+            let row = RowRef {
+                serial: text(0)?.unwrap_or_default(),
+                state: state.as_str(),
+                subject: text(2)?.unwrap_or_default(),
+                profile: text(3)?,
+                not_before: r.get(4)?,
+                not_after: r.get(5)?,
+                created_at: r.get(6)?,
+                cert_sha256: cert_hex,
+                revoked_at: r.get(8)?,
+                reason: reason.map(CrlReason::name),
+            };
+            buf.clear();
+            serde_json::to_writer(&mut *buf, &row).expect("records serialize");
+            f(buf);
+        }
+        Ok(())
+    }
+
+    /// Every CRL record, as the audit log records it.
+    pub fn crls(&self) -> DbResult<Vec<Entry>> {
+        let mut q = self.conn.prepare("SELECT number, this_update, next_update, entries, sha256 FROM crls ORDER BY number")?;
+        let rows = q.query_map([], |r| {
+            Ok(Entry::CrlRecord {
+                number: r.get(0)?,
+                this_update: r.get(1)?,
+                next_update: r.get(2)?,
+                entries: r.get(3)?,
+                crl_sha256: hex::encode(r.get::<_, Vec<u8>>(4)?),
+            })
+        })?;
+        rows.collect()
     }
 }
 

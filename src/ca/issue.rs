@@ -12,12 +12,16 @@ use crate::hsm::{Hsm, SigningKey};
 use super::db::CertRecord;
 use super::profile::IssueProfile;
 use super::record::CertState;
-use super::{db_err, refuse, serial_hex, validate, CaDir, CaError};
+use super::{audit, db_err, refuse, serial_hex, validate, CaDir, CaError};
 
 pub struct IssueOptions {
     pub profile: IssueProfile,
     pub path_len: Option<u32>,
     pub days: Option<u32>,
+    /// The operator's note for the log entry.
+    pub note: Option<String>,
+    /// Where the command writes the certificate (PEM), recorded with its digest.
+    pub out: Option<std::path::PathBuf>,
 }
 
 pub struct Issued {
@@ -165,8 +169,26 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
             reason: None,
             cert_der: None,
         };
-        if !ca.db.reserve(&record).map_err(db_err("reserve the serial"))? {
+        if !ca.db.reserve(&record, now).map_err(db_err("reserve the serial"))? {
             anyhow::bail!("serial {serial_text} from the token RNG is already recorded; nothing was signed (run the command again)");
+        }
+        // The log says what is about to be signed before the token signs it.
+        let csr_sha256 = audit::hex_digest(&req.to_der()?);
+        let mut inputs = serde_json::Map::new();
+        inputs.insert("csr_sha256".into(), csr_sha256.clone().into());
+        inputs.insert("profile".into(), profile.name.clone().into());
+        ca.log.begin("issue", &audit::Who::of(hsm, &ca.key_uri, opts.note.as_deref()), inputs);
+        ca.log.push(&audit::Entry::Issue {
+            serial: serial_text.clone(),
+            subject: record.subject.clone(),
+            profile: profile.name.clone(),
+            not_before: now,
+            not_after,
+            csr_sha256,
+        });
+        if let Err(e) = ca.log.flush() {
+            ca.db.abandon(&serial_text).map_err(db_err("mark the serial abandoned"))?;
+            return Err(e);
         }
         let signed = (|| -> anyhow::Result<(X509, Vec<u8>)> {
             let cert = signer.token_sign_certificate(&lint)?;
@@ -178,10 +200,19 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
             Ok(x) => x,
             Err(e) => {
                 ca.db.abandon(&serial_text).map_err(db_err("mark the serial abandoned"))?;
+                let records = ca.db.record_entry(&serial_text).map_err(db_err("read a record"))?;
+                ca.log.abandon(&format!("{e:#}"), records.into_iter().collect())?;
                 return Err(e);
             }
         };
         ca.db.complete(&serial_text, &der).map_err(db_err("record the certificate"))?;
+        let mut outputs = serde_json::Map::new();
+        outputs.insert("serial".into(), serial_text.clone().into());
+        outputs.insert("cert_sha256".into(), audit::hex_digest(&der).into());
+        if let Some(out) = &opts.out {
+            audit::record_output(&mut outputs, out, &cert.to_pem()?);
+        }
+        ca.log.commit(outputs)?;
         checks.extend(["signed in the token: verifies under the CA certificate", "the issuer chain verifies", "public key = the request's"]);
         Ok(Issued {
             cert,

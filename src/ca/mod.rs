@@ -5,6 +5,7 @@
 //! flock(2), exclusive) for its whole run: two issuers take turns, and a record left
 //! `pending` is always from a process that died.
 
+pub mod audit;
 mod crl;
 mod db;
 mod index;
@@ -24,7 +25,7 @@ use openssl::x509::X509;
 
 use crate::bridge;
 
-pub use crl::{crl_window, make_crl};
+pub use crl::{crl_window, make_crl, CrlOutput};
 pub use db::{CaRow, CertRecord, Db};
 pub use index::parse_index;
 pub use issue::{check_issuer, issue, subject_line, IssueOptions};
@@ -75,6 +76,8 @@ pub struct CaDir {
     /// The certificates above the CA, up to the root (empty for a root).
     pub chain: Vec<X509>,
     pub key_uri: String,
+    /// The operations log (`audit.log`), open for this command's entries.
+    pub log: audit::Log,
     _lock: File,
 }
 
@@ -192,10 +195,15 @@ impl CaDir {
             .ca()
             .map_err(db_err("read the CA"))?
             .ok_or_else(|| usage(format!("{} holds no CA (run hsm-demo ca-init)", db_path.display())))?;
-        for serial in db.resolve_pending().map_err(db_err("resolve interrupted issuances"))? {
+        let abandoned = db.resolve_pending().map_err(db_err("resolve interrupted issuances"))?;
+        for serial in &abandoned {
             crate::console::note(&format!(
                 "serial {serial} was reserved by an issuance that did not finish; it is marked abandoned and never reused"
             ));
+        }
+        let (log, notes) = audit::Log::open(dir, &mut db, &row, &abandoned)?;
+        for n in notes {
+            crate::console::note(&n);
         }
         let cert = X509::from_der(&row.cert_der).context("the CA certificate in ca.db")?;
         let chain = if row.chain_pem.is_empty() {
@@ -209,21 +217,28 @@ impl CaDir {
             cert,
             chain,
             key_uri: row.key_uri,
+            log,
             _lock: lock,
         })
     }
 
     /// Makes the directory `lock` holds a CA directory for `row`, with `imported`
-    /// records from an `openssl ca` index. Refuses a directory that already has a CA's
-    /// records; one that holds an empty ca.db is set up again.
-    pub fn init(lock: &DirLock, row: &CaRow, imported: &[CertRecord]) -> anyhow::Result<()> {
+    /// records from an `openssl ca` index, and starts its log with a `ca-init` group
+    /// (`inputs`: what it was given). Refuses a directory that already has a CA's
+    /// records; one that holds an empty ca.db (and no log) is set up again.
+    pub fn init(lock: &DirLock, row: &CaRow, imported: &[CertRecord], inputs: serde_json::Map<String, serde_json::Value>, note: Option<&str>) -> anyhow::Result<()> {
         let dir = &lock.dir;
         let db_path = dir.join(DB_FILE);
         let exists = db_path.exists();
         if exists && !holds_no_ca(&db_path) {
             return Err(usage(format!("{} already holds a CA's records; nothing was changed", db_path.display())).into());
         }
-        build_db(dir, row, imported, exists)
+        if dir.join(audit::LOG_FILE).exists() {
+            return Err(usage(format!("{} holds an audit.log without the records it describes; move it away to set the directory up again", dir.display())).into());
+        }
+        build_db(dir, row, imported, exists)?;
+        let db = Db::open(&db_path).map_err(db_err("open"))?;
+        audit::Log::create(dir, &db, row, "ca-init", inputs, note)
     }
 
     /// The CA certificate and the chain above it, PEM, for `--chain`.

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::record::{CertState, CrlReason};
-use super::{db_err, parse_serial, CaDir, CaError};
+use super::{audit, db_err, parse_serial, CaDir, CaError};
 
 /// The serials of `--serial` values and a serials file (one per line, blank lines and
 /// `#` comments ignored), normalised; a serial given twice is refused. Linear in the
@@ -38,12 +38,15 @@ pub fn read_serials(given: &[String], file: Option<&Path>) -> Result<Vec<String>
 }
 
 /// Revokes every serial of `serials` in one transaction, or none (each must have been
-/// issued or imported by this CA, and not be revoked already).
-pub fn revoke(ca: &mut CaDir, serials: &[String], reason: CrlReason) -> Result<(), CaError> {
+/// issued or imported by this CA, and not be revoked already). The log's entries (one
+/// per serial) are on disk before the records' transaction commits, and its `commit`
+/// after.
+pub fn revoke(ca: &mut CaDir, serials: &[String], reason: CrlReason, who: &audit::Who) -> anyhow::Result<()> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let refuse = |why: String| CaError::Input(format!("{why}; nothing was revoked"));
     let stored = (reason != CrlReason::Unspecified).then_some(reason);
-    ca.db
+    let tx = ca
+        .db
         .revoke(serials, now, stored, |serial, r| match r {
             None => Err(refuse(format!("serial {serial} was not issued by this CA"))),
             Some(r) if r.state == CertState::Abandoned => {
@@ -52,5 +55,18 @@ pub fn revoke(ca: &mut CaDir, serials: &[String], reason: CrlReason) -> Result<(
             Some(r) if r.revoked_at.is_some() => Err(refuse(format!("serial {serial} is already revoked"))),
             Some(_) => Ok(()),
         })
-        .map_err(db_err("revoke"))?
+        .map_err(db_err("revoke"))??;
+    let mut inputs = serde_json::Map::new();
+    inputs.insert("at".into(), now.into());
+    inputs.insert("reason".into(), reason.name().into());
+    inputs.insert("count".into(), serials.len().into());
+    ca.log.begin("revoke", who, inputs);
+    for s in serials {
+        ca.log.push_revoke(s);
+    }
+    ca.log.flush()?;
+    tx.commit().map_err(db_err("revoke"))?;
+    let mut outputs = serde_json::Map::new();
+    outputs.insert("revoked".into(), serials.len().into());
+    ca.log.commit(outputs)
 }

@@ -83,3 +83,22 @@ pub fn scheme_error(e: crate::bridge::SchemeError) -> anyhow::Error {
         other => other.to_string(),
     })
 }
+
+/// `--note`: the operator's words for the CA directory's log entry.
+#[derive(Debug, clap::Args)]
+pub struct NoteArg {
+    /// A note for this operation's entry in the CA directory's audit.log (one line, at
+    /// most 1000 characters; e.g. the change ticket or the witnesses present)
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+impl NoteArg {
+    /// The note, checked before anything happens.
+    pub fn checked(&self) -> anyhow::Result<Option<&str>> {
+        if let Some(n) = &self.note {
+            crate::ca::audit::check_note(n)?;
+        }
+        Ok(self.note.as_deref())
+    }
+}

@@ -32,9 +32,13 @@ pub struct Args {
     /// and E line; all or nothing)
     #[arg(long, value_name = "FILE")]
     import_index: Option<PathBuf>,
+
+    #[command(flatten)]
+    note: super::args::NoteArg,
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    a.note.checked()?;
     let pem = std::fs::read(&a.cert).map_err(|e| usage(format!("--cert {}: {}", a.cert.display(), crate::output::reason(&e))))?;
     let mut certs = X509::stack_from_pem(&pem).map_err(|_| usage(format!("--cert {}: not a PEM certificate", a.cert.display())))?;
     if certs.is_empty() {
@@ -43,17 +47,20 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let cert = certs.remove(0);
     ca::check_issuer(&cert)?;
     ca::check_chain(&cert, &certs)?;
+    let mut inputs = serde_json::Map::new();
+    inputs.insert("cert_file_sha256".into(), ca::audit::hex_digest(&pem).into());
     let imported = match &a.import_index {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| usage(format!("--import-index {}: {}", path.display(), crate::output::reason(&e))))?;
+            inputs.insert("index_sha256".into(), ca::audit::hex_digest(text.as_bytes()).into());
             ca::parse_index(&text).map_err(|e| usage(format!("--import-index {}: {e}", path.display())))?
         }
         None => Vec::new(),
     };
     // Lock order (lock.rs): the CA directory first, then the token store.
     let dir_lock = ca::DirLock::new(&a.ca)?;
-    let result = set_up(settings, &a, &dir_lock, (&cert, &certs), &imported);
+    let result = set_up(settings, &a, &dir_lock, (&cert, &certs), (&imported, inputs));
     if result.is_err() {
         dir_lock.abandon();
     }
@@ -66,7 +73,7 @@ fn set_up(
     a: &Args,
     dir_lock: &ca::DirLock,
     (cert, certs): (&X509, &[X509]),
-    imported: &[ca::CertRecord],
+    (imported, inputs): (&[ca::CertRecord], serde_json::Map<String, serde_json::Value>),
 ) -> anyhow::Result<()> {
     // The token key must be the certificate's: read its public key (no login needed).
     let (selector, uri) = a.key.selector()?;
@@ -86,7 +93,9 @@ fn set_up(
         chain_pem.push_str(&String::from_utf8(c.to_pem()?).context("PEM")?);
     }
     let row = CaRow { cert_der: cert.to_der()?, key_uri: key_uri.clone(), chain_pem };
-    CaDir::init(dir_lock, &row, imported)?;
+    let mut inputs = inputs;
+    inputs.insert("token".into(), serde_json::json!({ "label": token.label, "serial": token.serial }));
+    CaDir::init(dir_lock, &row, imported, inputs, a.note.note.as_deref())?;
     outln!("CA directory {} holds CA {}", a.ca.display(), crate::ca::subject_line(cert.subject_name()))?;
     outln!("  key:      {key_uri}")?;
     outln!("  chain:    {} certificate(s) above it", certs.len())?;

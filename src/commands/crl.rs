@@ -29,9 +29,13 @@ pub struct Args {
     /// Allow a nextUpdate after the CA certificate's notAfter (refused otherwise)
     #[arg(long)]
     allow_beyond_ca: bool,
+
+    #[command(flatten)]
+    note: super::args::NoteArg,
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    let note = a.note.checked()?;
     if a.days == 0 {
         return Err(usage("--days must be at least 1"));
     }
@@ -42,8 +46,10 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let window = ca::crl_window(&ca, a.days, a.allow_beyond_ca)?;
     let (hsm, selector) = super::login_for_key(settings, &ca.key_uri)?;
     let key = hsm.signing_key(&selector)?;
-    let crl = ca::make_crl(&mut ca, &key, window)?;
-    let bytes = if a.der { crl.der } else { crate::bridge::pem("X509 CRL", &crl.der) };
+    let output = ca::CrlOutput { out: a.out.as_deref(), pem: !a.der, who: ca::audit::Who::of(&hsm, &ca.key_uri, note) };
+    let crl = ca::make_crl(&mut ca, &key, window, &output)?;
+    ca.log.checkpoint(&key)?;
+    let bytes = crl.bytes;
     match &a.out {
         Some(path) => {
             output::publish_file(path, &bytes, 0o644, "--out")?;

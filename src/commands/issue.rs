@@ -42,6 +42,9 @@ pub struct Args {
     /// Also write the issuer chain (the CA certificate and those above it, PEM) to FILE
     #[arg(long, value_name = "FILE")]
     chain: Option<PathBuf>,
+
+    #[command(flatten)]
+    note: super::args::NoteArg,
 }
 
 /// A request from a file: PEM or DER PKCS#10.
@@ -73,6 +76,7 @@ pub fn read_request(path: &Path) -> anyhow::Result<X509Req> {
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    let note = a.note.checked()?.map(String::from);
     let profile = IssueProfile::load(&a.profile)?;
     profile.try_on_throwaway()?;
     let req = read_request(&a.csr)?;
@@ -88,8 +92,9 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let mut ca = CaDir::open(&a.ca)?;
     let (hsm, selector) = super::login_for_key(settings, &ca.key_uri)?;
     let key = hsm.signing_key(&selector)?;
-    let opts = IssueOptions { profile, path_len: a.path_len, days: a.days };
+    let opts = IssueOptions { profile, path_len: a.path_len, days: a.days, note, out: a.out.clone() };
     let issued = ca::issue(&mut ca, &hsm, &key, &req, &opts)?;
+    ca.log.checkpoint(&key)?;
     let pem = issued.cert.to_pem()?;
     // The record holds the certificate already: a write failing here loses nothing
     // (`list-issued --serial S --pem` prints it again).

@@ -31,6 +31,7 @@ pub mod revoke;
 pub mod shares;
 pub mod sign;
 pub mod verify;
+pub mod verify_audit;
 pub mod verify_ceremony;
 
 use crate::console::outln;
@@ -143,6 +144,12 @@ pub enum Command {
     /// List the certificates a CA directory has issued, revoked or imported
     ListIssued(list_issued::Args),
 
+    /// Check a CA directory's operations log (audit.log) with no token and no PIN: the
+    /// hash chain, every checkpoint signature under the CA certificate, and ca.db
+    /// against the entries; prints the head for the witness sheet. Exit 0, or 1 naming
+    /// the first entry that does not hold
+    VerifyAudit(verify_audit::Args),
+
     /// Print the shell exports that point the openssl CLI at the same token through
     /// openssl-conf/pkcs11.cnf: eval "$(hsm-demo openssl-env)"
     OpensslEnv,
@@ -154,6 +161,13 @@ pub enum Command {
     Manpage(manpage::Args),
 }
 
+
+impl Command {
+    /// Whether this command's own `--serial` is a certificate serial (not the token's).
+    pub fn serial_is_a_certificates(&self) -> bool {
+        matches!(self, Command::Revoke(_) | Command::ListIssued(_))
+    }
+}
 
 /// Runs `command`; `definition` is the whole command line's clap definition (for
 /// completions and man pages).
@@ -181,6 +195,7 @@ pub fn run(command: Command, settings: &Settings, definition: fn() -> clap::Comm
         Command::Revoke(a) => revoke::run(settings, a),
         Command::Crl(a) => crl::run(settings, a),
         Command::ListIssued(a) => list_issued::run(a),
+        Command::VerifyAudit(a) => verify_audit::run(a),
         Command::OpensslEnv => openssl_env::run(settings),
         Command::Completions(a) => completions::run(definition(), a),
         Command::Manpage(a) => manpage::run(definition(), a),

@@ -29,16 +29,25 @@ pub struct Args {
     /// aACompromise
     #[arg(long, value_name = "R", default_value = "unspecified")]
     reason: String,
+
+    #[command(flatten)]
+    note: super::args::NoteArg,
 }
 
-pub fn run(_settings: &Settings, a: Args) -> anyhow::Result<()> {
+pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
+    let note = a.note.checked()?;
     let reason = CrlReason::from_name(&a.reason).ok_or_else(|| {
         let names: Vec<&str> = CrlReason::ALL.iter().map(|r| r.name()).collect();
         usage(format!("--reason {}: not one of {}", a.reason, names.join(", ")))
     })?;
     let serials = ca::read_serials(&a.serial, a.serials_file.as_deref())?;
     let mut ca = CaDir::open(&a.ca)?;
-    ca::revoke(&mut ca, &serials, reason)?;
+    // The CA key signs the log's checkpoint (one signature, however many serials).
+    let (hsm, selector) = super::login_for_key(settings, &ca.key_uri)?;
+    let key = hsm.signing_key(&selector)?;
+    let who = ca::audit::Who::of(&hsm, &ca.key_uri, note);
+    ca::revoke(&mut ca, &serials, reason, &who)?;
+    ca.log.checkpoint(&key)?;
     outln!(
         "Revoked {} certificate(s) of CA {} ({}); the next CRL lists them",
         serials.len(),
