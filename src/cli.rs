@@ -68,3 +68,10 @@ fn clap_error(e: clap::Error) -> ExitCode {
         }
     }
 }
+
+impl crate::commands::Command {
+    /// Whether this command's own `--serial` is a certificate serial (not the token's).
+    pub fn serial_is_a_certificates(&self) -> bool {
+        matches!(self, crate::commands::Command::Revoke(_) | crate::commands::Command::ListIssued(_))
+    }
+}

@@ -323,3 +323,77 @@ fn concurrent_issuers_leave_one_chain() {
     let out = verify_ok(&hsm, "root");
     assert!(out.contains("its 4 certificate record(s)"), "{out}");
 }
+
+/// The last `n` entries' types and commands.
+fn last_commands(hsm: &SoftHsm, dir: &str) -> Vec<String> {
+    entries(hsm, dir).iter().filter(|e| e["type"] == "begin").map(|e| e["command"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn backup_restore_redeal_and_delete_are_recorded_with_their_files() {
+    let hsm = SoftHsm::new();
+    hsm.add_token("spare");
+    ok(hsm.cmd().env("HSM_DEMO_SO_PIN", SO_PIN).args([
+        "--token", "test-hsm", "key-ceremony", "--quorum", "2/3", "--activation-quorum", "2/3", "--backup-quorum", "2/3", "--out", "c", "--label", "root",
+    ]));
+    let pin_shares = ["--pin-share", "c/activation-share-1-of-3.json", "--pin-share", "c/activation-share-2-of-3.json"];
+    // A backup for another site, recorded in the root's log with a checkpoint.
+    let mut cmd = hsm.cmd();
+    cmd.env_remove("HSM_DEMO_PIN").args(["--token", "test-hsm"]).args(pin_shares).args([
+        "key-backup", "--label", "root", "--so-share", "c/share-1-of-3.json", "--so-share", "c/share-3-of-3.json",
+        "--share", "c/backup-share-1-of-3.json", "--share", "c/backup-share-2-of-3.json", "--out", "site-b.wrapped", "--ca", "c", "--note", "copy for site B",
+    ]);
+    ok(&mut cmd);
+    let e = entries(&hsm, "c");
+    let n = e.len();
+    assert_eq!(e[n - 1]["type"], "checkpoint");
+    let (begin, commit) = (&e[n - 3], &e[n - 2]);
+    assert_eq!(begin["command"], "key-backup");
+    assert_eq!(begin["note"], "copy for site B");
+    assert_eq!(begin["inputs"]["shares"][1]["sha256"].as_str().unwrap(), hex_sha256(&std::fs::read(hsm.path("c/backup-share-2-of-3.json")).unwrap()));
+    assert_eq!(commit["outputs"]["out_sha256"].as_str().unwrap(), hex_sha256(&std::fs::read(hsm.path("site-b.wrapped")).unwrap()));
+    // Restored at site B onto another token: recorded, the checkpoint signed there.
+    ok(hsm.cmd().args([
+        "--token", "spare", "key-restore", "--wrapped", "site-b.wrapped", "--share", "c/backup-share-2-of-3.json", "--share", "c/backup-share-3-of-3.json", "--ca", "c",
+    ]));
+    let e = entries(&hsm, "c");
+    let restore = &e[e.len() - 3];
+    assert_eq!(restore["command"], "key-restore");
+    assert_eq!(restore["token"]["label"], "spare");
+    assert_eq!(restore["inputs"]["wrapped"][0]["sha256"].as_str().unwrap(), hex_sha256(&std::fs::read(hsm.path("site-b.wrapped")).unwrap()));
+    // A re-deal of the activation quorum: old and new share files by digest.
+    let mut cmd = hsm.cmd();
+    cmd.env_remove("HSM_DEMO_PIN").args([
+        "--token", "test-hsm", "quorum-redeal", "--role", "user", "--share", "c/activation-share-1-of-3.json", "--share", "c/activation-share-3-of-3.json",
+        "--out", "r1", "--sign-with", "root", "--ca", "c",
+    ]);
+    ok(&mut cmd);
+    let e = entries(&hsm, "c");
+    let commit = &e[e.len() - 2];
+    let files = commit["outputs"]["files"].as_array().unwrap();
+    let new_share = files.iter().find(|f| f["file"].as_str().unwrap().ends_with("activation-share-1-of-3.json")).unwrap();
+    assert_eq!(new_share["sha256"].as_str().unwrap(), hex_sha256(&std::fs::read(hsm.path("r1/activation-share-1-of-3.json")).unwrap()));
+    assert_eq!(e[e.len() - 3]["inputs"]["role"], "user");
+    // Deleting the restored copy with --force: begun before, committed after; no
+    // checkpoint (the key is gone).
+    ok(hsm.cmd().args(["--token", "spare", "delete-key", "--label", "root", "--confirm", "root", "--ca", "c", "--force"]));
+    assert_eq!(last_commands(&hsm, "c"), ["adopt", "key-backup", "key-restore", "quorum-redeal", "delete-key"]);
+    let e = entries(&hsm, "c");
+    assert_eq!(e.last().unwrap()["type"], "commit");
+    assert_eq!(e[e.len() - 2]["inputs"]["label"], "root");
+    let out = verify_ok(&hsm, "c");
+    assert!(out.contains("3 checkpoint signature(s)"), "{out}");
+    assert!(out.contains(&format!("entries {} to {} come after the last checkpoint", e.len() - 1, e.len())), "{out}");
+    // A --ca whose key is another: refused before any token work, nothing recorded.
+    ok(hsm.cmd().env("HSM_DEMO_SO_PIN", SO_PIN).args(["--token", "spare", "key-ceremony", "--no-quorum", "--out", "c2", "--label", "root2"]));
+    ok(hsm.cmd().args(["list-issued", "--ca", "c2"]));
+    let before = std::fs::read(hsm.path("c2/audit.log")).unwrap();
+    let line = fails_with(
+        hsm.cmd().args(["--token", "spare", "key-restore", "--wrapped", "site-b.wrapped", "--share", "c/backup-share-1-of-3.json", "--share", "c/backup-share-3-of-3.json", "--label", "again", "--ca", "c2"]),
+        2,
+    );
+    assert!(line.contains("--ca c2: its CA key is not the key in site-b.wrapped; nothing was changed"), "{line}");
+    assert_eq!(std::fs::read(hsm.path("c2/audit.log")).unwrap(), before);
+    let keys = ok(hsm.cmd().args(["--token", "spare", "list-keys"]));
+    assert!(!keys.contains("again"), "{keys}");
+}

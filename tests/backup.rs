@@ -18,6 +18,8 @@ fn the_readme_backup_walkthrough_runs_as_shown() {
     assert!(stdout.contains("proof:    a fresh challenge signed in the token verifies under the original public key"), "{stdout}");
     assert!(stdout.contains("issuing.pem: OK"), "{stdout}");
     assert!(stdout.contains("Ceremony verified:"), "{stdout}");
+    // The restore is in the root's log, its checkpoint signed by the restored key.
+    assert!(stdout.contains("ok    1 checkpoint signature(s) verify under the CA certificate"), "{stdout}");
 }
 
 /// The objects of token `label` (pkcs11-tool; logged in with the user PIN when `login`,

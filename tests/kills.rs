@@ -49,14 +49,36 @@ fn hundreds_of_kills_leave_every_token_key_and_ca_directory_usable() {
     }
     for _ in 0..100 {
         kill_after(hsm.spawnable(SO_PIN, &["issue", "--ca", "root", "--csr", "www.csr", "--profile", "tls-server"]), rng.below(60_000));
+        // The CA directory's log verifies after every kill (an open group is noted,
+        // a cut line named: both left for the next command to close).
+        let v = hsm.cmd().args(["verify-audit", "root"]).output().unwrap();
+        let err = String::from_utf8_lossy(&v.stderr);
+        let not_yet = !hsm.path("root/audit.log").exists() && err.contains("no audit.log");
+        assert!(v.status.success() || err.contains("without a newline") || not_yet, "{err}");
         repairs += usize::from(token_still_there(&hsm).contains("was put back"));
+    }
+    // CRLs killed at random points: the log verifies after each, the numbers only rise.
+    for _ in 0..40 {
+        kill_after(hsm.spawnable(SO_PIN, &["crl", "--ca", "root"]), rng.below(60_000));
+        let v = hsm.cmd().args(["verify-audit", "root"]).output().unwrap();
+        let err = String::from_utf8_lossy(&v.stderr);
+        assert!(v.status.success() || err.contains("without a newline"), "{err}");
     }
     // The key signs, the CA directory issues and lists (interrupted issuances abandoned).
     ok(hsm.cmd().args(["sign", "--label", "k", "--data", "after"]));
     ok(hsm.cmd().args(["issue", "--ca", "root", "--csr", "www.csr", "--profile", "tls-server", "--out", "www.pem"]));
     ok(hsm.tool("openssl").args(["verify", "-CAfile", "root/root-ca.pem", "www.pem"]));
     ok(hsm.cmd().args(["list-issued", "--ca", "root"]));
-    eprintln!("260 kills of sign and issue: {repairs} token file(s) put back");
+    let out = ok(hsm.cmd().args(["verify-audit", "root"]));
+    assert!(!out.contains("has not finished"), "{out}");
+    let log = std::fs::read_to_string(hsm.path("root/audit.log")).unwrap();
+    let count = |t: &str| log.matches(&format!("\"type\":\"{t}\"")).count();
+    eprintln!(
+        "300 kills of sign, issue and crl: {repairs} token file(s) put back; audit.log: {} issues committed, {} abandoned, {} checkpoints; verifies",
+        log.matches("\"outputs\":{\"cert_sha256\"").count(),
+        count("abandoned"),
+        count("checkpoint")
+    );
 }
 
 #[test]

@@ -9,11 +9,9 @@
 
 use std::path::Path;
 
-use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
-use super::audit::{Entry, RecordEntry};
 use super::record::{CertState, CrlReason};
 use super::CaError;
 
@@ -53,7 +51,7 @@ PRAGMA user_version = 1;
 ";
 
 pub struct Db {
-    conn: Connection,
+    pub(super) conn: Connection,
 }
 
 /// A transaction whose changes are made and not yet committed.
@@ -149,6 +147,13 @@ impl Db {
             }
         }
         tx.commit()
+    }
+
+    /// The serials an interrupted issuance left `pending`.
+    pub fn pending(&self) -> DbResult<Vec<String>> {
+        let mut q = self.conn.prepare("SELECT serial FROM certs WHERE state = 'pending' ORDER BY serial")?;
+        let rows = q.query_map([], |r| r.get(0))?;
+        rows.collect()
     }
 
     /// Marks what an interrupted issuance left `pending` as `abandoned` and returns
@@ -265,142 +270,10 @@ impl Db {
     }
 }
 
-impl Db {
-    /// The record of `serial`, if any.
-    pub fn get(&self, serial: &str) -> DbResult<Option<CertRecord>> {
-        self.conn.query_row(&format!("{SELECT} WHERE serial = ?1"), [serial], record).optional()
-    }
-
-    /// The SHA-256 recorded for CRL `number`, if that CRL was recorded.
-    pub fn crl_sha256(&self, number: i64) -> DbResult<Option<Vec<u8>>> {
-        self.conn.query_row("SELECT sha256 FROM crls WHERE number = ?1", [number], |r| r.get(0)).optional()
-    }
-
-    /// Every certificate record, in serial order, as the audit log records it.
-    pub fn for_each_row(&self, f: impl FnMut(RecordEntry)) -> DbResult<()> {
-        self.rows("ORDER BY serial", [], f)
-    }
-
-    /// The record of `serial` as the audit log records it.
-    pub fn record_entry(&self, serial: &str) -> DbResult<Option<RecordEntry>> {
-        let mut found = None;
-        self.rows("WHERE serial = ?1", [serial], |r| found = Some(r))?;
-        Ok(found)
-    }
-
-    fn rows<P: rusqlite::Params>(&self, tail: &str, p: P, mut f: impl FnMut(RecordEntry)) -> DbResult<()> {
-        let mut q = self.conn.prepare(&format!(
-            "SELECT serial, state, subject, profile, not_before, not_after, created_at, cert_der, revoked_at, reason FROM certs {tail}"
-        ))?;
-        let mut rows = q.query(p)?;
-        while let Some(r) = rows.next()? {
-            let state: CertState = r.get(1)?;
-            let reason: Option<CrlReason> = r.get(9)?;
-            // Whatever the column holds is hashed: a value of the wrong type is a
-            // record that differs, not an unreadable database.
-            let der = match r.get_ref(7)? {
-                ValueRef::Null => None,
-                ValueRef::Blob(b) | ValueRef::Text(b) => Some(b),
-                ValueRef::Integer(_) | ValueRef::Real(_) => Some(&b"(not a certificate)"[..]),
-            };
-            f(RecordEntry {
-                serial: r.get(0)?,
-                state: state.as_str().to_string(),
-                subject: r.get(2)?,
-                profile: r.get(3)?,
-                not_before: r.get(4)?,
-                not_after: r.get(5)?,
-                created_at: r.get(6)?,
-                cert_sha256: der.map(|d| hex::encode(openssl::sha::sha256(d))),
-                revoked_at: r.get(8)?,
-                reason: reason.map(|x| x.name().to_string()),
-            });
-        }
-        Ok(())
-    }
-
-    /// Every certificate record, in table order, as the JSON object the audit log
-    /// writes for it (byte for byte what serde writes for a [`RecordEntry`]), in `buf`,
-    /// to `f`: the audit verifier's scan, without an allocation per row.
-    pub fn scan_rows(&self, buf: &mut Vec<u8>, mut f: impl FnMut(&[u8])) -> DbResult<()> {
-        #[derive(Serialize)]
-        struct RowRef<'a> {
-            serial: &'a str,
-            state: &'a str,
-            subject: &'a str,
-            profile: Option<&'a str>,
-            not_before: Option<i64>,
-            not_after: i64,
-            created_at: i64,
-            cert_sha256: Option<&'a str>,
-            revoked_at: Option<i64>,
-            reason: Option<&'a str>,
-        }
-        let mut q = self.conn.prepare(
-            "SELECT serial, state, subject, profile, not_before, not_after, created_at, cert_der, revoked_at, reason FROM certs",
-        )?;
-        let mut rows = q.query([])?;
-        let mut hex_buf = [0u8; 64];
-        while let Some(r) = rows.next()? {
-            let text = |i: usize| -> DbResult<Option<&str>> {
-                match r.get_ref(i)? {
-                    ValueRef::Null => Ok(None),
-                    v => v.as_str().map(Some).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, v.data_type(), Box::new(e))),
-                }
-            };
-            let state: CertState = r.get(1)?;
-            let reason: Option<CrlReason> = r.get(9)?;
-            let cert = match r.get_ref(7)? {
-                ValueRef::Null => None,
-                ValueRef::Blob(b) | ValueRef::Text(b) => Some(super::audit::line_hash(b)),
-                ValueRef::Integer(_) | ValueRef::Real(_) => Some(super::audit::line_hash(b"(not a certificate)")),
-            };
-            let cert_hex = match cert {
-                Some(d) => {
-                    hex::encode_to_slice(d, &mut hex_buf).expect("64 hex digits");
-                    Some(std::str::from_utf8(&hex_buf).expect("hex"))
-                }
-                None => None,
-            };
-            let row = RowRef {
-                serial: text(0)?.unwrap_or_default(),
-                state: state.as_str(),
-                subject: text(2)?.unwrap_or_default(),
-                profile: text(3)?,
-                not_before: r.get(4)?,
-                not_after: r.get(5)?,
-                created_at: r.get(6)?,
-                cert_sha256: cert_hex,
-                revoked_at: r.get(8)?,
-                reason: reason.map(CrlReason::name),
-            };
-            buf.clear();
-            serde_json::to_writer(&mut *buf, &row).expect("records serialize");
-            f(buf);
-        }
-        Ok(())
-    }
-
-    /// Every CRL record, as the audit log records it.
-    pub fn crls(&self) -> DbResult<Vec<Entry>> {
-        let mut q = self.conn.prepare("SELECT number, this_update, next_update, entries, sha256 FROM crls ORDER BY number")?;
-        let rows = q.query_map([], |r| {
-            Ok(Entry::CrlRecord {
-                number: r.get(0)?,
-                this_update: r.get(1)?,
-                next_update: r.get(2)?,
-                entries: r.get(3)?,
-                crl_sha256: hex::encode(r.get::<_, Vec<u8>>(4)?),
-            })
-        })?;
-        rows.collect()
-    }
-}
-
-const SELECT: &str =
+pub(super) const SELECT: &str =
     "SELECT serial, state, subject, profile, not_before, not_after, revoked_at, reason, cert_der FROM certs";
 
-fn record(r: &rusqlite::Row<'_>) -> DbResult<CertRecord> {
+pub(super) fn record(r: &rusqlite::Row<'_>) -> DbResult<CertRecord> {
     Ok(CertRecord {
         serial: r.get(0)?,
         state: r.get(1)?,

@@ -195,15 +195,18 @@ impl CaDir {
             .ca()
             .map_err(db_err("read the CA"))?
             .ok_or_else(|| usage(format!("{} holds no CA (run hsm-demo ca-init)", db_path.display())))?;
+        // The log says a reservation is abandoned before the records do: a kill in
+        // between leaves a pending row the next command finds already in the log.
+        let pending = db.pending().map_err(db_err("read interrupted issuances"))?;
+        let (log, notes) = audit::Log::open(dir, &mut db, &row, &pending)?;
+        for n in notes {
+            crate::console::note(&n);
+        }
         let abandoned = db.resolve_pending().map_err(db_err("resolve interrupted issuances"))?;
         for serial in &abandoned {
             crate::console::note(&format!(
                 "serial {serial} was reserved by an issuance that did not finish; it is marked abandoned and never reused"
             ));
-        }
-        let (log, notes) = audit::Log::open(dir, &mut db, &row, &abandoned)?;
-        for n in notes {
-            crate::console::note(&n);
         }
         let cert = X509::from_der(&row.cert_der).context("the CA certificate in ca.db")?;
         let chain = if row.chain_pem.is_empty() {
@@ -239,6 +242,36 @@ impl CaDir {
         build_db(dir, row, imported, exists)?;
         let db = Db::open(&db_path).map_err(db_err("open"))?;
         audit::Log::create(dir, &db, row, "ca-init", inputs, note)
+    }
+
+    /// Refuses, before anything happens, an operation on a key that is not this CA's.
+    pub fn require_key(&self, public: &bridge::PKey<bridge::Public>, what: &str) -> Result<(), CaError> {
+        let ours = self.cert.public_key().is_ok_and(|k| k.public_eq(public));
+        if !ours {
+            return Err(usage(format!(
+                "--ca {}: its CA key is not {what}; nothing was changed",
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records in the log an operation on the CA key that changed no records (a
+    /// backup, a restore, a re-deal): one group, then a checkpoint if `key` (the CA key,
+    /// on some token) can sign one.
+    pub fn record(
+        &mut self,
+        command: &str,
+        who: &audit::Who,
+        (inputs, outputs): (serde_json::Map<String, serde_json::Value>, serde_json::Map<String, serde_json::Value>),
+        key: Option<&crate::hsm::SigningKey<'_>>,
+    ) -> anyhow::Result<()> {
+        self.log.begin(command, who, inputs);
+        self.log.commit(outputs)?;
+        if let Some(key) = key {
+            self.log.checkpoint(key)?;
+        }
+        Ok(())
     }
 
     /// The CA certificate and the chain above it, PEM, for `--chain`.

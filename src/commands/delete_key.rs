@@ -28,15 +28,25 @@ pub struct Args {
     #[arg(long = "ca", value_name = "DIR")]
     cas: Vec<PathBuf>,
 
-    /// Delete even a key a completed CA directory holds as its root
+    /// Delete even a key a completed CA directory holds as its root (the deletion is
+    /// then recorded in the audit.log of each --ca directory whose key it is)
     #[arg(long)]
     force: bool,
+
+    #[command(flatten)]
+    note: super::args::NoteArg,
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     // A --ca that is not there would switch the guard off without a word.
     if let Some(missing) = a.cas.iter().find(|d| !d.is_dir()) {
         return Err(usage(format!("--ca {}: no such directory; nothing was deleted", missing.display())));
+    }
+    let note = a.note.checked()?;
+    // Lock order (lock.rs): the CA directories with records before the token store.
+    let mut logs = Vec::new();
+    for dir in a.cas.iter().filter(|d| d.join(crate::ca::DB_FILE).is_file()) {
+        logs.push(crate::ca::CaDir::open(dir)?);
     }
     let (selector, uri) = a.key.selector()?;
     let hsm = super::login(settings, uri.as_ref(), super::Use::Change)?;
@@ -79,7 +89,22 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
             private.label
         )));
     }
+    // A CA's key deleted with --force: its log says so, begun before the deletion and
+    // committed after (the last act of a key cannot be signed by it: no checkpoint).
+    let public = public_handle.map(|h| crate::hsm::public_key_of(session, h, &private.kind)).transpose()?;
+    logs.retain(|ca| public.as_ref().is_some_and(|p| ca.require_key(p, "").is_ok()));
+    for ca in &mut logs {
+        let mut inputs = serde_json::Map::new();
+        inputs.insert("label".into(), private.label.clone().into());
+        inputs.insert("id".into(), hex::encode(&private.id).into());
+        let who = crate::ca::audit::Who::of(&hsm, &ca.key_uri, note);
+        ca.log.begin("delete-key", &who, inputs);
+        ca.log.flush()?;
+    }
     session.destroy_key(&private, public_handle)?;
+    for ca in &mut logs {
+        ca.log.commit(serde_json::Map::new())?;
+    }
     outln!(
         "Deleted key pair '{}' (id {}) from token '{}'",
         private.label,

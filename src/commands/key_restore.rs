@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+use crate::ca::{audit, CaDir};
 use crate::ceremony::backup::{self, BackupRefused, WrappedKey};
 use crate::commands::pin::{self, PinSource};
 use crate::console::outln;
@@ -32,6 +33,14 @@ pub struct RestoreArgs {
     /// The label of the restored key (default: the wrapped key's); must be free
     #[arg(long)]
     label: Option<String>,
+
+    /// The CA directory whose key this is: the restore is recorded in its audit.log,
+    /// with a checkpoint signed by the restored key
+    #[arg(long, value_name = "DIR")]
+    ca: Option<PathBuf>,
+
+    #[command(flatten)]
+    note: super::args::NoteArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,12 +64,26 @@ pub struct BackupArgs {
     /// custodian present
     #[arg(long = "so-share", value_name = "FILE")]
     so_shares: Vec<PathBuf>,
+
+    /// The CA directory whose key this is: the backup is recorded in its audit.log,
+    /// with a checkpoint signed by the key
+    #[arg(long, value_name = "DIR")]
+    ca: Option<PathBuf>,
+
+    #[command(flatten)]
+    note: super::args::NoteArg,
 }
 
 pub fn restore(settings: &Settings, a: RestoreArgs) -> anyhow::Result<()> {
+    let note = a.note.checked()?;
     // Everything that needs no token first: the file, the shares, their agreement.
     let wrapped = WrappedKey::read(&a.wrapped)?;
     let public = wrapped.public_key()?;
+    // Lock order (lock.rs): the CA directory before the token store.
+    let mut ca = a.ca.as_deref().map(CaDir::open).transpose()?;
+    if let Some(ca) = &ca {
+        ca.require_key(&public, &format!("the key in {}", a.wrapped.display()))?;
+    }
     let secret = backup::secret_for(&a.shares, &wrapped)?;
     let label = a.label.clone().unwrap_or_else(|| wrapped.label.clone());
     if label.is_empty() {
@@ -79,7 +102,7 @@ pub fn restore(settings: &Settings, a: RestoreArgs) -> anyhow::Result<()> {
         let _ = hsm.session().destroy_key(&restored, hsm.session().public_key_for(&restored).ok());
         e.context("the restored key did not prove itself; what was restored was destroyed")
     };
-    let proved = (|| -> anyhow::Result<()> {
+    let proved = (|| -> anyhow::Result<crate::hsm::SigningKey<'_>> {
         let key = hsm.load_key(restored.clone())?;
         if crate::bridge::spki_sha256(key.public())? != crate::bridge::spki_sha256(&public)? {
             anyhow::bail!("the restored key's public key is not the original");
@@ -90,9 +113,19 @@ pub fn restore(settings: &Settings, a: RestoreArgs) -> anyhow::Result<()> {
         if !crate::bridge::verify(&public, scheme, &sig, |feed| Ok(feed(&challenge)?))? {
             anyhow::bail!("the restored key's signature does not verify under the original public key");
         }
-        Ok(())
+        Ok(key)
     })();
-    proved.map_err(undo)?;
+    let key = proved.map_err(undo)?;
+    if let Some(ca) = &mut ca {
+        let mut inputs = serde_json::Map::new();
+        inputs.insert("wrapped".into(), audit::files_sha256(std::slice::from_ref(&a.wrapped))?);
+        inputs.insert("shares".into(), audit::files_sha256(&a.shares)?);
+        let mut outputs = serde_json::Map::new();
+        outputs.insert("restored".into(), restored.uri.clone().into());
+        outputs.insert("spki_sha256".into(), wrapped.spki_sha256.clone().into());
+        let who = audit::Who::of(&hsm, &restored.uri, note);
+        ca.record("key-restore", &who, (inputs, outputs), Some(&key))?;
+    }
     let custody = hsm.session().custody(restored.handle)?;
     outln!("Restored key '{label}' ({}) into token '{}' (serial {})", wrapped.algorithm, token.label, token.serial)?;
     outln!("  from:     {} (ceremony {}, wrap key check value {})", a.wrapped.display(), wrapped.ceremony_id, wrapped.wrap_key_check)?;
@@ -103,7 +136,10 @@ pub fn restore(settings: &Settings, a: RestoreArgs) -> anyhow::Result<()> {
 }
 
 pub fn backup(settings: &Settings, a: BackupArgs) -> anyhow::Result<()> {
+    let note = a.note.checked()?;
     output::refuse_existing(&a.out, "--out")?;
+    // Lock order (lock.rs): the CA directory before the token store.
+    let mut ca = a.ca.as_deref().map(CaDir::open).transpose()?;
     let (secret, binding) = quorum::combine(&a.shares, Purpose::Backup)?;
     let (selector, uri) = a.key.selector()?;
     let (module, token, lock) = open_token(settings, uri.as_ref(), Use::Change)?;
@@ -125,6 +161,9 @@ pub fn backup(settings: &Settings, a: BackupArgs) -> anyhow::Result<()> {
         let handle = session.public_key_for(&private)?;
         (private.clone(), crate::hsm::public_key_of(&session, handle, &private.kind)?)
     };
+    if let Some(ca) = &ca {
+        ca.require_key(&public, &format!("key '{}'", private.label))?;
+    }
     let algo = crate::token::Algorithm::ALL
         .into_iter()
         .find(|a| a.kind() == private.kind)
@@ -146,7 +185,20 @@ pub fn backup(settings: &Settings, a: BackupArgs) -> anyhow::Result<()> {
         ceremony_id: binding.ceremony_id,
         wrapped: hex::encode(&blob),
     };
-    output::publish_file(&a.out, serde_json::to_string_pretty(&file)?.as_bytes(), 0o644, "--out")?;
+    let text = serde_json::to_string_pretty(&file)?;
+    if let Some(ca) = &mut ca {
+        let mut inputs = serde_json::Map::new();
+        inputs.insert("shares".into(), audit::files_sha256(&a.shares)?);
+        inputs.insert("so_shares".into(), audit::files_sha256(&a.so_shares)?);
+        let mut outputs = serde_json::Map::new();
+        outputs.insert("wrap_key_check".into(), file.wrap_key_check.clone().into());
+        outputs.insert("spki_sha256".into(), file.spki_sha256.clone().into());
+        audit::record_output(&mut outputs, &a.out, text.as_bytes());
+        let key = hsm.load_key(private.clone())?;
+        let who = audit::Who::of(&hsm, &ca.key_uri, note);
+        ca.record("key-backup", &who, (inputs, outputs), Some(&key))?;
+    }
+    output::publish_file(&a.out, text.as_bytes(), 0o644, "--out")?;
     outln!("Wrapped key '{}' ({} bytes, {}) into {}", private.label, blob.len(), file.mechanism, a.out.display())?;
     outln!("  wrap key check value {}; restore it with key-restore and {} of the backup shares", file.wrap_key_check, a.shares.len())?;
     Ok(())

@@ -144,10 +144,9 @@ pub enum Command {
     /// List the certificates a CA directory has issued, revoked or imported
     ListIssued(list_issued::Args),
 
-    /// Check a CA directory's operations log (audit.log) with no token and no PIN: the
-    /// hash chain, every checkpoint signature under the CA certificate, and ca.db
-    /// against the entries; prints the head for the witness sheet. Exit 0, or 1 naming
-    /// the first entry that does not hold
+    /// Check a CA directory's audit.log with no token and no PIN: hash chain, checkpoint
+    /// signatures, ca.db against the entries; prints the head for the witness sheet.
+    /// Exit 0, or 1 naming the first entry that does not hold
     VerifyAudit(verify_audit::Args),
 
     /// Print the shell exports that point the openssl CLI at the same token through
@@ -161,13 +160,6 @@ pub enum Command {
     Manpage(manpage::Args),
 }
 
-
-impl Command {
-    /// Whether this command's own `--serial` is a certificate serial (not the token's).
-    pub fn serial_is_a_certificates(&self) -> bool {
-        matches!(self, Command::Revoke(_) | Command::ListIssued(_))
-    }
-}
 
 /// Runs `command`; `definition` is the whole command line's clap definition (for
 /// completions and man pages).

@@ -45,6 +45,14 @@ pub struct Args {
     /// The label of the token key that signs the transcript
     #[arg(long, value_name = "LABEL", default_value = "root-ca-key")]
     sign_with: String,
+
+    /// The CA directory of the --sign-with key: the re-deal is recorded in its
+    /// audit.log (the share files' SHA-256, old and new), with a checkpoint
+    #[arg(long, value_name = "DIR")]
+    ca: Option<PathBuf>,
+
+    #[command(flatten)]
+    note: super::args::NoteArg,
 }
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
@@ -55,7 +63,11 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     if matches!(a.role, RoleArg::User) && !settings.pin_shares.is_empty() {
         return Err(usage("quorum-redeal --role user logs in with its --share files; --pin-share is not used"));
     }
+    let note = a.note.checked()?;
     let out = ceremony::out_dir(a.out.as_deref(), &format!("redeal-{role_name}"))?;
+    // Lock order (lock.rs): the CA directory before the token store.
+    let mut ca = a.ca.as_deref().map(crate::ca::CaDir::open).transpose()?;
+    let old_files = crate::ca::audit::files_sha256(&a.shares)?;
     let (secret, binding) = shares::combine_current(settings, &a.shares, purpose)?;
     let (first, _, _) = quorum::check_file(&a.shares[0])?;
     let old_quorum = Quorum {
@@ -95,6 +107,9 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
             a.sign_with
         ))
     })?;
+    if let Some(ca) = &ca {
+        ca.require_key(key.public(), &format!("the key '{}' (--sign-with)", a.sign_with))?;
+    }
     let launcher = super::launcher(settings)?;
     let plan = redeal::Plan {
         purpose,
@@ -110,6 +125,21 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let who = format!("the key '{}'", a.sign_with);
     let done = redeal::run(&hsm, &launcher, &plan, (&key, &who), settings.data_dir.as_deref(), reserved, &mut print)?;
     printer.finish()?;
+    if let Some(ca) = &mut ca {
+        let mut inputs = serde_json::Map::new();
+        inputs.insert("role".into(), role_name.into());
+        inputs.insert("old_set".into(), plan.old_set.clone().into());
+        inputs.insert("old_quorum".into(), plan.old_quorum.to_string().into());
+        inputs.insert("shares".into(), old_files);
+        let mut outputs = serde_json::Map::new();
+        outputs.insert("new_set".into(), done.new_set.clone().into());
+        outputs.insert("quorum".into(), done.quorum.to_string().into());
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&out)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        outputs.insert("files".into(), crate::ca::audit::files_sha256(&files)?);
+        let who = crate::ca::audit::Who::of(&hsm, &ca.key_uri, note);
+        ca.record("quorum-redeal", &who, (inputs, outputs), Some(&key))?;
+    }
     outln!(
         "Re-dealt the {} of token '{}' (serial {}): share set {} ({old_quorum}) retired, share set {} ({}) in force, in {}",
         purpose.secret_name(),

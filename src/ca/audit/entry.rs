@@ -221,7 +221,8 @@ fn is_serial(s: &[u8]) -> bool {
 pub struct Compact<'a> {
     pub serial: &'a str,
     pub state: &'a [u8],
-    /// The record's JSON fields from `"serial"` up to `,"revoked_at":`, digested.
+    /// The record's JSON fields from `"serial"` up to `,"revoked_at":`, but the state,
+    /// digested.
     pub fields: Fields,
     pub revoked_at: Option<i64>,
     pub reason: Option<&'a str>,
@@ -241,6 +242,13 @@ pub fn compact(body: &[u8]) -> Option<Compact<'_>> {
     let after = rest[end + 1..].strip_prefix(b",\"state\":\"")?;
     let state = &after[..after.iter().position(|c| *c == b'"')?];
     let cut = memchr::memmem::rfind(body, REVOKED_AT)?;
+    // The digest leaves the state out (compared on its own): `"serial":"S","state":"`,
+    // then from the state's closing quote to the revocation.
+    let state_at = body.len() - after.len();
+    let state_end = state_at + state.len();
+    if state_end > cut {
+        return None;
+    }
     let tail = body[cut + REVOKED_AT.len()..].strip_suffix(b"}")?;
     let (at, reason) = {
         let comma = memchr::memmem::find(tail, b",\"reason\":")?;
@@ -263,7 +271,12 @@ pub fn compact(body: &[u8]) -> Option<Compact<'_>> {
     Some(Compact {
         serial: std::str::from_utf8(serial).ok()?,
         state,
-        fields: super::line_hash(&body[..cut])[..16].try_into().expect("16 of 32 bytes"),
+        fields: {
+            let mut h = openssl::sha::Sha256::new();
+            h.update(&body[..state_at]);
+            h.update(&body[state_end..cut]);
+            h.finish()[..16].try_into().expect("16 of 32 bytes")
+        },
         revoked_at,
         reason,
     })
@@ -272,4 +285,49 @@ pub fn compact(body: &[u8]) -> Option<Compact<'_>> {
 /// A record's JSON object as serde writes it.
 pub fn record_json(r: &RecordEntry) -> Vec<u8> {
     serde_json::to_vec(r).expect("records serialize")
+}
+
+/// The log's lines, read in chunks into one buffer (the log may be hundreds of MB):
+/// each line is handed out without its newline, borrowed until the next call.
+pub struct Lines<R> {
+    source: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+const CHUNK: usize = 4 << 20;
+
+impl<R: std::io::Read> Lines<R> {
+    pub fn new(source: R) -> Self {
+        Lines { source, buf: vec![0; CHUNK], start: 0, end: 0, eof: false }
+    }
+
+    /// The next complete line; at the end, Err(n) if n bytes follow the last newline.
+    pub fn next_line(&mut self) -> std::io::Result<Result<Option<&[u8]>, usize>> {
+        loop {
+            if let Some(p) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+                let line = self.start..self.start + p;
+                self.start += p + 1;
+                return Ok(Ok(Some(&self.buf[line])));
+            }
+            if self.eof {
+                let left = self.end - self.start;
+                return Ok(if left == 0 { Ok(None) } else { Err(left) });
+            }
+            // Keep the partial line, make room (a line longer than the buffer grows it).
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.end == self.buf.len() {
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+            let n = self.source.read(&mut self.buf[self.end..])?;
+            if n == 0 {
+                self.eof = true;
+            }
+            self.end += n;
+        }
+    }
 }

@@ -14,6 +14,7 @@
 
 mod entry;
 mod recover;
+mod rows;
 mod verify;
 mod walk;
 
@@ -82,6 +83,17 @@ pub fn record_output(outputs: &mut Map<String, Value>, path: &Path, bytes: &[u8]
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     outputs.insert("out".into(), abs.display().to_string().into());
     outputs.insert("out_sha256".into(), hex_digest(bytes).into());
+}
+
+/// The SHA-256 of each file (share files, wrapped keys), for an entry's inputs or
+/// outputs: `[{"file": ..., "sha256": ...}]`.
+pub fn files_sha256(paths: &[PathBuf]) -> anyhow::Result<Value> {
+    let mut out = Vec::new();
+    for p in paths {
+        let bytes = std::fs::read(p).with_context(|| format!("read {}", p.display()))?;
+        out.push(serde_json::json!({ "file": p.display().to_string(), "sha256": hex_digest(&bytes) }));
+    }
+    Ok(Value::Array(out))
 }
 
 pub fn hex_digest(bytes: &[u8]) -> String {
@@ -154,7 +166,8 @@ impl Log {
 
     /// Opens the log of `dir` (starting it by adoption when there is none), repairs a
     /// line cut by a kill, and closes a group a killed command left open; `abandoned`
-    /// are the serials ca.db just marked abandoned. Returns what was repaired, for stderr.
+    /// are the serials ca.db holds pending, which it marks abandoned after this. Returns
+    /// what was repaired, for stderr.
     pub fn open(dir: &Path, db: &mut Db, row: &CaRow, abandoned: &[String]) -> anyhow::Result<(Log, Vec<String>)> {
         let path = dir.join(LOG_FILE);
         if !path.exists() {
@@ -171,8 +184,13 @@ impl Log {
         }
         let head = entry::head(&last).ok_or_else(|| CaError::Input(format!("{}: its last line is not a log entry; run hsm-demo verify-audit {}", path.display(), dir.display())))?;
         let mut log = Log { path, file, next_seq: head.seq + 1, prev: line_hash(&last), buf: Vec::new(), open: None };
-        let open = serde_json::from_slice::<Entry>(&last).is_ok_and(|e| e.in_group());
+        let last_entry = serde_json::from_slice::<Entry>(&last).ok();
+        let open = last_entry.as_ref().is_some_and(Entry::in_group);
         let mut left: Vec<String> = abandoned.to_vec();
+        // A command killed after it logged these abandoned and before ca.db said so.
+        if let Some(Entry::Abandoned { records, .. }) = &last_entry {
+            left.retain(|s| !records.iter().any(|r| &r.serial == s));
+        }
         if open {
             notes.extend(recover::close_open_group(&mut log, db, &mut left)?);
         }

@@ -122,11 +122,15 @@ pub(super) fn close_open_group(log: &mut Log, db: &mut Db, abandoned: &mut Vec<S
     Ok(vec![note])
 }
 
-/// The records of `serials` as ca.db holds them.
+/// The records of `serials` as ca.db holds them once marked abandoned (the log says
+/// so first; the records follow).
 pub(super) fn records_of(db: &Db, serials: &[String]) -> anyhow::Result<Vec<super::RecordEntry>> {
     let mut out = Vec::new();
     for s in serials {
-        out.extend(db.record_entry(s).map_err(db_err("read a record"))?);
+        if let Some(mut r) = db.record_entry(s).map_err(db_err("read a record"))? {
+            r.state = CertState::Abandoned.as_str().to_string();
+            out.push(r);
+        }
     }
     Ok(out)
 }

@@ -51,37 +51,32 @@ pub fn verify(dir: &Path) -> anyhow::Result<Result<Report, Failure>> {
     let cert = X509::from_der(&row.cert_der)?;
     let public = cert.public_key()?;
     let scheme = Scheme::for_key(&public, None, None)?;
-    let log = std::fs::read(dir.join(LOG_FILE)).map_err(|e| CaError::Input(format!("{}: {}", dir.join(LOG_FILE).display(), crate::output::reason(&e))))?;
-    if log.is_empty() {
+    let log_path = dir.join(LOG_FILE);
+    let open_err = |e: std::io::Error| CaError::Input(format!("{}: {}", log_path.display(), crate::output::reason(&e)));
+    let file = std::fs::File::open(&log_path).map_err(open_err)?;
+    let size = file.metadata().map_err(open_err)?.len();
+    if size == 0 {
         return Ok(fail(None, "audit.log is empty"));
-    }
-    if log.last() != Some(&b'\n') {
-        let n = log.len() - log.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-        return Ok(fail(None, format!("audit.log ends in {n} bytes without a newline (a write cut short; the next command on the directory removes them)")));
-    }
-    let mut lines: Vec<&[u8]> = Vec::with_capacity(log.len() / 128);
-    let mut from = 0;
-    for end in memchr::memchr_iter(b'\n', &log) {
-        lines.push(&log[from..end]);
-        from = end + 1;
     }
     let start = super::chain_start(dir, &row)?;
     let mut st = State::default();
-    st.records.reserve(lines.len() / 2);
+    // About one record per two entries in a large log (an adoption, then revocations).
+    st.records.reserve(usize::try_from(size / 400).unwrap_or(0));
     let check_start = |e: &Entry| check_start(e, &row);
     let check_sig = |m: &[u8], s: &[u8]| bridge::verify(&public, scheme, s, |sink| Ok(sink(m)?)).unwrap_or(false);
     // ca.db is read in a thread of its own while the log is walked.
     let db_path = dir.join(crate::ca::DB_FILE);
     let (chain, rows) = std::thread::scope(|scope| {
         let scan = scope.spawn(|| scan_db(&db_path));
-        let chain = walk::walk(&lines, (&start.0, start.1), &check_start, &check_sig, &mut st);
+        let mut lines = entry::Lines::new(file);
+        let chain = walk::walk(&mut lines, (&start.0, start.1), &check_start, &check_sig, &mut st);
         (chain, scan.join().expect("the ca.db scan does not panic"))
     });
-    let chain = match chain {
+    let chain = match chain? {
         Ok(c) => c,
         Err(f) => return Ok(Err(f)),
     };
-    let records = match compare_records(&db, &mut st, rows?, &lines) {
+    let records = match compare_records(&db, &mut st, rows?, &log_path) {
         Ok(n) => n,
         Err(f) => return Ok(Err(f)),
     };
@@ -89,6 +84,7 @@ pub fn verify(dir: &Path) -> anyhow::Result<Result<Report, Failure>> {
     for c in &crls {
         let Entry::CrlRecord { number, this_update, next_update, entries, crl_sha256 } = c else { continue };
         match st.crls.remove(number) {
+            None if st.open.crls.get(number).is_some_and(|(_, w)| w == &[*this_update, *next_update, *entries]) => {}
             None => return Ok(fail(None, format!("ca.db holds CRL number {number} and no entry of audit.log records it"))),
             Some((seq, w, sha)) if w != [*this_update, *next_update, *entries] || &sha != crl_sha256 => {
                 return Ok(fail(seq, format!("CRL number {number}: ca.db's record differs from this entry")))
@@ -100,6 +96,9 @@ pub fn verify(dir: &Path) -> anyhow::Result<Result<Report, Failure>> {
         return Ok(fail(*seq, format!("CRL number {n} is not in ca.db")));
     }
     let mut notes = chain.notes;
+    if st.open.reserved > 0 {
+        notes.push(format!("{} serial(s) reserved by an issuance that has not finished and wrote no entry yet (no certificate; the next command records them abandoned)", st.open.reserved));
+    }
     let mut missing = 0;
     for (seq, path, sha) in &st.files {
         match std::fs::read(path) {
@@ -125,10 +124,15 @@ pub fn verify(dir: &Path) -> anyhow::Result<Result<Report, Failure>> {
     }))
 }
 
+/// A row's serial column: a serial, or (tampering) something else, as text.
+enum RowKey {
+    Serial(SerialKey),
+    NotASerial(String),
+}
+
 /// A ca.db certificate row, compact.
 struct DbRow {
-    /// None: the serial column does not hold a serial (its text then).
-    key: Result<SerialKey, String>,
+    key: RowKey,
     fields: Fields,
     state: Option<u8>,
     revoked_at: Option<i64>,
@@ -143,13 +147,13 @@ fn scan_db(path: &Path) -> anyhow::Result<Vec<DbRow>> {
     db.scan_rows(&mut json, |row| {
         rows.push(match entry::compact(&row[1..]) {
             Some(c) => DbRow {
-                key: SerialKey::new(c.serial.as_bytes()).ok_or_else(|| c.serial.to_string()),
+                key: SerialKey::new(c.serial.as_bytes()).map_or_else(|| RowKey::NotASerial(c.serial.to_string()), RowKey::Serial),
                 fields: c.fields,
                 state: entry::state_code(c.state),
                 revoked_at: c.revoked_at,
                 reason: c.reason.and_then(CrlReason::from_name),
             },
-            None => DbRow { key: Err(String::from_utf8_lossy(row).into_owned()), fields: [0; 16], state: None, revoked_at: None, reason: None },
+            None => DbRow { key: RowKey::NotASerial(String::from_utf8_lossy(row).into_owned()), fields: [0; 16], state: None, revoked_at: None, reason: None },
         });
     })
     .map_err(db_err("read the records"))?;
@@ -158,19 +162,38 @@ fn scan_db(path: &Path) -> anyhow::Result<Vec<DbRow>> {
 
 /// ca.db's certificate rows against the records the entries make: each row must be one
 /// of them, the same in every field, and each of them a row.
-fn compare_records(db: &Db, st: &mut State, rows: Vec<DbRow>, lines: &[&[u8]]) -> Result<usize, Failure> {
+fn compare_records(db: &Db, st: &mut State, rows: Vec<DbRow>, log: &Path) -> Result<usize, Failure> {
     let n = rows.len();
     for r in rows {
-        let key = r.key.map_err(|text| Failure { entry: None, what: format!("ca.db holds a certificate row whose serial is not a serial: {text}") })?;
+        let key = match r.key {
+            RowKey::Serial(k) => k,
+            RowKey::NotASerial(text) => return fail(None, format!("ca.db holds a certificate row whose serial is not a serial: {text}")),
+        };
         let state = r.state.map_or("?", walk::state_name);
         let Some(e) = st.records.remove(&key) else {
+            if st.open.serials.remove(&key).is_some() && matches!(state, "pending" | "issued") && r.revoked_at.is_none() {
+                continue; // the unfinished issuance: reserved, or signed and recorded
+            }
+            if state == "pending" && r.revoked_at.is_none() {
+                // Reserved by an issuance killed before its first entry (or running):
+                // no certificate; the next command records it abandoned.
+                st.open.reserved += 1;
+                continue;
+            }
             return fail(None, format!("ca.db holds serial {key} ({state}) and no entry of audit.log records it"));
         };
-        if e.fields != r.fields || Some(e.state) != r.state || e.revoked_at != r.revoked_at || e.reason != r.reason {
-            let seq = if e.fields != r.fields || Some(e.state) != r.state { e.seq } else { e.rseq };
-            let fields = differing(db, st, &key, &e, lines);
+        let unfinished_revocation = st.open.revokes.get(&key).is_some_and(|(_, at, reason)| e.revoked_at.is_none() && r.revoked_at == *at && r.reason == *reason);
+        // Logged abandoned, still pending in ca.db: a command was killed between the two
+        // (the next one marks the record).
+        let state_holds = Some(e.state) == r.state || (walk::state_name(e.state) == "abandoned" && state == "pending");
+        if e.fields != r.fields || !state_holds || (!unfinished_revocation && (e.revoked_at != r.revoked_at || e.reason != r.reason)) {
+            let seq = if e.fields != r.fields || !state_holds { e.seq } else { e.rseq };
+            let fields = differing(db, st, &key, &e, log);
             return fail(seq, format!("serial {key}: ca.db's record differs from this entry in {fields}"));
         }
+    }
+    if let Some((serial, seq)) = st.open.serials.iter().min_by_key(|(_, s)| **s) {
+        return fail(*seq, format!("serial {serial} (pending) is not in ca.db"));
     }
     if let Some((serial, e)) = st.records.iter().min_by_key(|(_, e)| e.seq) {
         return fail(e.seq, format!("serial {serial} ({}) is not in ca.db", walk::state_name(e.state)));
@@ -179,10 +202,10 @@ fn compare_records(db: &Db, st: &mut State, rows: Vec<DbRow>, lines: &[&[u8]]) -
 }
 
 /// The names of the fields in which ca.db's record of `key` differs from the expected.
-fn differing(db: &Db, st: &State, key: &SerialKey, e: &Exp, lines: &[&[u8]]) -> String {
+fn differing(db: &Db, st: &State, key: &SerialKey, e: &Exp, log: &Path) -> String {
     let expected: Option<RecordEntry> = match st.wholes.get(key) {
         Some(r) => Some(r.clone()),
-        None => lines.get(e.seq as usize - 1).and_then(|l| serde_json::from_slice(l).ok()),
+        None => line_at(log, e.seq).and_then(|l| serde_json::from_slice(&l).ok()),
     };
     let (Some(mut x), Ok(Some(y))) = (expected, db.record_entry(&key.to_string())) else {
         return "its fields".into();
@@ -199,6 +222,15 @@ fn differing(db: &Db, st: &State, key: &SerialKey, e: &Exp, lines: &[&[u8]]) -> 
     } else {
         names.join(", ")
     }
+}
+
+/// Line `seq` of the log (read again: only for a record that does not hold).
+fn line_at(log: &Path, seq: u64) -> Option<Vec<u8>> {
+    let mut lines = entry::Lines::new(std::fs::File::open(log).ok()?);
+    for _ in 1..seq {
+        lines.next_line().ok()?.ok()??;
+    }
+    lines.next_line().ok()?.ok()?.map(<[u8]>::to_vec)
 }
 
 /// The first line must be about the CA ca.db holds.

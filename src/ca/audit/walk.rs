@@ -34,6 +34,20 @@ pub struct State {
     pub wholes: HashMap<SerialKey, RecordEntry>,
     pub crls: BTreeMap<i64, (u64, [i64; 3], String)>,
     pub files: Vec<(u64, PathBuf, String)>,
+    /// What an unfinished command at the end of the log is doing.
+    pub open: Open,
+}
+
+/// What the command still open at the end of the log had announced: its serial (its
+/// record may be pending or issued), its revocations (committed or not), its CRL
+/// (recorded or not).
+#[derive(Default)]
+pub struct Open {
+    pub serials: HashMap<SerialKey, u64>,
+    pub revokes: HashMap<SerialKey, (u64, Option<i64>, Option<CrlReason>)>,
+    pub crls: BTreeMap<i64, (u64, [i64; 3])>,
+    /// Pending rows of ca.db no entry names yet.
+    pub reserved: usize,
 }
 
 pub struct Chain {
@@ -98,43 +112,103 @@ fn insert_whole(st: &mut State, r: RecordEntry, seq: u64) -> Result<(), Failure>
     Ok(())
 }
 
-/// Walks `lines` (the log without its last newline, split) from `start`.
-pub fn walk(
-    lines: &[&[u8]],
+/// How the log ended, when it did not end after a whole line.
+pub const CUT: &str = "without a newline";
+
+/// The walk's state between lines.
+struct Walker<'w> {
+    st: &'w mut State,
+    group: Option<Group>,
+    checkpoints: usize,
+    last_checkpoint: Option<u64>,
+    /// The hash of the line before.
+    prev: Digest,
+    check_start: &'w dyn Fn(&Entry) -> Result<(), Failure>,
+    check_sig: &'w dyn Fn(&[u8], &[u8]) -> bool,
+}
+
+/// Walks the log's lines from `start`. The outer error: the log cannot be read.
+pub fn walk<R: std::io::Read>(
+    lines: &mut entry::Lines<R>,
     (start_name, start): (&str, Digest),
     check_start: &dyn Fn(&Entry) -> Result<(), Failure>,
     check_sig: &dyn Fn(&[u8], &[u8]) -> bool,
     st: &mut State,
-) -> Result<Chain, Failure> {
-    let mut prev = start;
+) -> anyhow::Result<Result<Chain, Failure>> {
+    let mut w = Walker { st, group: None, checkpoints: 0, last_checkpoint: None, prev: start, check_start, check_sig };
     let mut prev_hex = [0u8; 64];
-    let mut group: Option<Group> = None;
-    let (mut checkpoints, mut last_checkpoint) = (0, None);
-    for (i, &l) in lines.iter().enumerate() {
-        let want = i as u64 + 1;
+    let mut n = 0u64;
+    loop {
+        let l = match lines.next_line()? {
+            Ok(Some(l)) => l,
+            Ok(None) => break,
+            Err(cut) => return Ok(fail(None, format!("audit.log ends in {cut} bytes {CUT} (a write cut short; the next command on the directory removes them)"))),
+        };
+        let want = n + 1;
         let Some(h) = entry::head(l) else {
-            return fail(want, format!("line {} is not a log entry (edited)", i + 1));
+            return Ok(fail(want, format!("line {want} is not a log entry (edited)")));
         };
         if h.seq != want {
-            let next = lines.get(i + 1).and_then(|n| entry::head(n)).map(|n| n.seq);
-            return if next == Some(want) {
-                fail(want, format!("entries {want} and {} are in reverse order (line {} holds entry {})", h.seq, i + 1, h.seq))
-            } else if h.seq > want {
-                fail(want, format!("missing: line {} holds entry {} (a line was deleted)", i + 1, h.seq))
-            } else {
-                fail(want, format!("line {} holds entry {} again (a line was repeated or moved)", i + 1, h.seq))
+            // Out of place: is the next line the one expected?
+            let found = h.seq;
+            let next = match lines.next_line()? {
+                Ok(Some(l)) => entry::head(l).map(|h| h.seq),
+                _ => None,
             };
+            return Ok(if next == Some(want) {
+                fail(want, format!("entries {want} and {found} are in reverse order (line {want} holds entry {found})"))
+            } else if found > want {
+                fail(want, format!("missing: line {want} holds entry {found} (a line was deleted)"))
+            } else {
+                fail(want, format!("line {want} holds entry {found} again (a line was repeated or moved)"))
+            });
         }
-        hex::encode_to_slice(prev, &mut prev_hex).expect("64 hex digits");
+        hex::encode_to_slice(w.prev, &mut prev_hex).expect("64 hex digits");
         if h.prev != prev_hex {
-            return if i == 0 {
+            return Ok(if want == 1 {
                 fail(want, format!("it does not chain to {start_name} (its prev is not that file's SHA-256)"))
             } else {
                 fail(want - 1, format!("its hash is not the one entry {want} carries (entry {} or {want} was edited)", want - 1))
-            };
+            });
         }
+        if let Err(f) = w.entry(l, &h, want) {
+            return Ok(Err(f));
+        }
+        w.prev = line_hash(l);
+        n = want;
+    }
+    let Walker { st, group, checkpoints, last_checkpoint, prev, .. } = w;
+    let mut notes = Vec::new();
+    if let Some(g) = group {
+        // A command still running, or killed: ca.db may or may not hold its result
+        // yet, and either is accepted until the next command closes the group.
+        notes.push(format!("entries {} to {n} belong to a command that has not finished (the next command on the directory closes it)", g.begin));
+        for (seq, r) in g.issues {
+            let (key, _) = exp_of(&r, seq)?;
+            st.open.serials.insert(key, seq);
+        }
+        for (seq, key) in g.revokes {
+            st.open.revokes.insert(key, (seq, g.at, g.reason));
+        }
+        for (seq, c) in g.crls {
+            if let Entry::Crl { number, this_update, next_update, entries } = c {
+                st.open.crls.insert(number, (seq, [this_update, next_update, entries]));
+            }
+        }
+    }
+    match last_checkpoint {
+        Some(c) if c < n => notes.push(format!("entries {} to {n} come after the last checkpoint: no signature covers them yet", c + 1)),
+        None => notes.push("no checkpoint yet: no command has used the CA key since the log began".into()),
+        _ => {}
+    }
+    Ok(Ok(Chain { head_seq: n, head: prev, checkpoints, last_checkpoint, notes }))
+}
+
+impl Walker<'_> {
+    /// One entry whose place in the chain holds.
+    fn entry(&mut self, l: &[u8], h: &entry::Head<'_>, want: u64) -> Result<(), Failure> {
         let edited = || Failure { entry: Some(want), what: "not a valid entry (edited)".into() };
-        match (h.kind, &mut group) {
+        match (h.kind, &mut self.group) {
             // The kinds a log holds by the million, read strictly without serde.
             (b"revoke", Some(g)) => {
                 let serial = entry::revoke_serial(h.rest).ok_or_else(edited)?;
@@ -155,47 +229,47 @@ pub fn walk(
                 if g.begin > 2 {
                     return fail(want, "a record entry after the log began");
                 }
-                if st.records.insert(SerialKey::new(c.serial.as_bytes()).ok_or_else(edited)?, exp).is_some() {
+                if self.st.records.insert(SerialKey::new(c.serial.as_bytes()).ok_or_else(edited)?, exp).is_some() {
                     return fail(want, format!("serial {} is recorded a second time", c.serial));
                 }
             }
             (b"revoke" | b"record", None) => return fail(want, "an entry outside a command's group"),
             _ => {
                 let entry: Entry = serde_json::from_slice(l).map_err(|_| edited())?;
-                if i == 0 {
-                    check_start(&entry)?;
+                if want == 1 {
+                    (self.check_start)(&entry)?;
                 }
                 match entry {
-                    Entry::Start { .. } if i == 0 => {}
+                    Entry::Start { .. } if want == 1 => {}
                     Entry::Start { .. } => return fail(want, "a second start line"),
                     Entry::Begin { inputs, .. } => {
-                        if let Some(g) = &group {
+                        if let Some(g) = &self.group {
                             return fail(want, format!("begins a command while the one begun at entry {} is not closed (a line was removed)", g.begin));
                         }
                         let reason = inputs.get("reason").and_then(Value::as_str).filter(|r| *r != "unspecified");
-                        group = Some(Group { begin: want, at: inputs.get("at").and_then(Value::as_i64), reason: reason_of(reason, want)?, ..Group::default() });
+                        self.group = Some(Group { begin: want, at: inputs.get("at").and_then(Value::as_i64), reason: reason_of(reason, want)?, ..Group::default() });
                     }
                     Entry::Checkpoint { signature } => {
-                        if let Some(g) = &group {
+                        if let Some(g) = &self.group {
                             return fail(want, format!("a checkpoint inside the command begun at entry {}", g.begin));
                         }
                         let sig = crate::bridge::base64_decode(&signature).unwrap_or_default();
-                        if !check_sig(checkpoint_message(want - 1, &prev).as_bytes(), &sig) {
+                        if !(self.check_sig)(checkpoint_message(want - 1, &self.prev).as_bytes(), &sig) {
                             return fail(want, "the checkpoint's signature does not verify under the CA certificate");
                         }
-                        checkpoints += 1;
-                        last_checkpoint = Some(want);
+                        self.checkpoints += 1;
+                        self.last_checkpoint = Some(want);
                     }
                     Entry::Commit { begin, outputs, .. } => {
-                        let Some(g) = group.take().filter(|g| g.begin == begin) else {
+                        let Some(g) = self.group.take().filter(|g| g.begin == begin) else {
                             return fail(want, format!("commits entry {begin}, which does not begin the open command"));
                         };
-                        apply(st, g, want, &outputs)?;
+                        apply(self.st, g, want, &outputs)?;
                     }
                     Entry::Abandoned { begin, records, .. } => {
-                        let open = match (begin, group.take()) {
+                        let open = match (begin, self.group.take()) {
                             (None, g) => {
-                                group = g;
+                                self.group = g;
                                 Vec::new()
                             }
                             (Some(b), Some(g)) if g.begin == b => g.issues,
@@ -208,10 +282,10 @@ pub fn walk(
                             if r.state != "abandoned" {
                                 return fail(want, format!("serial {} is {}, not abandoned", r.serial, r.state));
                             }
-                            insert_whole(st, r, want)?;
+                            insert_whole(self.st, r, want)?;
                         }
                     }
-                    other => match &mut group {
+                    other => match &mut self.group {
                         Some(g) => match other {
                             Entry::Issue { serial, subject, profile, not_before, not_after, .. } => g.issues.push((
                                 want,
@@ -235,23 +309,8 @@ pub fn walk(
                 }
             }
         }
-        prev = line_hash(l);
+        Ok(())
     }
-    let n = lines.len() as u64;
-    let mut notes = Vec::new();
-    if let Some(g) = group {
-        // A command still running, or killed: its reservation stands as pending.
-        notes.push(format!("entries {} to {n} belong to a command that has not finished (the next command on the directory closes it)", g.begin));
-        for (seq, r) in g.issues {
-            insert_whole(st, r, seq)?;
-        }
-    }
-    match last_checkpoint {
-        Some(c) if c < n => notes.push(format!("entries {} to {n} come after the last checkpoint: no signature covers them yet", c + 1)),
-        None => notes.push("no checkpoint yet: no command has used the CA key since the log began".into()),
-        _ => {}
-    }
-    Ok(Chain { head_seq: n, head: prev, checkpoints, last_checkpoint, notes })
 }
 
 /// A committed group's effect.
