@@ -148,6 +148,6 @@ pub fn make_crl(ca: &mut CaDir, key: &SigningKey<'_>, (now, next): (i64, i64), o
     if let Some(out) = output.out {
         audit::record_output(&mut outputs, out, &bytes);
     }
-    ca.log.commit(outputs)?;
+    ca.log.commit_before_checkpoint(outputs);
     Ok(Crl { bytes, number, entries: revoked.count })
 }

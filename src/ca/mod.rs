@@ -267,11 +267,13 @@ impl CaDir {
         key: Option<&crate::hsm::SigningKey<'_>>,
     ) -> anyhow::Result<()> {
         self.log.begin(command, who, inputs);
-        self.log.commit(outputs)?;
-        if let Some(key) = key {
-            self.log.checkpoint(key)?;
+        match key {
+            Some(key) => {
+                self.log.commit_before_checkpoint(outputs);
+                self.log.checkpoint(key)
+            }
+            None => self.log.commit(outputs),
         }
-        Ok(())
     }
 
     /// The CA certificate and the chain above it, PEM, for `--chain`.

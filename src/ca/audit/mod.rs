@@ -257,6 +257,14 @@ impl Log {
         self.flush()
     }
 
+    /// Commits this command's group without writing it yet: the checkpoint that must
+    /// follow writes both with one fdatasync (a kill before leaves the group open, and
+    /// the next command commits it from ca.db).
+    pub fn commit_before_checkpoint(&mut self, outputs: Map<String, Value>) {
+        let begin = self.open.take().expect("a group was begun");
+        self.push(&Entry::Commit { begin, time: crate::clock::utc_now(), outputs });
+    }
+
     /// Closes this command's group as abandoned (a failure after its entries were
     /// written), with the records of the serials it had reserved.
     pub fn abandon(&mut self, why: &str, records: Vec<RecordEntry>) -> anyhow::Result<()> {
@@ -269,12 +277,26 @@ impl Log {
     /// of the entry before it, by the CA key.
     pub fn checkpoint(&mut self, key: &SigningKey<'_>) -> anyhow::Result<()> {
         let message = checkpoint_message(self.next_seq - 1, &self.prev);
-        let scheme = key.scheme(None, None)?;
-        let sig = key.sign(scheme, |sink| Ok(sink(message.as_bytes())?))?;
-        self.push(&Entry::Checkpoint { signature: crate::bridge::base64_encode(&sig) });
+        let signed = key.scheme(None, None).map_err(anyhow::Error::from).and_then(|scheme| key.sign(scheme, |sink| Ok(sink(message.as_bytes())?)));
+        match signed {
+            Ok(sig) => self.push(&Entry::Checkpoint { signature: crate::bridge::base64_encode(&sig) }),
+            Err(e) => {
+                // What was committed is written all the same; no checkpoint this time.
+                self.flush()?;
+                return Err(e.context("the log's checkpoint was not signed (the command's entries are written)"));
+            }
+        }
         self.flush()
     }
 
+}
+
+impl Drop for Log {
+    /// Entries pushed and not yet written (a command that failed before its
+    /// checkpoint) are written all the same.
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
 }
 
 /// What a checkpoint signs: the previous entry's sequence number and hash, a newline.
