@@ -135,3 +135,46 @@ pub fn escape(text: &str) -> String {
     }
     out
 }
+
+/// A progress bar on stderr for long work (a batch, a big revocation, a CRL series),
+/// shown only on a terminal, not when `quiet` (`--json`), and only once the work has
+/// lasted a second; nothing otherwise.
+pub struct Progress {
+    bar: indicatif::ProgressBar,
+    start: std::time::Instant,
+    enabled: bool,
+    shown: std::sync::atomic::AtomicBool,
+}
+
+impl Progress {
+    /// `total` steps of `what` ("signatures", "serials", ...).
+    pub fn new(total: u64, what: &str, quiet: bool) -> Self {
+        use std::io::IsTerminal as _;
+        let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::hidden());
+        if let Ok(style) = indicatif::ProgressStyle::with_template(&format!("{{bar:40}} {{pos}}/{{len}} {what}, {{per_sec}}, eta {{eta}}")) {
+            bar.set_style(style);
+        }
+        Progress {
+            bar,
+            start: std::time::Instant::now(),
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            shown: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    pub fn tick(&self) {
+        self.inc(1);
+    }
+
+    pub fn inc(&self, n: u64) {
+        use std::sync::atomic::Ordering;
+        self.bar.inc(n);
+        if self.enabled && !self.shown.load(Ordering::Relaxed) && self.start.elapsed().as_secs() >= 1 && !self.shown.swap(true, Ordering::Relaxed) {
+            self.bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -11,7 +11,7 @@ fn the_readme_ca_walkthrough_runs_as_shown() {
     assert!(stdout.contains("www.pem: OK"), "{stdout}");
     assert!(stdout.contains("refused: the subordinate is revoked"), "{stdout}");
     assert!(stdout.contains("certificate revoked") || stderr.contains("certificate revoked"), "{stdout}{stderr}");
-    assert!(stdout.contains("CRL number 1: 1 revoked certificate(s)"), "{stdout}");
+    assert!(stdout.contains("ARL number 1: 1 revoked certificate(s)"), "{stdout}");
     assert!(dir.path().join("issuing-ca-1/ca.db").is_file());
     // The root's log: ceremony adoption, the sub-CA, the revocation, the CRL; three
     // checkpoints, the last one checked by the openssl CLI.

@@ -14,11 +14,12 @@ mod scheme;
 mod signature;
 mod verify;
 mod x509;
+mod crl;
 
-pub use ffi::{is_ca, parse_config_text, ConfExt};
+pub use ffi::{is_ca, name_constraint_violation, parse_config_text, ConfExt, Constraints};
+pub use crl::{build_crl, Idp, RevokedEntries};
 pub use pkix::{
-    build_certificate, build_crl, build_csr, name_from_entries, trial_certificate, requested_alt_names, AltName, AltNameError, CertTemplate,
-    RevokedEntries, TbsSigner,
+    build_certificate, build_csr, name_from_entries, trial_certificate, requested_alt_names, AltName, AltNameError, CertTemplate, TbsSigner,
 };
 pub use pem::{pem, pem_contents};
 pub use provider::{Provider, PROVIDER_CONF};

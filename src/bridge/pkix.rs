@@ -9,14 +9,14 @@
 use std::cell::OnceCell;
 use std::net::IpAddr;
 
-use openssl::asn1::{Asn1Object, Asn1OctetString, Asn1Time};
+use openssl::asn1::Asn1Time;
 use openssl::conf::ConfRef;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, PKeyRef, Private, Public};
 use openssl::stack::Stack;
 use openssl::x509::extension::SubjectAlternativeName;
 use openssl::x509::{
-    X509Builder, X509Crl, X509CrlBuilder, X509Extension, X509Name, X509NameBuilder, X509NameRef, X509Req, X509ReqBuilder, X509,
+    X509Builder, X509Name, X509NameBuilder, X509NameRef, X509Req, X509ReqBuilder, X509,
 };
 
 use super::der;
@@ -30,8 +30,8 @@ pub struct TbsSigner<'a> {
     /// The throwaway key's kind: the token key's algorithm (the AlgorithmIdentifier
     /// depends on the algorithm and digest, not on the key).
     spec: KeySpec,
-    digest: MessageDigest,
-    sign: &'a dyn Fn(&[u8]) -> anyhow::Result<Vec<u8>>,
+    pub(super) digest: MessageDigest,
+    pub(super) sign: &'a dyn Fn(&[u8]) -> anyhow::Result<Vec<u8>>,
     throwaway: OnceCell<PKey<Private>>,
 }
 
@@ -50,7 +50,7 @@ impl<'a> TbsSigner<'a> {
         }
     }
 
-    fn throwaway(&self) -> anyhow::Result<&PKey<Private>> {
+    pub(super) fn throwaway(&self) -> anyhow::Result<&PKey<Private>> {
         if self.throwaway.get().is_none() {
             let (key, _) = software_key(self.spec)?;
             let _ = self.throwaway.set(key);
@@ -273,84 +273,6 @@ pub fn build_certificate(t: &CertTemplate<'_>, signer: &TbsSigner<'_>) -> anyhow
     signer.lint_sign(&mut cert)?;
     super::clear_openssl_errors();
     Ok(cert)
-}
-
-/// The revokedCertificates of a CRL as DER (each entry `SEQUENCE { serial, time,
-/// extensions }`, concatenated) and how many there are: the caller (`ca::crl`) encodes
-/// them as it reads the records.
-pub struct RevokedEntries<'a> {
-    pub der: &'a [u8],
-    pub count: usize,
-}
-
-/// A CRL v2 (RFC 5280 §5.1) without entries, built with the openssl crate's
-/// X509CrlBuilder: issuer name, thisUpdate, nextUpdate, cRLNumber and
-/// authorityKeyIdentifier (the issuer's subjectKeyIdentifier, RFC 5280 §5.2.1), signed
-/// by the throwaway key ([`build_crl`] adds the entries and the token signs).
-fn crl_header(issuer: &X509, (this_update, next_update): (i64, i64), number: u64, signer: &TbsSigner<'_>) -> anyhow::Result<X509Crl> {
-    let mut b = X509CrlBuilder::new()?;
-    b.set_issuer_name(issuer.subject_name())?;
-    let (this, next) = (Asn1Time::from_unix(this_update)?, Asn1Time::from_unix(next_update)?);
-    b.set_last_update(&this)?;
-    b.set_next_update(&next)?;
-    // cRLNumber (RFC 5280 §5.2.3): a non-critical INTEGER.
-    b.append_extension(extension("2.5.29.20", &der::integer(&number.to_be_bytes()))?)?;
-    // AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING }
-    let ski = issuer
-        .subject_key_id()
-        .ok_or_else(|| anyhow::anyhow!("the CA certificate has no subjectKeyIdentifier for the CRL's authorityKeyIdentifier"))?;
-    let aki = der::tlv(0x30, &der::tlv(0x80, ski.as_slice()));
-    b.append_extension(extension("2.5.29.35", &aki)?)?;
-    b.sign(signer.throwaway()?, signer.digest)?;
-    Ok(b.build()?)
-}
-
-/// A non-critical extension of `oid` whose extnValue holds `der`.
-fn extension(oid: &str, der: &[u8]) -> Result<X509Extension, openssl::error::ErrorStack> {
-    let oid = Asn1Object::from_str(oid)?;
-    let value = Asn1OctetString::new_from_bytes(der)?;
-    X509Extension::new_from_der(&oid, false, &value)
-}
-
-/// A CRL of `revoked` from `issuer`, signed by the token key. OpenSSL builds the CRL
-/// (X509_CRL: version, signature algorithm, issuer, thisUpdate, nextUpdate, cRLNumber,
-/// authorityKeyIdentifier) and signs it with the throwaway key; the entries go into its
-/// TBSCertList before the crlExtensions, and the token signs that TBSCertList (the
-/// signature checked with the token's public key in the same pass). Returns the DER.
-pub fn build_crl(
-    issuer: &X509,
-    updates: (i64, i64),
-    number: u64,
-    revoked: &RevokedEntries<'_>,
-    signer: &TbsSigner<'_>,
-) -> anyhow::Result<Vec<u8>> {
-    let op = BridgeError::openssl;
-    let header = crl_header(issuer, updates, number, signer)?;
-    let der = header.to_der().map_err(op("encode the CRL"))?;
-    let malformed = || anyhow::anyhow!("OpenSSL encoded a CRL this code does not expect");
-    let (tbs, alg) = der::signed_parts(&der).ok_or_else(malformed)?;
-    // TBSCertList: version, signature, issuer, thisUpdate, nextUpdate, then
-    // [0] crlExtensions; the revokedCertificates SEQUENCE goes before the [0].
-    let mut fields = der::contents(tbs).ok_or_else(malformed)?;
-    let mut new_tbs = Vec::with_capacity(fields.len() + revoked.der.len() + 8);
-    let mut inserted = revoked.count == 0;
-    while !fields.is_empty() {
-        let n = der::tlv_len(fields).ok_or_else(malformed)?;
-        if fields[0] == 0xa0 && !inserted {
-            new_tbs.extend(der::tlv(0x30, revoked.der));
-            inserted = true;
-        }
-        new_tbs.extend_from_slice(&fields[..n]);
-        fields = &fields[n..];
-    }
-    if !inserted {
-        return Err(malformed());
-    }
-    let tbs = der::tlv(0x30, &new_tbs);
-    drop(new_tbs);
-    let signed = der::signed(&tbs, alg, &(signer.sign)(&tbs)?);
-    super::clear_openssl_errors();
-    Ok(signed)
 }
 
 /// A certificate built with the extensions of `extensions` for a throwaway P-256 key

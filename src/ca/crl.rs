@@ -57,41 +57,91 @@ pub struct Crl {
 /// The latest time an X.509 time can hold: 9999-12-31T23:59:59Z (RFC 5280 §4.1.2.5).
 const LAST_TIME: i64 = 253_402_300_799;
 
-/// The window of a CRL made now for `days`, checked before any token work: the CA can
-/// sign CRLs, and nextUpdate is representable and, unless `beyond_ca`, within the CA
-/// certificate's validity (a relying party cannot check a CRL past its issuer's
-/// notAfter).
-pub fn crl_window(ca: &CaDir, days: u32, beyond_ca: bool) -> Result<(i64, i64), CaError> {
+/// When the CRLs of one `crl` run take effect: from `this_update` (default: now) for
+/// `days`, or to `next_update`; or a series of `series.0` CRLs, each `series.1` days
+/// after the one before, each valid `days` (more than the interval: the windows
+/// overlap, so a relying party is never without a current CRL).
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub this_update: Option<i64>,
+    pub next_update: Option<i64>,
+    pub days: u32,
+    pub series: Option<(u32, u32)>,
+}
+
+/// The windows of `schedule`, checked before any token work: the CA can sign CRLs;
+/// each window starts within the CA certificate's validity and ends after it starts,
+/// at a representable time and, unless `beyond_ca`, within the CA certificate's
+/// validity (a relying party cannot check a CRL past its issuer's notAfter).
+pub fn crl_windows(ca: &CaDir, schedule: &Schedule, beyond_ca: bool) -> Result<Vec<(i64, i64)>, CaError> {
     super::check_issuer(&ca.cert)?;
     if ca.cert.key_usage().is_some_and(|ku| !ku.contains(X509KeyUsage::CRL_SIGN)) {
         return Err(CaError::Input("the CA certificate's keyUsage lacks cRLSign: it cannot sign CRLs".into()));
     }
+    let rule = super::validate::CRL_NEXT_UPDATE.name;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let next = now + i64::from(days) * 86_400;
-    if next > LAST_TIME {
-        return Err(super::refuse(super::validate::CRL_NEXT_UPDATE.name, format!("--days {days} puts nextUpdate past the year 9999, which no X.509 time holds")));
+    let start = schedule.this_update.unwrap_or(now);
+    let days = i64::from(schedule.days) * 86_400;
+    let windows: Vec<(i64, i64)> = match schedule.series {
+        None => vec![(start, schedule.next_update.unwrap_or(start + days))],
+        Some((count, interval)) => {
+            let step = i64::from(interval) * 86_400;
+            if count == 0 || interval == 0 {
+                return Err(CaError::Input("--series and --interval must be at least 1".into()));
+            }
+            if days <= step {
+                return Err(super::refuse(rule, format!("each CRL of the series is valid {} days, not more than the {interval}-day interval: the windows would not overlap (give --days above {interval})", schedule.days)));
+            }
+            (0..i64::from(count)).map(|i| (start + i * step, start + i * step + days)).collect()
+        }
+    };
+    let (ca_from, ca_until) = bridge::validity(&ca.cert).map_err(|e| CaError::Input(e.to_string()))?;
+    for &(this, next) in &windows {
+        let at = crate::clock::rfc3339;
+        if next <= this {
+            return Err(super::refuse(rule, format!("nextUpdate {} is not after thisUpdate {}", at(next), at(this))));
+        }
+        if next > LAST_TIME {
+            return Err(super::refuse(rule, format!("nextUpdate {} is past the year 9999, which no X.509 time holds", at(next))));
+        }
+        if this < ca_from {
+            return Err(super::refuse(rule, format!("thisUpdate {} is before the CA certificate's notBefore ({})", at(this), ca.cert.not_before())));
+        }
+        if next > ca_until && !beyond_ca {
+            return Err(super::refuse(
+                rule,
+                format!("nextUpdate {} is after the CA certificate's notAfter ({}); give an earlier one, or --allow-beyond-ca", at(next), ca.cert.not_after()),
+            ));
+        }
     }
-    let (_, ca_until) = bridge::validity(&ca.cert).map_err(|e| CaError::Input(e.to_string()))?;
-    if next > ca_until && !beyond_ca {
-        return Err(super::refuse(
-            super::validate::CRL_NEXT_UPDATE.name,
-            format!(
-                "--days {days} puts nextUpdate after the CA certificate's notAfter ({}); give fewer days, or --allow-beyond-ca",
-                ca.cert.not_after()
-            ),
-        ));
-    }
-    Ok((now, next))
+    Ok(windows)
 }
 
-/// How `crl` writes the CRL, and who asks for it (for the log).
+/// Whether the CA's CRLs cover CA certificates only (an ARL): a root whose records
+/// hold only CA certificates it issued (none imported, whose kind is unknown).
+pub fn only_ca_certificates(ca: &CaDir) -> Result<bool, CaError> {
+    let root = ca.cert.issuer_name().to_der().ok() == ca.cert.subject_name().to_der().ok();
+    if !root {
+        return Ok(false);
+    }
+    let records = ca.db.all().map_err(db_err("read the records"))?;
+    Ok(records.iter().all(|r| match (&r.state, &r.cert_der) {
+        (super::CertState::Issued, Some(der)) => openssl::x509::X509::from_der(der).is_ok_and(|c| bridge::is_ca(&c)),
+        (super::CertState::Abandoned, _) => true,
+        _ => false,
+    }))
+}
+
+/// How `crl` writes the CRL, who asks for it (for the log), and its
+/// issuingDistributionPoint.
 pub struct CrlOutput<'a> {
     pub out: Option<&'a std::path::Path>,
     pub pem: bool,
     pub who: audit::Who,
+    pub idp: bridge::Idp<'a>,
 }
 
-/// Makes, checks and records the CA's next CRL for the window `crl_window` gave.
+/// Makes, checks and records the CA's next CRL for a window `crl_windows` gave.
 pub fn make_crl(ca: &mut CaDir, key: &SigningKey<'_>, (now, next): (i64, i64), output: &CrlOutput<'_>) -> anyhow::Result<Crl> {
     // Every revoked serial, straight from the records into DER (serial order).
     let mut revoked = RevokedList::default();
@@ -114,11 +164,15 @@ pub fn make_crl(ca: &mut CaDir, key: &SigningKey<'_>, (now, next): (i64, i64), o
     // The log says which CRL is about to be signed before the token signs it.
     let mut inputs = serde_json::Map::new();
     inputs.insert("number".into(), number.into());
+    inputs.insert("only_ca_certs".into(), output.idp.only_ca.into());
+    if let Some(url) = output.idp.url {
+        inputs.insert("distribution_point".into(), url.into());
+    }
     ca.log.begin("crl", &output.who, inputs);
     ca.log.push(&audit::Entry::Crl { number, this_update: now, next_update: next, entries: revoked.count as i64 });
     ca.log.flush()?;
     let signed = (|| -> anyhow::Result<Vec<u8>> {
-        let der = key.with_tbs_signer(|signer| bridge::build_crl(&ca.cert, (now, next), number_u64, &entries, signer))?;
+        let der = key.with_tbs_signer(|signer| bridge::build_crl(&ca.cert, ((now, next), number_u64, &output.idp), &entries, signer))?;
         // The token's signature was checked over the exact TBSCertList as it was made. Up
         // to PARSE_CHECK_ENTRIES, OpenSSL also parses the whole CRL and checks it under the
         // CA certificate; past that, building as many X509_REVOKED objects would cost more

@@ -3,12 +3,13 @@
 //! written before the token signs and completed after.
 
 use openssl::pkey::{PKey, Public};
-use openssl::x509::{X509KeyUsage, X509Req, X509};
+use openssl::x509::{X509KeyUsage, X509};
 
 use crate::bridge::{self, AltName, CertTemplate};
 use crate::console::escape;
 use crate::hsm::{Hsm, SigningKey};
 
+use super::applicant::Applicant;
 use super::db::CertRecord;
 use super::profile::IssueProfile;
 use super::record::CertState;
@@ -22,6 +23,10 @@ pub struct IssueOptions {
     pub note: Option<String>,
     /// Where the command writes the certificate (PEM), recorded with its digest.
     pub out: Option<std::path::PathBuf>,
+    /// What the CA adds beyond the profile (ca.cnf and the command line).
+    pub additions: super::Additions,
+    /// Check AWS Private CA's import rules before signing (`--target aws-pca`).
+    pub aws_pca: bool,
 }
 
 pub struct Issued {
@@ -43,8 +48,8 @@ pub fn check_issuer(ca: &X509) -> Result<(), CaError> {
     Ok(())
 }
 
-/// Issues a certificate for `req` under `ca` with `key` (the CA's token key).
-pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opts: &IssueOptions) -> anyhow::Result<Issued> {
+/// Issues a certificate for `applicant` under `ca` with `key` (the CA's token key).
+pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, applicant: &Applicant<'_>, opts: &IssueOptions) -> anyhow::Result<Issued> {
     let profile = &opts.profile;
     let ca_public = ca.cert.public_key()?;
     if !ca_public.public_eq(key.public()) {
@@ -55,12 +60,11 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
         ))
         .into());
     }
-    // The request.
-    let public = req.public_key().map_err(|_| refuse("request public key", "unreadable"))?;
-    if !req.verify(&public).unwrap_or(false) {
-        crate::bridge::clear_openssl_errors();
-        return Err(refuse("proof of possession", "the request's signature does not verify with its own public key").into());
+    // The request (or the certificate to cross-sign).
+    if applicant.is_cross() && !profile.ca {
+        return Err(refuse("cross-sign", format!("a cross-certificate is a CA certificate: profile {} is not a CA profile", profile.name)).into());
     }
+    let public = applicant.public_key()?;
     let key_kind = validate::subject_key(&public)?;
     let rsa_subject = key_kind == "RSA";
     check_issuer(&ca.cert)?;
@@ -90,26 +94,25 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
         (false, Some(_)) => return Err(refuse("path length", format!("--path-len applies to CA profiles, not {}", profile.name)).into()),
         (false, None) => None,
         (true, requested) => {
-            let n = requested.unwrap_or(0);
+            let n = applicant.path_len(requested);
             if let Some(issuer) = ca.cert.pathlen() {
-                if n >= issuer {
-                    return Err(refuse(
-                        "path length below the issuer's",
-                        format!("pathLenConstraint {n} is not below the issuer's {issuer}"),
-                    )
-                    .into());
+                match n {
+                    Some(n) if n >= issuer => {
+                        return Err(refuse("path length below the issuer's", format!("pathLenConstraint {n} is not below the issuer's {issuer}")).into())
+                    }
+                    None => {
+                        return Err(refuse("path length below the issuer's", format!("the certificate would carry no pathLenConstraint under an issuer whose is {issuer}; give --path-len below {issuer}")).into())
+                    }
+                    _ => {}
                 }
             }
-            Some(n)
+            n
         }
     };
     // Subject and subjectAltName from the request, as far as the profile allows.
-    let subject = req.subject_name().to_owned()?;
+    let subject = applicant.subject().to_owned()?;
     validate::subject(&subject)?;
-    let sans = bridge::requested_alt_names(req).map_err(|e| match e {
-        bridge::AltNameError::IpLength(_) => refuse(validate::IP.name, e),
-        other => refuse(validate::REQUEST_EXTENSIONS.name, other),
-    })?;
+    let sans = applicant.alt_names()?;
     if let Some(bad) = sans.iter().find(|n| !profile.san.iter().any(|k| k == n.kind())) {
         return Err(refuse(
             "subjectAltName from the request",
@@ -136,7 +139,14 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
     let mut serial = hsm.session().random(16)?;
     serial[0] = (serial[0] & 0x7f) | 0x40;
     let serial_text = serial_hex(&serial)?;
-    let (conf, section) = profile.effective(path_len, rsa_subject)?;
+    let expected_ski = applicant.subject_key_id(&openssl::sha::sha1(&spki_bit_string(&public)?));
+    let mut additions = opts.additions.clone();
+    if applicant.is_cross() {
+        // The cross-signed CA's own subject key identifier, exactly.
+        let ski: Vec<String> = expected_ski.iter().map(|b| format!("{b:02X}")).collect();
+        super::additions::set(&mut additions.subordinate, "subjectKeyIdentifier", ski.join(":"));
+    }
+    let (conf, section) = profile.effective(path_len, rsa_subject, &additions)?;
     key.with_tbs_signer(|signer| {
         let template = CertTemplate {
             issuer: &ca.cert,
@@ -153,8 +163,31 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
         // Lint: every rule on the finished structure, signed by the throwaway key.
         let lint = bridge::build_certificate(&template, signer)
             .map_err(|e| refuse(validate::PROFILE_BUILDS.name, format!("profile {}: {e:#}", profile.name)))?;
+        let issuers: Vec<&X509> = std::iter::once(&ca.cert).chain(&ca.chain).collect();
+        if opts.aws_pca {
+            if !profile.ca {
+                return Err(refuse(super::aws_pca::CHAIN.name, format!("--target aws-pca imports a CA certificate; profile {} is not a CA profile", profile.name)).into());
+            }
+            super::aws_pca::preflight(&lint, &issuers)?;
+        }
         validate::built_extensions(&lint, profile.ca, rsa_subject)?;
-        let mut checks = lint_checks(&lint, ca, &public, req, profile, path_len, &sans)?;
+        let mut checks = lint_checks(&lint, ca, (&public, &subject, &expected_ski), profile, path_len, &sans)?;
+        if applicant.is_cross() {
+            for c in &mut checks {
+                *c = match *c {
+                    "proof of possession (request signature verifies)" => "proof of possession (the request's, or the self-signed certificate's own signature)",
+                    "subject and subjectAltName from the request as the profile allows" => "subject, key and basicConstraints of the cross-signed certificate",
+                    "SKI = SHA-1 of the subject key (RFC 5280 §4.2.1.2 (1)), AKI = issuer SKI" => "SKI = the cross-signed certificate's, AKI = issuer SKI",
+                    other => other,
+                };
+            }
+        }
+        if super::additions::check_within_constraints(&lint, &issuers, !profile.ca, &sans)? {
+            checks.push("within the issuers' nameConstraints (OpenSSL's NAME_CONSTRAINTS_check)");
+        }
+        if opts.aws_pca {
+            checks.push("AWS Private CA's import rules (basicConstraints, path length, notAfter, critical extensions, sizes, chain)");
+        }
         checks.insert(0, key_kind_check(key_kind));
         // Record first, then sign: a kill -9 from here on leaves a pending record that the
         // next command marks abandoned; the serial is never used again.
@@ -173,10 +206,12 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, req: &X509Req, opt
             anyhow::bail!("serial {serial_text} from the token RNG is already recorded; nothing was signed (run the command again)");
         }
         // The log says what is about to be signed before the token signs it.
-        let csr_sha256 = audit::hex_digest(&req.to_der()?);
         let mut inputs = serde_json::Map::new();
-        inputs.insert("csr_sha256".into(), csr_sha256.clone().into());
+        let csr_sha256 = applicant.digests(&mut inputs)?;
         inputs.insert("profile".into(), profile.name.clone().into());
+        if let Some(sha) = &opts.additions.config_sha256 {
+            inputs.insert("ca_cnf_sha256".into(), sha.clone().into());
+        }
         ca.log.begin("issue", &audit::Who::of(hsm, &ca.key_uri, opts.note.as_deref()), inputs);
         ca.log.push(&audit::Entry::Issue {
             serial: serial_text.clone(),
@@ -248,8 +283,7 @@ pub fn subject_line(name: &openssl::x509::X509NameRef) -> String {
 fn lint_checks(
     lint: &X509,
     ca: &CaDir,
-    public: &PKey<Public>,
-    req: &X509Req,
+    (public, subject, expected_ski): (&PKey<Public>, &openssl::x509::X509NameRef, &[u8]),
     profile: &IssueProfile,
     path_len: Option<u32>,
     sans: &[AltName],
@@ -258,7 +292,7 @@ fn lint_checks(
     if !lint.public_key()?.public_eq(public) {
         return Err(fail("does not carry the request's public key").into());
     }
-    if lint.subject_name().to_der()? != req.subject_name().to_der()? {
+    if lint.subject_name().to_der()? != subject.to_der()? {
         return Err(fail("does not carry the request's subject").into());
     }
     if lint.issuer_name().to_der()? != ca.cert.subject_name().to_der()? {
@@ -285,9 +319,8 @@ fn lint_checks(
     if aki.is_none() || aki != issuer_ski {
         return Err(fail("has an authorityKeyIdentifier that is not the CA's subjectKeyIdentifier").into());
     }
-    let expected_ski = openssl::sha::sha1(&spki_bit_string(public)?);
-    if ski.as_deref() != Some(&expected_ski[..]) {
-        return Err(fail("has a subjectKeyIdentifier that is not RFC 5280 §4.2.1.2 method (1)").into());
+    if ski.as_deref() != Some(expected_ski) {
+        return Err(fail("has a subjectKeyIdentifier other than method (1) of RFC 5280 §4.2.1.2 (or, cross-signed, the original's)").into());
     }
     let got: Vec<String> = lint.subject_alt_names().map_or_else(Vec::new, |s| s.iter().map(|n| format!("{n:?}")).collect());
     if got.len() != sans.len() {

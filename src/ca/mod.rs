@@ -5,6 +5,9 @@
 //! flock(2), exclusive) for its whole run: two issuers take turns, and a record left
 //! `pending` is always from a process that died.
 
+mod additions;
+mod applicant;
+pub mod aws_pca;
 pub mod audit;
 mod crl;
 mod db;
@@ -25,7 +28,9 @@ use openssl::x509::X509;
 
 use crate::bridge;
 
-pub use crl::{crl_window, make_crl, CrlOutput};
+pub use additions::{Additions, Given};
+pub use applicant::Applicant;
+pub use crl::{crl_windows, make_crl, only_ca_certificates, CrlOutput, Schedule};
 pub use db::{CaRow, CertRecord, Db};
 pub use index::parse_index;
 pub use issue::{check_issuer, issue, subject_line, IssueOptions};

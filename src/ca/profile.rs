@@ -117,6 +117,8 @@ pub struct IssueProfile {
     /// subjectAltName kinds taken from the request (`dns`, `ip`, `email`, `uri`).
     pub san: Vec<String>,
     pub san_required: bool,
+    /// `target = aws-pca`: issuance checks AWS Private CA's import rules.
+    pub target: Option<String>,
 }
 
 /// The profiles hsm-demo ships (`openssl-conf/profiles/`).
@@ -185,6 +187,11 @@ impl IssueProfile {
             max_days: days("max_days")?,
             san,
             san_required: yes("san_required")?,
+            target: match get("target").as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some("aws-pca") => Some("aws-pca".into()),
+                Some(other) => return Err(broken(name, format!("target = {other}: the only target is aws-pca"))),
+            },
             text: text.to_string(),
             conf,
         })
@@ -203,14 +210,21 @@ impl IssueProfile {
         self.conf.section(self.section_for(rsa_subject)).unwrap_or_default()
     }
 
-    /// The config and section to apply: the profile's own section, or, for a CA with a
-    /// path length, a copy whose basicConstraints carries `pathlen:N` (added to the
-    /// profile's text, so sections it refers to still resolve).
-    pub fn effective(&self, path_len: Option<u32>, rsa_subject: bool) -> Result<(Conf, String), CaError> {
+    /// The config and section to apply: a copy of the profile's section with what the
+    /// CA adds (`additions`: its lines replace the profile's of the same extension),
+    /// and for a CA with a path length, basicConstraints carrying `pathlen:N` (added to
+    /// the profile's text, so sections it refers to still resolve).
+    pub fn effective(&self, path_len: Option<u32>, rsa_subject: bool, additions: &super::Additions) -> Result<(Conf, String), CaError> {
         let mut text = self.text.clone();
+        text.push('\n');
+        text.push_str(&additions.sections);
         let section = "hsm_demo_effective_ext";
         text.push_str(&format!("\n[ {section} ]\n"));
-        for (k, v) in self.extension_lines(rsa_subject) {
+        let mut lines = self.extension_lines(rsa_subject);
+        for (k, v) in additions.lines_for(self.ca) {
+            super::additions::set(&mut lines, &k, v);
+        }
+        for (k, v) in lines {
             let v = match (k.as_str(), path_len) {
                 ("basicConstraints", Some(n)) if self.ca => {
                     let kept: Vec<&str> = v.split(',').map(str::trim).filter(|p| !p.starts_with("pathlen")).collect();
@@ -228,11 +242,11 @@ impl IssueProfile {
     /// on throwaway keys, under a throwaway CA, and applies the rules on the result: a
     /// profile that does not build, or builds what relying parties would reject, is
     /// refused before any token work.
-    pub fn try_on_throwaway(&self) -> Result<(), CaError> {
+    pub fn try_on_throwaway(&self, aws_pca: bool) -> Result<(), CaError> {
         let kinds: &[bool] = if self.extensions_rsa.is_some() { &[false, true] } else { &[false] };
         for &rsa in kinds {
             let path_len = self.ca.then_some(0);
-            let (conf, section) = self.effective(path_len, rsa)?;
+            let (conf, section) = self.effective(path_len, rsa, &super::Additions::default())?;
             let built = bridge::trial_certificate((&conf, &section))
                 .map_err(|e| refuse(validate::PROFILE_BUILDS.name, format!("profile {}: {e:#}", self.name)))?;
             if bridge::is_ca(&built) != self.ca {
@@ -240,6 +254,9 @@ impl IssueProfile {
                     validate::PROFILE_BUILDS.name,
                     format!("profile {} says ca = {} but its extensions make cA {}", self.name, yes_no(self.ca), yes_no(!self.ca)),
                 ));
+            }
+            if aws_pca && self.ca {
+                super::aws_pca::extension_rules(&built)?;
             }
             validate::built_extensions(&built, self.ca, rsa)?;
         }

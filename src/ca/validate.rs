@@ -37,10 +37,12 @@ pub const REQUEST_EXTENSIONS: Rule = Rule { name: "request-extensions", source: 
 pub const CRL_NEXT_UPDATE: Rule = Rule { name: "crl-next-update", source: "RFC 5280 §5.1.2.5, §4.1.2.5: nextUpdate a representable time, within the issuer's validity" };
 pub const EKU_KEY: Rule = Rule { name: "key-usage-for-key", source: "RFC 5480 §3: keyEncipherment is not for EC keys" };
 
+pub const WITHIN_CONSTRAINTS: Rule = Rule { name: "name-constraints", source: "RFC 5280 §4.2.1.10, §6.1.3 (b), (c): every name within each issuer's permitted subtrees and outside its excluded ones, as OpenSSL's verification checks them" };
+
 /// Every rule, in the order they are applied.
-pub const RULES: [&Rule; 18] = [
+pub const RULES: [&Rule; 19] = [
     &SUBJECT_KEY, &SUBJECT, &EMPTY_SUBJECT, &REQUEST_EXTENSIONS, &DNS_NAME, &WILDCARD, &EMAIL, &URI, &SPIFFE, &IP, &CA_VALID,
-    &PROFILE_BUILDS, &CA_KEY_USAGE, &NAME_CONSTRAINTS, &CRITICAL, &EKU_KEY, &CRL_NEXT_UPDATE,
+    &PROFILE_BUILDS, &CA_KEY_USAGE, &NAME_CONSTRAINTS, &CRITICAL, &EKU_KEY, &CRL_NEXT_UPDATE, &WITHIN_CONSTRAINTS,
     &Rule { name: "issuer-chain", source: "RFC 5280 §6.1: each certificate issued by the next, up to a self-signed root" },
 ];
 
@@ -48,6 +50,10 @@ pub const RULES: [&Rule; 18] = [
 pub fn rules_help() -> String {
     let mut out = String::from("Rules checked before the token signs (a refusal names its rule, exit 2):\n");
     for r in RULES {
+        out.push_str(&format!("  {}\n      {}\n", r.name, r.source));
+    }
+    out.push_str("With --target aws-pca (or a profile's target = aws-pca), AWS Private CA's import rules too:\n");
+    for r in super::aws_pca::RULES {
         out.push_str(&format!("  {}\n      {}\n", r.name, r.source));
     }
     out

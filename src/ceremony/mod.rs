@@ -267,6 +267,11 @@ fn root_certificate(
         .map_err(BridgeError::openssl("encode the public key"))?;
     out.write("root-ca.pem", &pem, 0o644)?;
     out.write("root-ca.pub.pem", &pub_pem, 0o644)?;
+    // Beside its key in the token, for applications that find it by URI.
+    match hsm.store_certificate(signing.object(), &root.cert) {
+        Ok(crate::token::cert::Stored::New(uri) | crate::token::cert::Stored::AlreadyThere(uri)) => t.detail(&format!("in token: {uri} (CKO_CERTIFICATE, public)")),
+        Err(e) => t.detail(&format!("in token: not stored, the module refused a certificate object ({e:#})")),
+    }
     Ok(root.sha256)
 }
 

@@ -102,3 +102,40 @@ impl NoteArg {
         Ok(self.note.as_deref())
     }
 }
+
+/// What the issuing CA adds beyond the profile (over its directory's ca.cnf).
+#[derive(Debug, clap::Args)]
+pub struct AdditionArgs {
+    /// A name subtree a CA certificate permits (critical nameConstraints; repeatable):
+    /// DNS:.example.com, URI:spiffe://prod.example.org, email:example.com, IP:10.0.0.0/8
+    #[arg(long, value_name = "TYPE:VALUE")]
+    pub permit: Vec<String>,
+
+    /// A name subtree a CA certificate excludes (repeatable; as --permit)
+    #[arg(long, value_name = "TYPE:VALUE")]
+    pub exclude: Vec<String>,
+
+    /// A certificate policy of a CA certificate: OID, or OID=CPS-URL (repeatable)
+    #[arg(long = "policy", value_name = "OID[=URL]")]
+    pub policies: Vec<String>,
+
+    /// The CRL distribution point written into the certificate
+    #[arg(long, value_name = "URL")]
+    pub crl_url: Option<String>,
+
+    /// The AIA caIssuers URL (where the issuer's certificate is published)
+    #[arg(long, value_name = "URL")]
+    pub ca_issuers_url: Option<String>,
+}
+
+impl AdditionArgs {
+    pub fn given(&self) -> crate::ca::Given {
+        crate::ca::Given {
+            permit: self.permit.clone(),
+            exclude: self.exclude.clone(),
+            policies: self.policies.clone(),
+            crl_url: self.crl_url.clone(),
+            ca_issuers_url: self.ca_issuers_url.clone(),
+        }
+    }
+}

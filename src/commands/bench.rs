@@ -1,11 +1,8 @@
 //! `bench`: time the cold start phases, then the three signing paths.
 
 use crate::console::outln;
-use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use cryptoki::types::AuthPin;
@@ -193,7 +190,7 @@ fn measure(setup: Setup, run: Run, worker: bool) -> anyhow::Result<()> {
         }
     }
     let rounds = if threads > 1 { 2 } else { 1 };
-    let progress = Progress::new((count * Path::ALL.len() * rounds) as u64, json);
+    let progress = crate::console::Progress::new((count * Path::ALL.len() * rounds) as u64, "signatures", json);
     let tick = || progress.tick();
     let thread_counts: Vec<usize> = if threads > 1 {
         vec![1, threads]
@@ -306,43 +303,4 @@ fn print_text(r: &Report) -> Result<(), crate::console::StdoutError> {
     Ok(())
 }
 
-/// A progress bar on stderr, shown only on a terminal, not under --json, and only once
-/// a run has lasted a second.
-struct Progress {
-    bar: ProgressBar,
-    start: Instant,
-    enabled: bool,
-    shown: AtomicBool,
-}
 
-impl Progress {
-    fn new(total: u64, json: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
-        if let Ok(style) =
-            ProgressStyle::with_template("{bar:40} {pos}/{len} signatures, {per_sec}, eta {eta}")
-        {
-            bar.set_style(style);
-        }
-        Progress {
-            bar,
-            start: Instant::now(),
-            enabled: !json && std::io::stderr().is_terminal(),
-            shown: AtomicBool::new(false),
-        }
-    }
-
-    fn tick(&self) {
-        self.bar.inc(1);
-        if self.enabled
-            && !self.shown.load(Ordering::Relaxed)
-            && self.start.elapsed().as_secs() >= 1
-            && !self.shown.swap(true, Ordering::Relaxed)
-        {
-            self.bar.set_draw_target(ProgressDrawTarget::stderr());
-        }
-    }
-
-    fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-}

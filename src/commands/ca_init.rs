@@ -77,7 +77,7 @@ fn set_up(
 ) -> anyhow::Result<()> {
     // The token key must be the certificate's: read its public key (no login needed).
     let (selector, uri) = a.key.selector()?;
-    let (module, token, _lock) = super::open_token(settings, uri.as_ref(), super::Use::Read)?;
+    let (module, token, _lock) = super::open_token(settings, uri.as_ref(), super::Use::Change)?;
     let session = module.public_session(&token)?;
     let object = session.find_public_key(&selector).map_err(anyhow::Error::from)?;
     let public = crate::hsm::public_key_of(&session, object.handle, &object.kind)?;
@@ -96,8 +96,15 @@ fn set_up(
     let mut inputs = inputs;
     inputs.insert("token".into(), serde_json::json!({ "label": token.label, "serial": token.serial }));
     CaDir::init(dir_lock, &row, imported, inputs, a.note.note.as_deref())?;
+    // The certificate beside its key (a public object: no PIN).
+    let stored = crate::hsm::certificate_parts(cert)
+        .and_then(|parts| Ok(module.rw_public_session(&token)?.store_certificate(&object, &parts)?));
     outln!("CA directory {} holds CA {}", a.ca.display(), crate::ca::subject_line(cert.subject_name()))?;
     outln!("  key:      {key_uri}")?;
+    match stored {
+        Ok(crate::token::cert::Stored::New(uri) | crate::token::cert::Stored::AlreadyThere(uri)) => outln!("  in token: {uri}")?,
+        Err(e) => crate::console::note(&format!("the certificate was not stored in the token: {e:#}")),
+    }
     outln!("  chain:    {} certificate(s) above it", certs.len())?;
     if a.import_index.is_some() {
         let revoked = imported.iter().filter(|r| r.revoked_at.is_some()).count();

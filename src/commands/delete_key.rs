@@ -101,14 +101,16 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         ca.log.begin("delete-key", &who, inputs);
         ca.log.flush()?;
     }
+    let certs = session.destroy_certificates_of(&private)?;
     session.destroy_key(&private, public_handle)?;
     for ca in &mut logs {
         ca.log.commit(serde_json::Map::new())?;
     }
     outln!(
-        "Deleted key pair '{}' (id {}) from token '{}'",
+        "Deleted key pair '{}' (id {}){} from token '{}'",
         private.label,
         hex::encode(&private.id),
+        if certs > 0 { format!(" and its {certs} certificate object(s)") } else { String::new() },
         hsm.token().label
     )?;
     Ok(())

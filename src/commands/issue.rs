@@ -19,8 +19,15 @@ pub struct Args {
     ca: PathBuf,
 
     /// The certificate request (PKCS#10, PEM or DER)
-    #[arg(long, value_name = "FILE")]
-    csr: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "cross_sign")]
+    csr: Option<PathBuf>,
+
+    /// Cross-sign this existing CA certificate (PEM): a certificate for its subject,
+    /// public key and subject key identifier, with its basicConstraints (pathLen as
+    /// in it unless --path-len), under this CA. Its key's proof: --csr from 'csr
+    /// --from-cert', or the certificate's own signature if it is self-signed
+    #[arg(long, value_name = "CERT")]
+    cross_sign: Option<PathBuf>,
 
     /// subordinate-ca, tls-server, tls-client (openssl-conf/profiles/), or the path of
     /// an OpenSSL config with an [hsm_demo_profile] section
@@ -43,8 +50,22 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     chain: Option<PathBuf>,
 
+    /// Where the certificate goes: aws-pca checks every rule AWS Private CA enforces on
+    /// an imported CA certificate and its chain before the token signs
+    #[arg(long, value_enum, value_name = "TARGET")]
+    target: Option<Target>,
+
+    #[command(flatten)]
+    additions: super::args::AdditionArgs,
+
     #[command(flatten)]
     note: super::args::NoteArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// AWS Private CA's ImportCertificateAuthorityCertificate
+    AwsPca,
 }
 
 /// A request from a file: PEM or DER PKCS#10.
@@ -78,8 +99,21 @@ pub fn read_request(path: &Path) -> anyhow::Result<X509Req> {
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let note = a.note.checked()?.map(String::from);
     let profile = IssueProfile::load(&a.profile)?;
-    profile.try_on_throwaway()?;
-    let req = read_request(&a.csr)?;
+    let aws_pca = a.target == Some(Target::AwsPca) || profile.target.as_deref() == Some("aws-pca");
+    profile.try_on_throwaway(aws_pca)?;
+    let req = a.csr.as_deref().map(read_request).transpose()?;
+    let cross = match &a.cross_sign {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| usage(format!("--cross-sign {}: {}", path.display(), output::reason(&e))))?;
+            Some(crate::bridge::X509::from_pem(&pem).map_err(|_| usage(format!("--cross-sign {}: not a PEM certificate", path.display())))?)
+        }
+        None => None,
+    };
+    let applicant = match (&cross, &req) {
+        (Some(cert), request) => ca::Applicant::CrossSign { cert, request: request.as_ref() },
+        (None, Some(req)) => ca::Applicant::Request(req),
+        (None, None) => return Err(usage("give --csr FILE, or --cross-sign CERT")),
+    };
     // Both outputs are checked before anything is recorded or signed: distinct and new.
     if let (Some(out), Some(chain)) = (&a.out, &a.chain) {
         if output::same_file(out, chain) {
@@ -90,11 +124,27 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         output::refuse_existing(path, if Some(path) == a.out.as_ref() { "--out" } else { "--chain" })?;
     }
     let mut ca = CaDir::open(&a.ca)?;
-    let (hsm, selector) = super::login_for_key(settings, &ca.key_uri)?;
+    let additions = ca::Additions::load(&a.ca, &a.additions.given())?;
+    let constrains = !a.additions.permit.is_empty() || !a.additions.exclude.is_empty();
+    if !profile.ca && constrains {
+        return Err(usage(format!("--permit and --exclude apply to CA profiles, not {}; nothing was issued", profile.name)));
+    }
+    let (hsm, selector) = super::login_for_key(settings, &ca.key_uri, if profile.ca { super::Use::Change } else { super::Use::Login })?;
     let key = hsm.signing_key(&selector)?;
-    let opts = IssueOptions { profile, path_len: a.path_len, days: a.days, note, out: a.out.clone() };
-    let issued = ca::issue(&mut ca, &hsm, &key, &req, &opts)?;
+    if aws_pca && a.target.is_none() {
+        crate::console::note(&format!("profile {} names target aws-pca: AWS Private CA's import rules are checked before signing", profile.name));
+    }
+    let opts = IssueOptions { profile, path_len: a.path_len, days: a.days, note, out: a.out.clone(), additions, aws_pca };
+    let issued = ca::issue(&mut ca, &hsm, &key, &applicant, &opts)?;
     ca.log.checkpoint(&key)?;
+    // A CA certificate whose key is in this token goes beside it.
+    let in_token = match opts.profile.ca {
+        true => match hsm.key_of(&issued.cert.public_key()?)? {
+            Some(k) => Some(hsm.store_certificate(&k, &issued.cert)),
+            None => None,
+        },
+        false => None,
+    };
     let pem = issued.cert.to_pem()?;
     // The record holds the certificate already: a write failing here loses nothing
     // (`list-issued --serial S --pem` prints it again).
@@ -108,6 +158,11 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     if a.out.is_some() {
         outln!("Issued serial {} ({}, profile {}), valid until {}", issued.serial, ca::subject_line(issued.cert.subject_name()), opts.profile.name, issued.cert.not_after())?;
         outln!("  checks: {}", issued.checks.join("; "))?;
+    }
+    match in_token {
+        Some(Ok(crate::token::cert::Stored::New(uri) | crate::token::cert::Stored::AlreadyThere(uri))) if a.out.is_some() => outln!("  in token: {uri}")?,
+        Some(Err(e)) => crate::console::note(&format!("the certificate was not stored in the token: {e:#}")),
+        _ => {}
     }
     Ok(())
 }

@@ -52,6 +52,28 @@ struct KeyJson {
     /// The usage attributes the token set (sign, verify, decrypt, ...).
     usage: Vec<&'static str>,
     uri: String,
+    /// The certificate objects beside a private key (same CKA_ID).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    certificates: Vec<CertJson>,
+}
+
+#[derive(Serialize)]
+struct CertJson {
+    subject: String,
+    issuer: String,
+    not_after: String,
+    uri: String,
+}
+
+impl CertJson {
+    fn of(c: &crate::token::cert::CertObject) -> CertJson {
+        let (subject, issuer, not_after) = match crate::bridge::X509::from_der(&c.der) {
+            Ok(x) => (crate::ca::subject_line(x.subject_name()), crate::ca::subject_line(x.issuer_name()), x.not_after().to_string()),
+            Err(_) => ("(not an X.509 certificate)".into(), String::new(), String::new()),
+        };
+        crate::bridge::clear_openssl_errors();
+        CertJson { subject, issuer, not_after, uri: c.uri.clone() }
+    }
 }
 
 impl From<&KeyObject> for KeyJson {
@@ -70,6 +92,7 @@ impl From<&KeyObject> for KeyJson {
             custody: k.custody,
             usage: k.usage.clone(),
             uri: k.uri.clone(),
+            certificates: Vec::new(),
         }
     }
 }
@@ -77,11 +100,19 @@ impl From<&KeyObject> for KeyJson {
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let hsm = super::login(settings, None, super::Use::Login)?;
     let keys = hsm.session().list_keys()?;
+    let certs = hsm.session().list_certificates()?;
+    let json_of = |k: &KeyObject| {
+        let mut j = KeyJson::from(k);
+        if j.class == "private" {
+            j.certificates = certs.iter().filter(|c| c.id == k.id).map(CertJson::of).collect();
+        }
+        j
+    };
     let t = hsm.token();
     if a.json {
         return print_json(&Listing {
             token: t.into(),
-            keys: keys.iter().map(KeyJson::from).collect(),
+            keys: keys.iter().map(json_of).collect(),
         });
     }
     outln!(
@@ -91,7 +122,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         keys.len()
     )?;
     for k in &keys {
-        let json = KeyJson::from(k);
+        let json = json_of(k);
         outln!()?;
         outln!("{} key '{}'", capitalise(json.class), k.label)?;
         row("id", &json.id)?;
@@ -118,6 +149,10 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
         }
         row("usage", &k.usage.join(", "))?;
         row("uri", &k.uri)?;
+        for c in &json.certificates {
+            row("cert", &format!("{} (issuer {}), until {}", c.subject, c.issuer, c.not_after))?;
+            row("cert uri", &c.uri)?;
+        }
     }
     Ok(())
 }

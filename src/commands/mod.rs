@@ -309,9 +309,10 @@ pub fn login(settings: &Settings, extra: Option<&Pkcs11Uri>, how: Use) -> anyhow
 }
 
 /// A user login on the token a key URI names (a CA directory's key), and the key's
-/// selector.
-pub fn login_for_key(settings: &Settings, uri: &str) -> anyhow::Result<(Hsm, KeySelector)> {
-    KeyArgs { label: None, key: Some(uri.to_string()) }.login(settings)
+/// selector; `how`: Use::Change when the command also stores objects.
+pub fn login_for_key(settings: &Settings, uri: &str, how: Use) -> anyhow::Result<(Hsm, KeySelector)> {
+    let (selector, uri) = KeyArgs { label: None, key: Some(uri.to_string()) }.selector()?;
+    Ok((login(settings, uri.as_ref(), how)?, selector))
 }
 
 impl KeyArgs {

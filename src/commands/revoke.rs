@@ -43,7 +43,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let serials = ca::read_serials(&a.serial, a.serials_file.as_deref())?;
     let mut ca = CaDir::open(&a.ca)?;
     // The CA key signs the log's checkpoint (one signature, however many serials).
-    let (hsm, selector) = super::login_for_key(settings, &ca.key_uri)?;
+    let (hsm, selector) = super::login_for_key(settings, &ca.key_uri, super::Use::Login)?;
     let key = hsm.signing_key(&selector)?;
     let who = ca::audit::Who::of(&hsm, &ca.key_uri, note);
     ca::revoke(&mut ca, &serials, reason, &who)?;

@@ -233,4 +233,35 @@ impl Hsm {
         let handle = self.session.public_key_for(object)?;
         public_key_of(&self.session, handle, &object.kind)
     }
+
+    /// Stores `cert` in the token as a public certificate object beside `key` (whose
+    /// certificate it must be), unless it is there already. A module that refuses
+    /// certificate objects: its error, for one line of the caller's.
+    pub fn store_certificate(&self, key: &KeyObject, cert: &openssl::x509::X509) -> anyhow::Result<crate::token::cert::Stored> {
+        Ok(self.session.store_certificate(key, &certificate_parts(cert)?)?)
+    }
+
+    /// The private key of this token whose public key is `public`, if any.
+    pub fn key_of(&self, public: &PKey<Public>) -> anyhow::Result<Option<KeyObject>> {
+        for k in self.session.list_keys()? {
+            if k.class != crate::token::KeyClass::Private {
+                continue;
+            }
+            let Ok(handle) = self.session.public_key_for(&k) else { continue };
+            if public_key_of(&self.session, handle, &k.kind).is_ok_and(|p| p.public_eq(public)) {
+                return Ok(Some(k));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// What a certificate object holds, from the certificate.
+pub fn certificate_parts(cert: &openssl::x509::X509) -> anyhow::Result<crate::token::cert::CertParts> {
+    Ok(crate::token::cert::CertParts {
+        der: cert.to_der()?,
+        subject: cert.subject_name().to_der()?,
+        issuer: cert.issuer_name().to_der()?,
+        serial: bridge::der::integer(&cert.serial_number().to_bn()?.to_vec()),
+    })
 }

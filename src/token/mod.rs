@@ -4,6 +4,7 @@
 //! `info` reads CK_TOKEN_INFO defensively through `ffi` (the layer's only unsafe code).
 
 mod capability;
+pub mod cert;
 mod custody;
 mod embedded;
 mod error;
@@ -26,7 +27,7 @@ pub use error::{ErrorKind, PinName, TokenError};
 pub use role::Role;
 pub use info::TokenClock;
 pub use generate::KeyPair;
-pub use object::{Algorithm, Custody, KeyKind, KeyObject, KeySelector};
+pub use object::{Algorithm, Custody, KeyClass, KeyKind, KeyObject, KeySelector};
 pub use capability::Capabilities;
 pub use module::{Module, ModuleSpec, SlotEntry, TokenState};
 pub use select::{TokenRef, TokenSelector};

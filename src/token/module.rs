@@ -294,6 +294,12 @@ impl Module {
         self.rw_session(logged_in.token())
     }
 
+    /// A read-write session with no login: public token objects only (a CA
+    /// certificate stored without a PIN, PKCS#11 v2.40 §5.6 "R/W Public Session").
+    pub fn rw_public_session(&self, token: &TokenRef) -> Result<Session<super::session::Public>, TokenError> {
+        self.rw_session(token)
+    }
+
     /// A read-write session with no login of its own. It acts with whatever role this
     /// application is logged in as: PKCS#11 login state is per application (v2.40 §5.6).
     fn rw_session<R>(&self, token: &TokenRef) -> Result<Session<R>, TokenError> {

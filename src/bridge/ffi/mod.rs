@@ -18,7 +18,9 @@ use openssl::md_ctx::MdCtxRef;
 use openssl::x509::{GeneralName, X509ReqRef, X509};
 use openssl_sys as sys;
 
+mod nc;
 mod store;
+pub use nc::{name_constraint_violation, Constraints};
 pub use store::load_private_keys;
 
 use super::BridgeError;

@@ -43,7 +43,9 @@ pub enum Entry {
         profile: String,
         not_before: i64,
         not_after: i64,
-        csr_sha256: String,
+        /// The request's (a cross-certificate may have none: begin's inputs hold
+        /// the cross-signed certificate's).
+        csr_sha256: Option<String>,
     },
     /// A serial to be revoked (time and reason in the group's `begin`).
     Revoke { serial: String },
