@@ -307,7 +307,7 @@ fn the_ceremony_block_runs_as_printed() {
         "[Step 3b] Activation quorum created",
         "device-ca.pem: OK",
         "(the device root does not vouch for the workload CA)",
-        "CRL number 1: 0 revoked certificate(s), next update in 180 days",
+        "ARL number 1: 0 revoked certificate(s), next update in 180 days",
         "exit 2",
     ] {
         assert!(stdout.contains(expect), "{expect:?} not in:\n{stdout}");
