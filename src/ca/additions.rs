@@ -157,8 +157,8 @@ pub fn set(lines: &mut Vec<(String, String)>, key: &str, value: String) {
     lines.push((key.to_string(), value));
 }
 
-/// A `--permit`/`--exclude` value in OpenSSL's nameConstraints syntax: `DNS:.example.com`
-/// (the domain and every name below it), `URI:spiffe://prod.example.org` (URIs whose
+/// A `--permit`/`--exclude` value in OpenSSL's nameConstraints syntax: `DNS:example.com`
+/// (the domain and every name below it; a leading dot is dropped), `URI:spiffe://prod.example.org` (URIs whose
 /// host is that: RFC 5280 §4.2.1.10 constrains a URI by its host), `email:example.com`,
 /// `IP:10.0.0.0/8`.
 fn subtree(text: &str) -> Result<String, CaError> {
@@ -166,8 +166,12 @@ fn subtree(text: &str) -> Result<String, CaError> {
     let (kind, value) = text.split_once(':').ok_or_else(|| bad("not TYPE:value (DNS:, URI:, email:, IP:)"))?;
     match kind.to_ascii_lowercase().as_str() {
         "dns" => {
-            super::validate::dns_name(value.strip_prefix('.').unwrap_or(value), false)?;
-            Ok(format!("DNS:{value}"))
+            // RFC 5280 §4.2.1.10: a dNSName constraint is written without a leading dot
+            // and covers the name and every name below it (`.example.com` is accepted
+            // and written as `example.com`, as pkilint wants it).
+            let domain = value.strip_prefix('.').unwrap_or(value);
+            super::validate::dns_name(domain, false)?;
+            Ok(format!("DNS:{domain}"))
         }
         "uri" => {
             // A URI constraint is a host or a domain (leading dot); a SPIFFE trust

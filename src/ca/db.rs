@@ -131,6 +131,7 @@ impl Db {
 
     /// Records the CA and, in the same transaction, any imported records.
     pub fn init(&mut self, ca: &CaRow, imported: &[CertRecord]) -> DbResult<()> {
+        let progress = crate::console::Progress::new(imported.len() as u64, "records", false);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO ca (id, cert_der, key_uri, chain_pem, created_at) VALUES (1, ?1, ?2, ?3, ?4)",
@@ -144,9 +145,12 @@ impl Db {
             let t = now();
             for r in imported {
                 ins.execute(params![r.serial, r.subject, r.not_after, r.revoked_at, r.reason, t])?;
+                progress.tick();
             }
         }
-        tx.commit()
+        tx.commit()?;
+        progress.finish();
+        Ok(())
     }
 
     /// The serials an interrupted issuance left `pending`.
@@ -221,6 +225,7 @@ impl Db {
         at: i64,
         reason: Option<CrlReason>,
         check: impl Fn(&str, Option<&CertRecord>) -> Result<(), CaError>,
+        progress: &crate::console::Progress,
     ) -> DbResult<Result<Uncommitted<'_>, CaError>> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
@@ -232,6 +237,7 @@ impl Db {
                     return Ok(Err(why)); // the transaction rolls back on drop
                 }
                 set.execute(params![s, at, reason])?;
+                progress.tick();
             }
         }
         Ok(Ok(Uncommitted(tx)))

@@ -45,6 +45,7 @@ pub fn revoke(ca: &mut CaDir, serials: &[String], reason: CrlReason, who: &audit
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let refuse = |why: String| CaError::Input(format!("{why}; nothing was revoked"));
     let stored = (reason != CrlReason::Unspecified).then_some(reason);
+    let progress = crate::console::Progress::new(serials.len() as u64, "serials", false);
     let tx = ca
         .db
         .revoke(serials, now, stored, |serial, r| match r {
@@ -54,8 +55,9 @@ pub fn revoke(ca: &mut CaDir, serials: &[String], reason: CrlReason, who: &audit
             }
             Some(r) if r.revoked_at.is_some() => Err(refuse(format!("serial {serial} is already revoked"))),
             Some(_) => Ok(()),
-        })
+        }, &progress)
         .map_err(db_err("revoke"))??;
+    progress.finish();
     let mut inputs = serde_json::Map::new();
     inputs.insert("at".into(), now.into());
     inputs.insert("reason".into(), reason.name().into());

@@ -230,6 +230,7 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .min(plan.len());
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let progress = crate::console::Progress::new(plan.len() as u64, "files", false);
     let done: Vec<anyhow::Result<()>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..jobs)
             .map(|_| {
@@ -239,6 +240,7 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some((input, _, len)) = plan.get(i) else { break };
                         sign_one(i, input, *len, &mut signer)?;
+                        progress.tick();
                     }
                     Ok(())
                 })
@@ -246,6 +248,7 @@ fn run_batch(settings: &crate::settings::Settings, a: &Args) -> anyhow::Result<(
             .collect();
         workers.into_iter().map(|w| w.join().expect("signing thread panicked")).collect()
     });
+    progress.finish();
     // Any failure drops the batch: its staging directory goes, nothing is placed.
     done.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
     let secs = started.elapsed().as_secs_f64();

@@ -70,6 +70,7 @@ typedef unsigned char CK_BYTE;
 #define IDX_INIT_PIN 10
 #define IDX_SET_PIN 11
 #define IDX_LOGOUT 19
+#define IDX_CREATE_OBJECT 20
 
 struct function_list {
     CK_BYTE major, minor;
@@ -238,6 +239,19 @@ static CK_RV w_get_mechanism_list(CK_ULONG slot, CK_ULONG *list, CK_ULONG *count
     return rv;
 }
 
+typedef CK_RV (*create_object_fn)(CK_SESSION_HANDLE, struct attribute *, CK_ULONG, CK_ULONG *);
+
+/* "refuse-certificates": C_CreateObject of a CKO_CERTIFICATE fails, as on a module
+ * that keeps no certificate objects. */
+static CK_RV w_create_object(CK_SESSION_HANDLE h, struct attribute *t, CK_ULONG n, CK_ULONG *obj) {
+    if (!strcmp(mode, "refuse-certificates"))
+        for (CK_ULONG i = 0; i < n; i++)
+            if (t[i].type == 0 /* CKA_CLASS */ && t[i].len == sizeof(CK_ULONG)
+                && *(CK_ULONG *)t[i].value == 1 /* CKO_CERTIFICATE */)
+                return 0xD1; /* CKR_TEMPLATE_INCONSISTENT */
+    return ((create_object_fn)real->f[IDX_CREATE_OBJECT])(h, t, n, obj);
+}
+
 CK_RV C_GetFunctionList(struct function_list **out) {
     if (!real) {
         if (!load_config())
@@ -257,6 +271,7 @@ CK_RV C_GetFunctionList(struct function_list **out) {
         ours.f[IDX_GENERATE_KEY_PAIR] = (void *)w_generate_key_pair;
         ours.f[IDX_SIGN] = (void *)w_sign;
         ours.f[IDX_SIGN_FINAL] = (void *)w_sign_final;
+        ours.f[IDX_CREATE_OBJECT] = (void *)w_create_object;
         if (!strcmp(mode, "no-pin-functions"))
             ours.f[IDX_INIT_TOKEN] = ours.f[IDX_INIT_PIN] = ours.f[IDX_SET_PIN] = NULL;
     }
