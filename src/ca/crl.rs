@@ -124,12 +124,16 @@ pub fn only_ca_certificates(ca: &CaDir) -> Result<bool, CaError> {
     if !root {
         return Ok(false);
     }
-    let records = ca.db.all().map_err(db_err("read the records"))?;
-    Ok(records.iter().all(|r| match (&r.state, &r.cert_der) {
-        (super::CertState::Issued, Some(der)) => openssl::x509::X509::from_der(der).is_ok_and(|c| bridge::is_ca(&c)),
-        (super::CertState::Abandoned, _) => true,
-        _ => false,
-    }))
+    // An imported record's kind is unknown: one is enough to say no, without reading
+    // the (possibly million) others.
+    if ca.db.has_imported().map_err(db_err("read the records"))? {
+        return Ok(false);
+    }
+    let mut all_ca = true;
+    ca.db
+        .for_each_issued_cert(|der| all_ca &= openssl::x509::X509::from_der(der).is_ok_and(|c| bridge::is_ca(&c)))
+        .map_err(db_err("read the records"))?;
+    Ok(all_ca)
 }
 
 /// How `crl` writes the CRL, who asks for it (for the log), and its
