@@ -248,7 +248,8 @@ pub fn issue(ca: &mut CaDir, hsm: &Hsm, key: &SigningKey<'_>, applicant: &Applic
             audit::record_output(&mut outputs, out, &cert.to_pem()?);
         }
         ca.log.commit_before_checkpoint(outputs);
-        checks.extend(["signed in the token: verifies under the CA certificate", "the issuer chain verifies", "public key = the request's"]);
+        let key_check = if applicant.is_cross() { "public key = the cross-signed certificate's" } else { "public key = the request's" };
+        checks.extend(["signed in the token: verifies under the CA certificate", "the issuer chain verifies", key_check]);
         Ok(Issued {
             cert,
             serial: serial_text,
