@@ -3,8 +3,8 @@
 //! token; its number is taken from the records and only ever increases.
 //!
 //! The entries are encoded here rather than added as X509_REVOKED objects: that is what
-//! holds a 1,000,000-entry CRL at 0.32x the time and 0.40x the peak memory of `openssl
-//! ca -gencrl` over the same index (4.85 s / 235 MB against 15.28 s / 593 MB; a build
+//! holds a 1,000,000-entry CRL at 0.14x the time and 0.40x the peak memory of `openssl
+//! ca -gencrl` over the same index (2.69 s / 236 MB against 18.89 s / 593 MB; a build
 //! with one X509_REVOKED per entry took 16.7 s and 950 MB: `bash scripts/bench-ca.sh`,
 //! README "Benchmarks").
 
