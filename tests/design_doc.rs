@@ -333,27 +333,7 @@ fn the_errors_a_review_found_in_v1_stay_gone() {
 /// only with two activation shares, a root CRL, and the roots kept apart.
 #[test]
 fn the_ceremony_block_runs_as_printed() {
-    let doc = document();
-    let block = doc
-        .split("<!-- hybrid-ceremony -->")
-        .nth(1)
-        .and_then(|b| b.split("<!-- /hybrid-ceremony -->").next())
-        .expect("the hybrid-ceremony block");
-    let script = block.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("a sh block");
-    let work = tempfile::tempdir().unwrap();
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hsm-demo")).parent().unwrap().to_path_buf();
-    let out = std::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .env_clear()
-        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
-        .env("HOME", work.path())
-        .env("WORK", work.path())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let (work, stdout, stderr) = run_block("hybrid-ceremony");
     for expect in [
         "[Step 3b] Activation quorum created",
         "device-ca.pem: OK",
