@@ -163,19 +163,12 @@ impl Db {
         rows.collect()
     }
 
-    /// Marks what an interrupted issuance left `pending` as `abandoned` and returns
-    /// their serials. Only called under the CA directory's exclusive lock, so no live
-    /// process owns a pending record.
-    pub fn resolve_pending(&mut self) -> DbResult<Vec<String>> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let serials: Vec<String> = {
-            let mut q = tx.prepare("SELECT serial FROM certs WHERE state = 'pending' ORDER BY serial")?;
-            let rows = q.query_map([], |r| r.get(0))?;
-            rows.collect::<DbResult<_>>()?
-        };
-        tx.execute("UPDATE certs SET state = 'abandoned' WHERE state = 'pending'", [])?;
-        tx.commit()?;
-        Ok(serials)
+    /// Marks what interrupted issuances left `pending` (the serials [`Db::pending`]
+    /// returned) as `abandoned`. Only called under the CA directory's exclusive lock, so
+    /// no live process owns a pending record.
+    pub fn resolve_pending(&mut self) -> DbResult<()> {
+        self.conn.execute("UPDATE certs SET state = 'abandoned' WHERE state = 'pending'", [])?;
+        Ok(())
     }
 
     /// Records `serial` as pending at `at`; false if the serial was ever recorded.

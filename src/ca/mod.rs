@@ -207,8 +207,8 @@ impl CaDir {
         for n in notes {
             crate::console::note(&n);
         }
-        let abandoned = db.resolve_pending().map_err(db_err("resolve interrupted issuances"))?;
-        for serial in &abandoned {
+        db.resolve_pending().map_err(db_err("resolve interrupted issuances"))?;
+        for serial in &pending {
             crate::console::note(&format!(
                 "serial {serial} was reserved by an issuance that did not finish; it is marked abandoned and never reused"
             ));
