@@ -4,8 +4,6 @@
 //! is never used again). Only runs under the CA directory's lock, so the command that
 //! began the group is dead.
 
-use std::io::BufRead as _;
-
 use serde_json::{Map, Value};
 
 use super::{Entry, Log};
@@ -25,16 +23,16 @@ struct OpenGroup {
 }
 
 fn read_open_group(log: &Log) -> anyhow::Result<OpenGroup> {
-    let file = std::io::BufReader::new(std::fs::File::open(&log.path)?);
+    let mut lines = super::entry::Lines::new(std::fs::File::open(&log.path)?);
     let mut g = OpenGroup::default();
-    for l in file.split(b'\n') {
-        let l = l?;
-        let Some(h) = super::entry::head(&l) else { continue };
+    // Whole lines only: a cut last line was removed before this runs.
+    while let Ok(Some(l)) = lines.next_line()? {
+        let Some(h) = super::entry::head(l) else { continue };
         let serial = || super::entry::revoke_serial(h.rest).map(String::from);
         match h.kind {
             b"begin" => {
                 g = OpenGroup { begin: h.seq, ..OpenGroup::default() };
-                if let Ok(Entry::Begin { command, inputs, .. }) = serde_json::from_slice(&l) {
+                if let Ok(Entry::Begin { command, inputs, .. }) = serde_json::from_slice(l) {
                     g.command = command;
                     g.at = inputs.get("at").and_then(Value::as_i64);
                 }
@@ -46,12 +44,12 @@ fn read_open_group(log: &Log) -> anyhow::Result<OpenGroup> {
                 }
             }
             b"issue" => {
-                if let Ok(Entry::Issue { serial, .. }) = serde_json::from_slice(&l) {
+                if let Ok(Entry::Issue { serial, .. }) = serde_json::from_slice(l) {
                     g.issue = Some(serial);
                 }
             }
             b"crl" => {
-                if let Ok(Entry::Crl { number, .. }) = serde_json::from_slice(&l) {
+                if let Ok(Entry::Crl { number, .. }) = serde_json::from_slice(l) {
                     g.crl = Some(number);
                 }
             }

@@ -91,15 +91,21 @@ pub fn exp_of(r: &RecordEntry, seq: u64) -> Result<(SerialKey, Exp), Failure> {
     let bad = || Failure { entry: Some(seq), what: format!("serial '{}' is not a serial", r.serial) };
     let c = entry::compact(&json[1..]).ok_or_else(bad)?;
     let key = SerialKey::new(c.serial.as_bytes()).ok_or_else(bad)?;
-    let exp = Exp {
-        seq,
-        rseq: seq,
-        fields: c.fields,
-        state: state_of(c.state, seq)?,
-        revoked_at: c.revoked_at,
-        reason: reason_of(c.reason, seq)?,
-    };
-    Ok((key, exp))
+    Ok((key, Exp::of(&c, seq)?))
+}
+
+impl Exp {
+    /// A record as entry `seq` makes it, from its compact reading.
+    fn of(c: &entry::Compact<'_>, seq: u64) -> Result<Exp, Failure> {
+        Ok(Exp {
+            seq,
+            rseq: seq,
+            fields: c.fields,
+            state: state_of(c.state, seq)?,
+            revoked_at: c.revoked_at,
+            reason: reason_of(c.reason, seq)?,
+        })
+    }
 }
 
 /// A whole record into the table.
@@ -216,14 +222,7 @@ impl Walker<'_> {
             }
             (b"record", Some(g)) => {
                 let c = entry::compact(&h.rest[1..]).ok_or_else(edited)?;
-                let exp = Exp {
-                    seq: want,
-                    rseq: want,
-                    fields: c.fields,
-                    state: state_of(c.state, want)?,
-                    revoked_at: c.revoked_at,
-                    reason: reason_of(c.reason, want)?,
-                };
+                let exp = Exp::of(&c, want)?;
                 // Records come only in adoption and ca-init groups, which are written
                 // whole (a file renamed into place): straight into the table.
                 if g.begin > 2 {
