@@ -128,8 +128,11 @@ impl Additions {
             set(&mut self.issued, "certificatePolicies", parts.join(", "));
         }
         if let Some(url) = &g.crl_url {
+            // The CA's CRLs are published there: its certificates' distribution point,
+            // its CRLs' issuingDistributionPoint.
             check_url(url, "--crl-url")?;
             set(&mut self.issued, "crlDistributionPoints", format!("URI:{url}"));
+            self.crl_url = Some(url.clone());
         }
         if let Some(url) = &g.ca_issuers_url {
             check_url(url, "--ca-issuers-url")?;

@@ -92,7 +92,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let mut ca = CaDir::open(&a.ca)?;
     let windows = ca::crl_windows(&ca, &schedule, a.allow_beyond_ca)?;
     let additions = ca::Additions::load(&a.ca, &ca::Given { crl_url: a.crl_url.clone(), ..ca::Given::default() })?;
-    let url = a.crl_url.clone().or(additions.crl_url);
+    let url = additions.crl_url;
     let ext = if a.der { "crl" } else { "pem" };
     let only_ca = ca::only_ca_certificates(&ca)?;
     let (hsm, selector) = super::login_for_key(settings, &ca.key_uri, super::Use::Login)?;
