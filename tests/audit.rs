@@ -135,11 +135,16 @@ fn busy_root(hsm: &SoftHsm) -> (String, String) {
 
 /// verify-audit on a copy of root changed by `change`: exit 1, and its line.
 fn tampered(hsm: &SoftHsm, change: impl FnOnce(&std::path::Path)) -> String {
+    changed_copy(hsm, change);
+    fails_with(hsm.cmd().args(["verify-audit", "copy"]), 1)
+}
+
+/// A fresh copy of root, as `copy`, changed by `change`.
+fn changed_copy(hsm: &SoftHsm, change: impl FnOnce(&std::path::Path)) {
     let copy = hsm.path("copy");
     let _ = std::fs::remove_dir_all(&copy);
     ok(hsm.tool("cp").args(["-a", "root", "copy"]));
     change(&copy);
-    fails_with(hsm.cmd().args(["verify-audit", "copy"]), 1)
 }
 
 fn edit_line(dir: &std::path::Path, edit: impl FnOnce(&mut Vec<String>)) {
@@ -230,10 +235,7 @@ fn each_tampering_is_caught_and_the_entry_named() {
 }
 
 fn tampered_ok(hsm: &SoftHsm, change: impl FnOnce(&std::path::Path)) -> String {
-    let copy = hsm.path("copy");
-    let _ = std::fs::remove_dir_all(&copy);
-    ok(hsm.tool("cp").args(["-a", "root", "copy"]));
-    change(&copy);
+    changed_copy(hsm, change);
     verify_ok(hsm, "copy")
 }
 
