@@ -202,6 +202,10 @@ fn each_tampering_is_caught_and_the_entry_named() {
     let line = fails_with(hsm.cmd().args(["verify-audit", "root"]), 1);
     assert!(line.contains("root.crl no longer holds what this entry wrote to it"), "{line}");
     std::fs::remove_file(hsm.path("root.crl")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(hsm.path("root.crl")).status().unwrap().success());
+    let line = fails_with(hsm.cmd().args(["verify-audit", "root"]), 1);
+    assert!(line.contains("root.crl is no longer the regular file this entry wrote"), "{line}");
+    std::fs::remove_file(hsm.path("root.crl")).unwrap();
     let out = verify_ok(&hsm, "root");
     assert!(out.contains("1 output file(s) the entries name are not at their paths"), "{out}");
     // A single byte of audit.log changed: exit 1 naming an entry. Every byte of the

@@ -106,6 +106,28 @@ fn cross_signing_asks_for_proof_and_keeps_the_original_path_length() {
     let orig = ok(hsm.tool("openssl").args(["x509", "-in", "sub.pem", "-noout", "-ext", "basicConstraints,subjectKeyIdentifier"]));
     assert_eq!(bc, orig);
     assert!(bc.contains("pathlen:0"), "{bc}");
+    // A FIFO where a file is named is refused at once, before anything happens (it
+    // would wait for a writer forever): the certificate to cross-sign, the request,
+    // --from-cert, the CA directory's ca.cnf.
+    let fifo = hsm.path("fifo.pem");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let quick = || {
+        let mut c = hsm.cmd();
+        c.timeout(std::time::Duration::from_secs(30));
+        c
+    };
+    for (args, what) in [
+        (&["issue", "--ca", "other", "--cross-sign", "fifo.pem", "--profile", "subordinate-ca"][..], "--cross-sign fifo.pem"),
+        (&["issue", "--ca", "other", "--csr", "fifo.pem", "--profile", "subordinate-ca"][..], "--csr fifo.pem"),
+        (&["csr", "--label", "sub", "--from-cert", "fifo.pem"][..], "--from-cert fifo.pem"),
+    ] {
+        let line = fails_with(quick().args(args), 2);
+        assert!(line.contains(&format!("{what}: not a regular file")), "{line}");
+    }
+    assert!(std::process::Command::new("mkfifo").arg(hsm.path("other/ca.cnf")).status().unwrap().success());
+    let line = fails_with(quick().args(["issue", "--ca", "other", "--cross-sign", "sub.pem", "--csr", "cross.csr", "--profile", "subordinate-ca"]), 2);
+    assert!(line.contains("ca.cnf: not a regular file"), "{line}");
+    std::fs::remove_file(hsm.path("other/ca.cnf")).unwrap();
     // The log records what was cross-signed.
     let log = std::fs::read_to_string(hsm.path("other/audit.log")).unwrap();
     assert!(log.contains("\"cross_signed_sha256\""), "{log}");

@@ -64,7 +64,7 @@ fn input(msg: String) -> CaError {
 impl Additions {
     /// The CA directory's ca.cnf (if it has one), then the command line over it.
     pub fn load(dir: &Path, given: &Given) -> Result<Additions, CaError> {
-        let mut a = match std::fs::read_to_string(dir.join(CA_CONFIG)) {
+        let mut a = match crate::output::read_regular_text(&dir.join(CA_CONFIG)) {
             Ok(text) => Additions::from_config(&text, &dir.join(CA_CONFIG).display().to_string())?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Additions::default(),
             Err(e) => return Err(input(format!("{}: {}", dir.join(CA_CONFIG).display(), crate::output::reason(&e)))),

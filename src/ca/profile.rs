@@ -31,7 +31,7 @@ impl RootProfile {
     /// Reads a profile file (see [`RootProfile::from_text`]).
     pub fn load(path: &Path) -> Result<RootProfile, CaError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| CaError::Input(format!("{name}: {}", crate::output::reason(&e))))?;
+        let text = crate::output::read_regular_text(path).map_err(|e| CaError::Input(format!("{name}: {}", crate::output::reason(&e))))?;
         Self::from_text(&text, &name)
     }
 
@@ -141,7 +141,7 @@ impl IssueProfile {
                 names.join(", ")
             )));
         }
-        let text = std::fs::read_to_string(name)
+        let text = crate::output::read_regular_text(Path::new(name))
             .map_err(|e| CaError::Input(format!("--profile {name}: {}", crate::output::reason(&e))))?;
         IssueProfile::from_text(name, &text)
     }

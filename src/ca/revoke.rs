@@ -13,7 +13,7 @@ use super::{audit, db_err, parse_serial, CaDir, CaError};
 pub fn read_serials(given: &[String], file: Option<&Path>) -> Result<Vec<String>, CaError> {
     let mut texts: Vec<String> = given.to_vec();
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
+        let text = crate::output::read_regular_text(path)
             .map_err(|e| CaError::Input(format!("--serials-file {}: {}", path.display(), crate::output::reason(&e))))?;
         texts.extend(
             text.lines()

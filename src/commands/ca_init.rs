@@ -39,7 +39,7 @@ pub struct Args {
 
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     a.note.checked()?;
-    let pem = std::fs::read(&a.cert).map_err(|e| usage(format!("--cert {}: {}", a.cert.display(), crate::output::reason(&e))))?;
+    let pem = crate::output::read_regular(&a.cert).map_err(|e| usage(format!("--cert {}: {}", a.cert.display(), crate::output::reason(&e))))?;
     let mut certs = X509::stack_from_pem(&pem).map_err(|_| usage(format!("--cert {}: not a PEM certificate", a.cert.display())))?;
     if certs.is_empty() {
         return Err(usage(format!("--cert {}: no certificate in it", a.cert.display())));
@@ -51,7 +51,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     inputs.insert("cert_file_sha256".into(), ca::audit::hex_digest(&pem).into());
     let imported = match &a.import_index {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = crate::output::read_regular_text(path)
                 .map_err(|e| usage(format!("--import-index {}: {}", path.display(), crate::output::reason(&e))))?;
             inputs.insert("index_sha256".into(), ca::audit::hex_digest(text.as_bytes()).into());
             ca::parse_index(&text).map_err(|e| usage(format!("--import-index {}: {e}", path.display())))?

@@ -37,7 +37,7 @@ pub struct Args {
 pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let from = match &a.from_cert {
         Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| crate::error::usage(format!("--from-cert {}: {}", path.display(), output::reason(&e))))?;
+            let pem = output::read_regular(path).map_err(|e| crate::error::usage(format!("--from-cert {}: {}", path.display(), output::reason(&e))))?;
             Some(bridge::X509::from_pem(&pem).map_err(|_| crate::error::usage(format!("--from-cert {}: not a PEM certificate", path.display())))?)
         }
         None => None,

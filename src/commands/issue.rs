@@ -72,7 +72,7 @@ pub enum Target {
 /// The whole input must be the request: DER with nothing after it, or one PEM block
 /// whose contents are exactly one DER request.
 pub fn read_request(path: &Path) -> anyhow::Result<X509Req> {
-    let bytes = std::fs::read(path).map_err(|e| usage(format!("--csr {}: {}", path.display(), output::reason(&e))))?;
+    let bytes = output::read_regular(path).map_err(|e| usage(format!("--csr {}: {}", path.display(), output::reason(&e))))?;
     let der = if bytes.starts_with(b"-----BEGIN") {
         crate::bridge::pem_contents(&bytes, "CERTIFICATE REQUEST")
             .or_else(|| crate::bridge::pem_contents(&bytes, "NEW CERTIFICATE REQUEST"))
@@ -104,7 +104,7 @@ pub fn run(settings: &Settings, a: Args) -> anyhow::Result<()> {
     let req = a.csr.as_deref().map(read_request).transpose()?;
     let cross = match &a.cross_sign {
         Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| usage(format!("--cross-sign {}: {}", path.display(), output::reason(&e))))?;
+            let pem = output::read_regular(path).map_err(|e| usage(format!("--cross-sign {}: {}", path.display(), output::reason(&e))))?;
             Some(crate::bridge::X509::from_pem(&pem).map_err(|_| usage(format!("--cross-sign {}: not a PEM certificate", path.display())))?)
         }
         None => None,

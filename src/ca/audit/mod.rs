@@ -90,7 +90,7 @@ pub fn record_output(outputs: &mut Map<String, Value>, path: &Path, bytes: &[u8]
 pub fn files_sha256(paths: &[PathBuf]) -> anyhow::Result<Value> {
     let mut out = Vec::new();
     for p in paths {
-        let bytes = std::fs::read(p).with_context(|| format!("read {}", p.display()))?;
+        let bytes = crate::output::read_regular(p).with_context(|| format!("read {}", p.display()))?;
         out.push(serde_json::json!({ "file": p.display().to_string(), "sha256": hex_digest(&bytes) }));
     }
     Ok(Value::Array(out))
@@ -113,7 +113,7 @@ pub struct Log {
 
 /// What the first line chains to: the ceremony's transcript, or the CA certificate.
 fn chain_start(dir: &Path, row: &CaRow) -> anyhow::Result<(String, Digest)> {
-    match std::fs::read(dir.join("transcript.txt")) {
+    match crate::output::read_regular(&dir.join("transcript.txt")) {
         Ok(t) => Ok(("transcript.txt".into(), openssl::sha::sha256(&t))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(("the CA certificate".into(), openssl::sha::sha256(&row.cert_der))),
         Err(e) => Err(e).with_context(|| format!("read {}", dir.join("transcript.txt").display())),

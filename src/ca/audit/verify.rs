@@ -101,11 +101,12 @@ pub fn verify(dir: &Path) -> anyhow::Result<Result<Report, Failure>> {
     }
     let mut missing = 0;
     for (seq, path, sha) in &st.files {
-        match std::fs::read(path) {
+        match crate::output::read_regular(path) {
             Ok(bytes) if &super::hex_digest(&bytes) != sha => {
                 return Ok(fail(*seq, format!("{} no longer holds what this entry wrote to it", path.display())))
             }
             Ok(_) => {}
+            Err(_) if path.exists() => return Ok(fail(*seq, format!("{} is no longer the regular file this entry wrote", path.display()))),
             Err(_) => missing += 1,
         }
     }
